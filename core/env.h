@@ -139,9 +139,13 @@ class DiskIterator {
 //
 // Durability: a write with WriteOptions::sync, or any write followed by a
 // successful Sync(), survives crashes. Unsynced writes may be lost at a crash;
-// the engine never loses a synced write and never exposes a torn record (a
-// batch is applied whole or not at all). Storage corruption of a record is
-// reported as a Corruption status, never returned as data.
+// the engine never loses a synced write and never exposes a torn batch (a
+// batch is applied whole or not at all).
+//
+// Corruption: an engine reports the corruption it detects as a Corruption
+// status. It may also return silently damaged bytes (bit rot below the
+// engine's own checks), so every layer that stores data keeps its own
+// checksum inside the value and verifies it on read (core/store does).
 class Disk {
  public:
   virtual ~Disk() = default;

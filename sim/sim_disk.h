@@ -1,0 +1,90 @@
+// SimDisk: the simulated twin of the LevelDB engine (disk/).
+//
+// Fault model. What SimDisk does to the data it holds:
+//  * Every write is visible to reads as soon as it returns.
+//  * A write becomes durable only when it is synced: written with
+//    WriteOptions::sync, or followed by a successful Sync(). Syncing makes
+//    every earlier write durable too (one ordered log, as LevelDB's).
+//  * Crash() discards everything not durable, except that a random prefix of
+//    the unsynced writes survives, in order, in whole batches: a batch is
+//    never torn, and a later write never survives without the earlier ones.
+//  * CorruptRandomRecord() flips one bit in one stored value, in the durable
+//    and the visible state alike. SimDisk does not detect it: it returns the
+//    damaged bytes, as a disk with silent bit rot would, and the layers above
+//    must catch it by their own checksums.
+//  * With a write-error rate set, a Put/Delete/Write/Sync may fail with
+//    IOError; a failed write changes nothing, a failed Sync makes nothing
+//    durable (the writes stay pending, as after an fsync error).
+// All choices come from the Random given at construction, so a seed replays
+// the same faults.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/env.h"
+#include "core/random.h"
+
+namespace mks::sim {
+
+struct SimDiskStats {
+  uint64_t writes = 0;         // Put/Delete/Write calls that succeeded
+  uint64_t syncs = 0;          // successful syncs (explicit or by option)
+  uint64_t crashes = 0;
+  uint64_t batches_lost = 0;   // unsynced batches dropped by crashes
+  uint64_t batches_saved = 0;  // unsynced batches that survived a crash
+  uint64_t corruptions = 0;    // records damaged on purpose
+  uint64_t write_errors = 0;   // injected IOErrors
+};
+
+class SimDisk final : public Disk {
+ public:
+  explicit SimDisk(Random random) : random_(random) {}
+
+  Status Get(std::string_view key, std::string* value) override;
+  Status Put(std::string_view key, std::string_view value,
+             WriteOptions options) override;
+  Status Delete(std::string_view key, WriteOptions options) override;
+  Status Write(const WriteBatch& batch, WriteOptions options) override;
+  std::unique_ptr<DiskIterator> NewIterator() override;
+  Status Sync() override;
+
+  // Loses the unsynced writes except a random prefix of whole batches, as a
+  // power cut would. The owner must not use iterators across a crash.
+  void Crash();
+
+  // Flips one random bit of one random durable record's value. Returns the
+  // key it damaged, or nullopt when the disk holds no record at rest (none,
+  // or the one drawn has an unsynced write pending over it).
+  std::optional<std::string> CorruptRandomRecord();
+
+  // Makes writes and syncs fail with IOError with this probability.
+  void set_write_error_ppm(uint32_t parts_per_million);
+
+  const SimDiskStats& stats() const { return stats_; }
+  size_t record_count() const { return visible_.size(); }
+  size_t unsynced_batch_count() const { return unsynced_.size(); }
+
+ private:
+  using Table = std::map<std::string, std::string, std::less<>>;
+  friend class SimDiskIterator;
+
+  static void Apply(const WriteBatch& batch, Table* table);
+  bool InjectWriteError();
+  Status Commit(WriteBatch batch, WriteOptions options);
+  void MakeDurable();
+
+  Random random_;
+  // Invariant: visible_ == durable_ with every batch of unsynced_ applied in
+  // order.
+  Table visible_;
+  Table durable_;
+  std::vector<WriteBatch> unsynced_;
+  uint32_t write_error_ppm_ = 0;
+  SimDiskStats stats_;
+};
+
+}  // namespace mks::sim
