@@ -18,6 +18,16 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 
 log() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
 
+# quiet CMD...: runs CMD, showing its output only when it fails.
+quiet() {
+  local output
+  if ! output=$("$@" 2>&1); then
+    printf '%s\n' "$output" >&2
+    echo "failed: $*" >&2
+    return 1
+  fi
+}
+
 cmd_help() {
   cat <<'USAGE'
 usage: ./dev.sh COMMAND [ARGS]
@@ -44,27 +54,27 @@ cmd_deps() {
   local sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive quiet $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
 # setup_dir DIR [meson options...]: configure DIR once, or reconfigure it.
 setup_dir() {
   local dir=$1; shift
   if [ -f "$dir/build.ninja" ]; then
-    meson setup --reconfigure "$dir" "$@" >/dev/null
+    quiet meson setup --reconfigure "$dir" "$@"
   else
-    meson setup "$dir" "$@" >/dev/null
+    quiet meson setup "$dir" "$@"
   fi
 }
 
 build_plain() {
   setup_dir "$BUILD_DIR"
-  ninja -C "$BUILD_DIR" -j "$JOBS" >/dev/null
+  quiet ninja -C "$BUILD_DIR" -j "$JOBS"
 }
 
 build_asan() {
   setup_dir "$ASAN_DIR" -Db_sanitize=address,undefined -Db_lundef=false
-  ninja -C "$ASAN_DIR" -j "$JOBS" >/dev/null
+  quiet ninja -C "$ASAN_DIR" -j "$JOBS"
 }
 
 cmd_build() {
@@ -98,7 +108,7 @@ cmd_sim() {
 cmd_bench() {
   cmd_deps
   setup_dir "$RELEASE_DIR" --buildtype=release -Db_ndebug=false
-  ninja -C "$RELEASE_DIR" -j "$JOBS" >/dev/null
+  quiet ninja -C "$RELEASE_DIR" -j "$JOBS"
   "$RELEASE_DIR/tools/bench-runtime" "$@"
 }
 
