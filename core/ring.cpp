@@ -29,9 +29,9 @@ uint64_t RendezvousScore(PartitionId partition, NodeId node) {
 }
 
 // A node may hold up to this percentage of the mean replica count (or the
-// mean rounded up, when that is larger). Slack below the cap is what keeps
-// joins and leaves from cascading: a node displaced from one partition
-// usually has room for its next-best partition.
+// mean rounded up, when that is larger): the balance bound itself. A cap
+// nearer the mean would push more replicas off their best node, and every
+// such replica is one more that a join or leave can move.
 constexpr uint64_t kLoadAllowancePercent = 110;
 
 // The most replicas one node may hold in a ring of `member_count` members:
@@ -51,8 +51,8 @@ uint32_t LoadCap(uint64_t member_count, uint32_t partition_count,
   return static_cast<uint32_t>(cap);
 }
 
-// One (partition, member) pair competing for a replica slot.
-struct Candidate {
+// One replica: a (partition, member) pair and its rendezvous score.
+struct HeldReplica {
   uint64_t score;
   PartitionId partition;
   uint32_t member_index;  // index into the sorted member list
@@ -60,7 +60,7 @@ struct Candidate {
 
 // Highest score first; ties (astronomically rare) broken by partition, then
 // member, so the order is total and the same everywhere.
-bool ComesBefore(const Candidate& a, const Candidate& b) {
+bool ComesBefore(const HeldReplica& a, const HeldReplica& b) {
   if (a.score != b.score) return a.score > b.score;
   if (a.partition != b.partition) return a.partition < b.partition;
   return a.member_index < b.member_index;
@@ -77,9 +77,6 @@ struct Placement {
   bool Holds(PartitionId partition, uint32_t member) const {
     const std::vector<uint32_t>& list = chosen[partition];
     return std::find(list.begin(), list.end(), member) != list.end();
-  }
-  bool Full(PartitionId partition) const {
-    return chosen[partition].size() >= replication_factor;
   }
   void Add(PartitionId partition, uint32_t member) {
     MKS_ASSERT(!Holds(partition, member));
@@ -139,7 +136,7 @@ std::vector<uint32_t> RankMembers(PartitionId partition,
 size_t ShedOverload(Placement& placement,
                     const std::vector<std::vector<uint32_t>>& ranking,
                     const std::vector<NodeId>& members) {
-  std::vector<Candidate> held;
+  std::vector<HeldReplica> held;
   for (PartitionId p = 0; p < placement.chosen.size(); ++p) {
     for (uint32_t m : placement.chosen[p]) {
       if (placement.load[m] > placement.load_cap) {
