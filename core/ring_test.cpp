@@ -166,9 +166,12 @@ TEST(RingTest, OwnershipQueriesAgree) {
 // newcomer's replicas or, if more, the replicas that nodes above their new
 // (smaller) load cap must shed. "Extra" is what moves beyond that; the
 // target is the 1/n share of all replicas, Q*N/n. It holds (within 1.25
-// shares) whenever the load cap stays the same; a change that moves the cap (it steps every few sizes)
-// also moves the replicas that the cap had pushed off their best node, up to
-// about three shares at 64 nodes.
+// shares) whenever the load cap stays the same. The cap steps every few
+// cluster sizes; between two sizes across a step, the rings differ also by
+// the replicas the lower cap pushes off their best node. On a join those are
+// forced by the balance bound and counted as necessary; on a leave they
+// return to their best node although they need not, because the ring cannot
+// know it was computed from a larger one: up to about three shares.
 TEST(RingTest, BalanceAndMovementFrom3To64Nodes) {
   constexpr uint32_t kQ = 256;
   constexpr uint32_t kN = 3;

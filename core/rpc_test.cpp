@@ -1,6 +1,7 @@
 #include "core/rpc.h"
 
 #include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
 
 #include <memory>
 #include <string>
@@ -368,6 +369,89 @@ TEST_F(RpcTest, KillingTheServerMidHandlerLetsTheCallTimeOut) {
   server_.reset();  // allowed: its handler fiber is gone
   Settle();
   EXPECT_EQ(Take(call).status().code(), StatusCode::kTimedOut);
+}
+
+// Under any mix of delivery, loss, duplication and delay, every call ends
+// exactly once, either with the reply to its own request or with TimedOut,
+// and nothing stays pending.
+RC_GTEST_PROP(RpcProperty, EveryCallEndsOnceWithItsOwnReplyOrATimeout, ()) {
+  const uint64_t seed = *rc::gen::arbitrary<uint64_t>();
+  const int call_count = *rc::gen::inRange(1, 25);
+  Random random(seed);
+  runtime::ManualClock clock;
+  runtime::Scheduler scheduler(&clock);
+  LoopbackHub hub;
+  const ProcessId client_process = scheduler.CreateProcess("client");
+  const ProcessId server_process = scheduler.CreateProcess("server");
+  RpcEndpoint client(&scheduler, client_process, hub.NetworkOf(kClient),
+                     kClient, RpcOptions{0x1111});
+  RpcEndpoint server(&scheduler, server_process, hub.NetworkOf(kServer),
+                     kServer, RpcOptions{0x2222});
+  Random handler_random = random.Split("handler");
+  server.RegisterHandler("echo", [&](RpcRequest request) {
+    scheduler.SleepFor(static_cast<int64_t>(handler_random.Uniform(20)) * kMs);
+    return Result<std::string>("echo:" + request.payload);
+  });
+  std::vector<Future<std::string>> calls;
+  std::vector<LoopbackHub::Message> held;
+  for (int i = 0; i < call_count; ++i) {
+    const int64_t timeout_ns = (1 + static_cast<int64_t>(random.Uniform(40))) * kMs;
+    calls.push_back(client.Call(kServer, "echo", std::to_string(i), timeout_ns));
+  }
+  for (int step = 0; step < 400; ++step) {
+    for (LoopbackHub::Message& message : hub.TakeAll()) {
+      switch (random.Uniform(4)) {
+        case 0: hub.Deliver(std::move(message)); break;
+        case 1: break;  // lost
+        case 2:
+          hub.Deliver(message);
+          hub.Deliver(std::move(message));
+          break;
+        default: held.push_back(std::move(message)); break;
+      }
+    }
+    scheduler.RunReady();
+    if (!held.empty() && random.Uniform(2) == 0) {
+      const size_t index = random.Uniform(held.size());
+      hub.queue().push_back(std::move(held[index]));
+      held.erase(held.begin() + static_cast<std::ptrdiff_t>(index));
+    }
+    clock.AdvanceTo(clock.MonotonicNanos() +
+                    static_cast<int64_t>(random.Uniform(5)) * kMs);
+    while (scheduler.FireNextTimer()) {
+    }
+  }
+  for (LoopbackHub::Message& message : held) hub.queue().push_back(std::move(message));
+  for (;;) {
+    scheduler.RunReady();
+    if (hub.DeliverAll() > 0) continue;
+    const std::optional<int64_t> next = scheduler.NextDeadlineNanos();
+    if (!next) break;
+    if (*next > clock.MonotonicNanos()) clock.AdvanceTo(*next);
+    scheduler.FireNextTimer();
+  }
+  uint64_t succeeded = 0;
+  for (int i = 0; i < call_count; ++i) {
+    RC_ASSERT(calls[i].IsReady());
+    Result<std::string> reply = calls[i].Get();
+    if (reply.ok()) {
+      RC_ASSERT(*reply == "echo:" + std::to_string(i));
+      ++succeeded;
+    } else {
+      RC_ASSERT(reply.status().code() == StatusCode::kTimedOut);
+    }
+  }
+  RC_TAG(succeeded == 0 ? "no call succeeded"
+         : succeeded == static_cast<uint64_t>(call_count) ? "all succeeded"
+                                                          : "some succeeded");
+  const RpcStats& stats = client.stats();
+  RC_TAG(stats.replies_stale > 0 ? "stale replies seen" : "no stale reply");
+  RC_ASSERT(stats.calls_succeeded == succeeded);
+  RC_ASSERT(stats.calls_succeeded + stats.calls_timed_out ==
+            static_cast<uint64_t>(call_count));
+  RC_ASSERT(client.pending_call_count() == 0u);
+  RC_ASSERT(stats.malformed_dropped == 0u);
+  RC_ASSERT(scheduler.fiber_count() == 0u);
 }
 
 }  // namespace
