@@ -110,6 +110,7 @@ cmd_bench() {
   setup_dir "$RELEASE_DIR" --buildtype=release -Db_ndebug=false
   quiet ninja -C "$RELEASE_DIR" -j "$JOBS"
   "$RELEASE_DIR/tools/bench-runtime" "$@"
+  "$RELEASE_DIR/tools/bench-ring" "$@"
 }
 
 command=${1:-help}

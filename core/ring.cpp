@@ -1,0 +1,284 @@
+#include "core/ring.h"
+
+#include <algorithm>
+#include <bit>
+#include <string>
+#include <utility>
+
+#include "core/assertions.h"
+#include "core/random.h"
+
+namespace mks {
+namespace {
+
+// Seeds keep the key hash and the placement scores independent of each other
+// and of other users of StableHash64. Changing either remaps the cluster.
+constexpr uint64_t kKeyHashSeed = 0x6d6b732d6b657973ULL;        // "mks-keys"
+constexpr uint64_t kPlacementHashSeed = 0x6d6b732d72696e67ULL;  // "mks-ring"
+
+// The rendezvous score of `node` for `partition`: a stable hash of both,
+// encoded little-endian byte by byte so it is the same on every platform.
+uint64_t RendezvousScore(PartitionId partition, NodeId node) {
+  char bytes[8];
+  for (int i = 0; i < 4; ++i) {
+    bytes[i] = static_cast<char>((partition >> (8 * i)) & 0xff);
+    bytes[4 + i] = static_cast<char>((node >> (8 * i)) & 0xff);
+  }
+  return StableHash64(std::string_view(bytes, sizeof(bytes)),
+                      kPlacementHashSeed);
+}
+
+// A node may hold up to this percentage of the mean replica count (or the
+// mean rounded up, when that is larger): the balance bound itself. A cap
+// nearer the mean would push more replicas off their best node, and every
+// such replica is one more that a join or leave can move.
+constexpr uint64_t kLoadAllowancePercent = 110;
+
+// The most replicas one node may hold in a ring of `member_count` members:
+// the allowance, or the mean rounded up when the allowance rounds below it.
+uint32_t LoadCap(uint64_t member_count, uint32_t partition_count,
+                 uint32_t replication_factor) {
+  MKS_ASSERT_GT(member_count, 0u);
+  const uint64_t total = uint64_t{partition_count} * replication_factor;
+  const uint64_t ceiling_mean = (total + member_count - 1) / member_count;
+  const uint64_t allowance =
+      total * kLoadAllowancePercent / (100 * member_count);
+  // A node holds at most one replica of each partition.
+  const uint64_t cap =
+      std::min<uint64_t>(std::max(ceiling_mean, allowance), partition_count);
+  MKS_ASSERT_GE(cap, ceiling_mean);
+  MKS_ASSERT_LE(cap, total);
+  return static_cast<uint32_t>(cap);
+}
+
+// One replica: a (partition, member) pair and its rendezvous score.
+struct HeldReplica {
+  uint64_t score;
+  PartitionId partition;
+  uint32_t member_index;  // index into the sorted member list
+};
+
+// Highest score first; ties (astronomically rare) broken by partition, then
+// member, so the order is total and the same everywhere.
+bool ComesBefore(const HeldReplica& a, const HeldReplica& b) {
+  if (a.score != b.score) return a.score > b.score;
+  if (a.partition != b.partition) return a.partition < b.partition;
+  return a.member_index < b.member_index;
+}
+
+// Working state of one placement. Invariant: load[m] equals the number of
+// partitions whose `chosen` list holds member m; no list holds a member twice.
+struct Placement {
+  uint32_t replication_factor;
+  uint32_t load_cap;
+  std::vector<std::vector<uint32_t>> chosen;  // per partition, member indexes
+  std::vector<uint32_t> load;                 // per member
+
+  bool Holds(PartitionId partition, uint32_t member) const {
+    const std::vector<uint32_t>& list = chosen[partition];
+    return std::find(list.begin(), list.end(), member) != list.end();
+  }
+  void Add(PartitionId partition, uint32_t member) {
+    MKS_ASSERT(!Holds(partition, member));
+    MKS_ASSERT_LT(chosen[partition].size(), replication_factor);
+    chosen[partition].push_back(member);
+    ++load[member];
+  }
+  void Replace(PartitionId partition, uint32_t old_member, uint32_t new_member) {
+    std::vector<uint32_t>& list = chosen[partition];
+    auto it = std::find(list.begin(), list.end(), old_member);
+    MKS_ASSERT(it != list.end());
+    MKS_ASSERT(!Holds(partition, new_member));
+    *it = new_member;
+    --load[old_member];
+    ++load[new_member];
+  }
+};
+
+// Orders each partition's replicas by descending score: the preference order.
+std::vector<NodeId> Flatten(const Placement& placement,
+                            const std::vector<NodeId>& members) {
+  std::vector<NodeId> replicas;
+  replicas.reserve(placement.chosen.size() * placement.replication_factor);
+  for (PartitionId p = 0; p < placement.chosen.size(); ++p) {
+    std::vector<std::pair<uint64_t, NodeId>> ordered;
+    for (uint32_t m : placement.chosen[p]) {
+      ordered.emplace_back(RendezvousScore(p, members[m]), members[m]);
+    }
+    std::sort(ordered.begin(), ordered.end(),
+              [](const auto& a, const auto& b) { return a > b; });
+    MKS_ASSERT_EQ(ordered.size(), placement.replication_factor);
+    for (const auto& entry : ordered) replicas.push_back(entry.second);
+  }
+  return replicas;
+}
+
+// Returns the members of `partition` in descending rendezvous score order.
+std::vector<uint32_t> RankMembers(PartitionId partition,
+                                  const std::vector<NodeId>& members) {
+  std::vector<std::pair<uint64_t, uint32_t>> scored;
+  scored.reserve(members.size());
+  for (uint32_t m = 0; m < members.size(); ++m) {
+    scored.emplace_back(RendezvousScore(partition, members[m]), m);
+  }
+  std::sort(scored.begin(), scored.end(),
+            [](const auto& a, const auto& b) { return a > b; });
+  std::vector<uint32_t> ranked;
+  ranked.reserve(scored.size());
+  for (const auto& entry : scored) ranked.push_back(entry.second);
+  return ranked;
+}
+
+// Moves replicas off nodes above the cap, one at a time, weakest (lowest
+// score) first, each to the best-ranked member of its partition that is below
+// the cap. A receiver never exceeds the cap, so one move never forces
+// another. Returns how many replicas moved.
+size_t ShedOverload(Placement& placement,
+                    const std::vector<std::vector<uint32_t>>& ranking,
+                    const std::vector<NodeId>& members) {
+  std::vector<HeldReplica> held;
+  for (PartitionId p = 0; p < placement.chosen.size(); ++p) {
+    for (uint32_t m : placement.chosen[p]) {
+      if (placement.load[m] > placement.load_cap) {
+        held.push_back({RendezvousScore(p, members[m]), p, m});
+      }
+    }
+  }
+  std::sort(held.begin(), held.end(), ComesBefore);
+  size_t moved = 0;
+  for (auto it = held.rbegin(); it != held.rend(); ++it) {
+    if (placement.load[it->member_index] <=
+        placement.load_cap) {
+      continue;
+    }
+    for (uint32_t receiver : ranking[it->partition]) {
+      if (placement.load[receiver] >= placement.load_cap) continue;
+      if (placement.Holds(it->partition, receiver)) continue;
+      placement.Replace(it->partition, it->member_index, receiver);
+      ++moved;
+      break;
+    }
+  }
+  return moved;
+}
+
+// The placement algorithm described in ring.h. Why this shape: plain
+// rendezvous hashing (each partition takes its N top-scored members) moves
+// only what must move on a join or leave, but leaves the busiest node ~40%
+// above the mean at 64 nodes. So placement starts from plain rendezvous and
+// then sheds the excess of nodes above the cap to each partition's next-best
+// member with room. Shedding touches only the overloaded nodes' weakest
+// replicas, so a join or leave changes little of it.
+std::vector<NodeId> Place(const std::vector<NodeId>& members,
+                          uint32_t load_cap,
+                          uint32_t partition_count,
+                          uint32_t replication_factor) {
+  Placement placement{
+      replication_factor,
+      load_cap,
+      std::vector<std::vector<uint32_t>>(partition_count),
+      std::vector<uint32_t>(members.size(), 0)};
+  std::vector<std::vector<uint32_t>> ranking(partition_count);
+  for (PartitionId p = 0; p < partition_count; ++p) {
+    ranking[p] = RankMembers(p, members);
+    for (uint32_t i = 0; i < replication_factor; ++i) {
+      placement.Add(p, ranking[p][i]);
+    }
+  }
+  // One pass nearly always suffices; repeat while it still makes progress.
+  while (ShedOverload(placement, ranking, members) > 0) {
+  }
+  return Flatten(placement, members);
+}
+
+}  // namespace
+
+Result<Ring> Ring::Build(std::vector<NodeId> members, uint64_t epoch,
+                         RingOptions options) {
+  if (members.empty()) return Status::InvalidArgument("ring with no members");
+  const uint32_t q = options.partition_count;
+  if (q == 0 || q > kMaxPartitionCount || !std::has_single_bit(q)) {
+    return Status::InvalidArgument(
+        "partition count " + std::to_string(q) +
+        " is not a power of two in [1, " + std::to_string(kMaxPartitionCount) + "]");
+  }
+  if (options.replication_factor == 0) {
+    return Status::InvalidArgument("replication factor 0");
+  }
+  std::sort(members.begin(), members.end());
+  if (members.front() == kNoNode) {
+    return Status::InvalidArgument("node id 0 in the member list");
+  }
+  auto duplicate = std::adjacent_find(members.begin(), members.end());
+  if (duplicate != members.end()) {
+    return Status::InvalidArgument("node " + std::to_string(*duplicate) +
+                                   " listed twice");
+  }
+  const uint32_t n = std::min<uint32_t>(options.replication_factor,
+                                        static_cast<uint32_t>(members.size()));
+  const uint32_t load_cap = LoadCap(members.size(), q, n);
+  std::vector<NodeId> replicas = Place(members, load_cap, q, n);
+  return Ring(std::move(members), epoch, q, n, options.replication_factor,
+              load_cap, std::move(replicas));
+}
+
+Ring::Ring(std::vector<NodeId> members, uint64_t epoch,
+           uint32_t partition_count, uint32_t replication_factor,
+           uint32_t requested_replication_factor,
+           uint32_t load_cap, std::vector<NodeId> replicas)
+    : members_(std::move(members)),
+      epoch_(epoch),
+      partition_count_(partition_count),
+      replication_factor_(replication_factor),
+      requested_replication_factor_(requested_replication_factor),
+      load_cap_(load_cap),
+      replicas_(std::move(replicas)) {
+  MKS_ASSERT_EQ(replicas_.size(),
+                size_t{partition_count_} * replication_factor_);
+  MKS_ASSERT_LE(replication_factor_, members_.size());
+  MKS_ASSERT_GE(uint64_t{load_cap_} * members_.size(),
+                uint64_t{partition_count_} * replication_factor_);
+  MKS_ASSERT_GE(replication_factor_, 1u);
+}
+
+PartitionId Ring::PartitionOfKey(std::string_view key,
+                                 uint32_t partition_count) {
+  MKS_ASSERT_MSG(std::has_single_bit(partition_count),
+                 "partition count " + std::to_string(partition_count));
+  MKS_ASSERT_LE(partition_count, kMaxPartitionCount);
+  const int bits = std::countr_zero(partition_count);
+  if (bits == 0) return 0;
+  return static_cast<PartitionId>(StableHash64(key, kKeyHashSeed) >> (64 - bits));
+}
+
+std::span<const NodeId> Ring::PreferenceList(PartitionId partition) const {
+  MKS_ASSERT_LT(partition, partition_count_);
+  return std::span<const NodeId>(replicas_).subspan(
+      size_t{partition} * replication_factor_, replication_factor_);
+}
+
+std::vector<PartitionId> Ring::PartitionsOwnedBy(NodeId node) const {
+  std::vector<PartitionId> owned;
+  if (!IsMember(node)) return owned;
+  for (PartitionId p = 0; p < partition_count_; ++p) {
+    if (IsReplica(node, p)) owned.push_back(p);
+  }
+  MKS_ASSERT_LE(owned.size(), partition_count_);
+  return owned;
+}
+
+bool Ring::IsReplica(NodeId node, PartitionId partition) const {
+  std::span<const NodeId> list = PreferenceList(partition);
+  return std::find(list.begin(), list.end(), node) != list.end();
+}
+
+uint32_t Ring::ReplicaCountOf(NodeId node) const {
+  return static_cast<uint32_t>(
+      std::count(replicas_.begin(), replicas_.end(), node));
+}
+
+bool Ring::IsMember(NodeId node) const {
+  return std::binary_search(members_.begin(), members_.end(), node);
+}
+
+}  // namespace mks
