@@ -1,8 +1,7 @@
 #include "core/store.h"
 
-#include <map>
+#include <algorithm>
 #include <ostream>
-#include <set>
 #include <utility>
 
 #include "core/assertions.h"
@@ -228,41 +227,36 @@ Result<std::vector<bool>> Store::ApplyBatch(std::span<const Record> records,
   for (const Record& record : records) {
     MKS_RETURN_IF_ERROR(Validate(record.key, record.version));
   }
-  // The winner so far of every key the batch touched, by disk key; an
-  // ordered map so the batch is written in a deterministic order.
-  std::map<std::string, const Version*, std::less<>> winners;
-  std::set<std::string, std::less<>> changed_keys;
-  std::vector<bool> changed(records.size(), false);
-  std::vector<Version> stored;  // keeps read versions alive for `winners`
-  stored.reserve(records.size());
+  // Records sorted by disk key, stably, so each key's records form one run
+  // in batch order: one read per key, and the batch is written in key order
+  // (deterministic, and cheap for LevelDB's memtable).
+  std::vector<std::pair<std::string, size_t>> order;
+  order.reserve(records.size());
   for (size_t i = 0; i < records.size(); ++i) {
-    std::string disk_key = DiskKey(records[i].key);
-    auto it = winners.find(disk_key);
-    if (it == winners.end()) {
-      Result<Version> current = ReadDiskKey(disk_key);
-      if (!current.ok() && !current.status().IsNotFound()) {
-        return current.status();
-      }
-      const Version* winner = nullptr;
-      if (current.ok()) {
-        stored.push_back(std::move(current).value());
-        winner = &stored.back();
-      }
-      it = winners.emplace(std::move(disk_key), winner).first;
-    }
-    if (it->second == nullptr || Supersedes(records[i].version, *it->second)) {
-      it->second = &records[i].version;
-      changed[i] = true;
-      changed_keys.insert(it->first);
-    }
+    order.emplace_back(DiskKey(records[i].key), i);
   }
-  MKS_ASSERT_LE(stored.size(), records.size());
+  std::stable_sort(order.begin(), order.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<bool> changed(records.size(), false);
   WriteBatch batch;
-  for (const std::string& disk_key : changed_keys) {
-    const Version* winner = winners.at(disk_key);
-    MKS_ASSERT(winner != nullptr);
-    batch.Put(disk_key, EncodeRecordValue(disk_key, *winner));
+  for (size_t run = 0; run < order.size();) {
+    const std::string& disk_key = order[run].first;
+    Result<Version> current = ReadDiskKey(disk_key);
+    if (!current.ok() && !current.status().IsNotFound()) return current.status();
+    const Version* winner = current.ok() ? &current.value() : nullptr;
+    bool key_changed = false;
+    for (; run < order.size() && order[run].first == disk_key; ++run) {
+      const Version& candidate = records[order[run].second].version;
+      if (winner == nullptr || Supersedes(candidate, *winner)) {
+        winner = &candidate;
+        changed[order[run].second] = true;
+        key_changed = true;
+      }
+    }
+    if (key_changed) batch.Put(disk_key, EncodeRecordValue(disk_key, *winner));
   }
+  MKS_ASSERT_LE(batch.size(), records.size());
+  MKS_ASSERT_EQ(changed.size(), records.size());
   MKS_RETURN_IF_ERROR(Flush(&batch, options));
   return changed;
 }
