@@ -217,6 +217,7 @@ Result<bool> Store::Apply(std::string_view key, const Version& version,
     if (options.sync) MKS_RETURN_IF_ERROR(disk_->Sync());
     return false;
   }
+  MKS_ASSERT(!current.ok() || Supersedes(version, *current));
   MKS_RETURN_IF_ERROR(
       disk_->Put(disk_key, EncodeRecordValue(disk_key, version), options));
   return true;
@@ -253,6 +254,7 @@ Result<std::vector<bool>> Store::ApplyBatch(std::span<const Record> records,
         key_changed = true;
       }
     }
+    MKS_ASSERT(!key_changed || winner != nullptr);
     if (key_changed) batch.Put(disk_key, EncodeRecordValue(disk_key, *winner));
   }
   MKS_ASSERT_LE(batch.size(), records.size());
@@ -299,6 +301,7 @@ Status Store::ForEachInPartition(uint32_t partition,
     const std::string_view user_key = disk_key.substr(prefix.size());
     Result<Version> version = DecodeRecordValue(disk_key, user_key, it->value());
     if (!version.ok()) return version.status();
+    MKS_ASSERT_LE(user_key.size(), options_.max_key_bytes);
     if (!visitor(user_key, *version)) return Status::Ok();
   }
   return it->status();

@@ -225,14 +225,25 @@ TEST(LevelDbDiskTest, SyncedWritesSurviveSigkill) {
     for (const auto& [first, end] : acknowledged) {
       ExpectAcknowledged(store, first, end);
     }
-    // Writes after the last report may or may not be there, but whole.
-    for (uint32_t index = last + 1; index <= last + 4; ++index) {
-      if (index % 5 == 0) continue;
-      const auto value = store.GetLive(KeyOf(index));
-      if (!value.status().IsNotFound()) {
+    // Writes after the last report may or may not be there, but whole: a
+    // group commit of three keys is all there or all absent.
+    for (uint32_t index = last + 1; index <= last + 5; ++index) {
+      std::vector<std::string> keys;
+      if (index % 5 == 0) {
+        for (uint32_t i = 0; i < 3; ++i) keys.push_back(KeyOf(index) + "/" + std::to_string(i));
+      } else {
+        keys.push_back(KeyOf(index));
+      }
+      int present = 0;
+      for (const std::string& key : keys) {
+        const auto value = store.GetLive(key);
+        if (value.status().IsNotFound()) continue;
         ASSERT_TRUE(value.ok()) << value.status();
         EXPECT_EQ(*value, ValueOf(index));
+        ++present;
       }
+      EXPECT_TRUE(present == 0 || present == static_cast<int>(keys.size()))
+          << "torn group commit at " << index;
     }
     next_index = last + 100;  // the next writer starts clear of stragglers
   }
