@@ -111,6 +111,7 @@ cmd_bench() {
   quiet ninja -C "$RELEASE_DIR" -j "$JOBS"
   "$RELEASE_DIR/tools/bench-runtime" "$@"
   "$RELEASE_DIR/tools/bench-ring" "$@"
+  "$RELEASE_DIR/tools/bench-store" "$@"
 }
 
 command=${1:-help}

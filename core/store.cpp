@@ -1,0 +1,354 @@
+#include "core/store.h"
+
+#include <algorithm>
+#include <ostream>
+#include <utility>
+
+#include "core/assertions.h"
+#include "core/crc32c.h"
+
+namespace mks {
+
+namespace {
+
+constexpr uint8_t kRecordFormat = 1;
+constexpr uint8_t kTombstoneFlag = 0x01;
+constexpr size_t kPartitionBytes = 4;
+// format + timestamp + origin + flags
+constexpr size_t kHeaderBytes = 1 + kEncodedTimestampBytes + 4 + 1;
+constexpr size_t kChecksumBytes = 4;
+// Garbage collection writes its deletions in batches of this many, so a
+// pass over a large store never builds one huge batch.
+constexpr size_t kGcBatchRecords = 1024;
+
+void AppendUint32(uint32_t value, std::string* out) {
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    out->push_back(static_cast<char>((value >> shift) & 0xff));
+  }
+}
+
+uint32_t ReadUint32(std::string_view bytes, size_t offset) {
+  uint32_t value = 0;
+  for (size_t i = 0; i < 4; ++i) {
+    value = (value << 8) | static_cast<uint8_t>(bytes[offset + i]);
+  }
+  return value;
+}
+
+Status CorruptRecord(std::string_view user_key, const std::string& why) {
+  return Status::Corruption("record for key '" +
+                            EscapeKeyForMessage(user_key) + "': " + why);
+}
+
+}  // namespace
+
+Version Version::Write(Timestamp timestamp, NodeId origin, std::string value) {
+  return Version{timestamp, origin, false, std::move(value)};
+}
+
+Version Version::Tombstone(Timestamp timestamp, NodeId origin) {
+  return Version{timestamp, origin, true, {}};
+}
+
+std::strong_ordering CompareVersions(const Version& a, const Version& b) {
+  if (auto order = a.timestamp <=> b.timestamp; order != 0) return order;
+  if (auto order = a.origin <=> b.origin; order != 0) return order;
+  if (auto order = a.tombstone <=> b.tombstone; order != 0) return order;
+  return a.value.compare(b.value) <=> 0;
+}
+
+std::ostream& operator<<(std::ostream& out, const Version& version) {
+  out << "{" << version.timestamp << " from node " << version.origin;
+  if (version.tombstone) return out << " tombstone}";
+  return out << " value of " << version.value.size() << " bytes}";
+}
+
+std::string EscapeKeyForMessage(std::string_view key) {
+  constexpr size_t kShownBytes = 64;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < key.size() && i < kShownBytes; ++i) {
+    const auto byte = static_cast<uint8_t>(key[i]);
+    if (byte >= 0x20 && byte < 0x7f && byte != '\\' && byte != '\'') {
+      out.push_back(static_cast<char>(byte));
+    } else {
+      out += "\\x";
+      out.push_back(kHex[byte >> 4]);
+      out.push_back(kHex[byte & 0xf]);
+    }
+  }
+  if (key.size() > kShownBytes) {
+    out += "...(" + std::to_string(key.size()) + " bytes)";
+  }
+  return out;
+}
+
+std::string EncodeRecordValue(std::string_view disk_key,
+                              const Version& version) {
+  MKS_ASSERT_NE(version.origin, kNoNode);
+  MKS_ASSERT(!version.tombstone || version.value.empty());
+  std::string out;
+  out.reserve(kHeaderBytes + version.value.size() + kChecksumBytes);
+  out.push_back(static_cast<char>(kRecordFormat));
+  EncodeTimestamp(version.timestamp, &out);
+  AppendUint32(version.origin, &out);
+  out.push_back(static_cast<char>(version.tombstone ? kTombstoneFlag : 0));
+  out.append(version.value);
+  AppendUint32(Crc32c(out, Crc32c(disk_key)), &out);
+  MKS_ASSERT_EQ(out.size(),
+                kHeaderBytes + version.value.size() + kChecksumBytes);
+  return out;
+}
+
+Result<Version> DecodeRecordValue(std::string_view disk_key,
+                                  std::string_view user_key,
+                                  std::string_view disk_value) {
+  if (disk_value.size() < kHeaderBytes + kChecksumBytes) {
+    return CorruptRecord(user_key, "value of " +
+                                       std::to_string(disk_value.size()) +
+                                       " bytes is shorter than a record");
+  }
+  const size_t body_bytes = disk_value.size() - kChecksumBytes;
+  const uint32_t stored_crc = ReadUint32(disk_value, body_bytes);
+  const uint32_t actual_crc =
+      Crc32c(disk_value.substr(0, body_bytes), Crc32c(disk_key));
+  if (stored_crc != actual_crc) return CorruptRecord(user_key, "checksum mismatch");
+  // The checksum matched, so what follows was written by EncodeRecordValue
+  // (or by a future format this build does not know).
+  const auto format = static_cast<uint8_t>(disk_value[0]);
+  if (format != kRecordFormat) {
+    return CorruptRecord(user_key, "unknown format " + std::to_string(format));
+  }
+  const auto flags = static_cast<uint8_t>(disk_value[kHeaderBytes - 1]);
+  if ((flags & ~kTombstoneFlag) != 0) {
+    return CorruptRecord(user_key, "unknown flags " + std::to_string(flags));
+  }
+  Version version;
+  version.timestamp = *DecodeTimestamp(disk_value.substr(1));
+  version.origin = ReadUint32(disk_value, 1 + kEncodedTimestampBytes);
+  version.tombstone = (flags & kTombstoneFlag) != 0;
+  version.value.assign(disk_value.substr(kHeaderBytes,
+                                         body_bytes - kHeaderBytes));
+  if (version.origin == kNoNode || version.timestamp == Timestamp::Zero() ||
+      (version.tombstone && !version.value.empty())) {
+    return CorruptRecord(user_key, "malformed version");
+  }
+  return version;
+}
+
+Store::Store(Disk* disk, Partitioner partitioner, StoreOptions options)
+    : disk_(disk),
+      partitioner_(std::move(partitioner)),
+      options_(std::move(options)) {
+  MKS_ASSERT(disk_ != nullptr);
+  MKS_ASSERT(partitioner_ != nullptr);
+  MKS_ASSERT(!options_.key_space.empty());
+  MKS_ASSERT_GT(options_.max_key_bytes, 0u);
+}
+
+Status Store::ValidateKey(std::string_view key) const {
+  if (key.empty()) return Status::InvalidArgument("empty key");
+  if (key.size() > options_.max_key_bytes) {
+    return Status::InvalidArgument(
+        "key of " + std::to_string(key.size()) +
+        " bytes exceeds the maximum of " +
+        std::to_string(options_.max_key_bytes) + " bytes");
+  }
+  return Status::Ok();
+}
+
+Status Store::Validate(std::string_view key, const Version& version) const {
+  MKS_RETURN_IF_ERROR(ValidateKey(key));
+  if (version.value.size() > options_.max_value_bytes) {
+    return Status::InvalidArgument(
+        "value of " + std::to_string(version.value.size()) +
+        " bytes for key '" + EscapeKeyForMessage(key) +
+        "' exceeds the maximum of " +
+        std::to_string(options_.max_value_bytes) + " bytes");
+  }
+  if (version.origin == kNoNode) {
+    return Status::InvalidArgument("version without an origin node");
+  }
+  if (version.timestamp == Timestamp::Zero()) {
+    return Status::InvalidArgument("version with a zero timestamp");
+  }
+  if (version.tombstone && !version.value.empty()) {
+    return Status::InvalidArgument("tombstone with a value");
+  }
+  return Status::Ok();
+}
+
+uint32_t Store::PartitionOf(std::string_view key) const {
+  return partitioner_(key);
+}
+
+std::string Store::PartitionPrefix(uint32_t partition) const {
+  std::string prefix = options_.key_space;
+  AppendUint32(partition, &prefix);
+  return prefix;
+}
+
+std::string Store::DiskKey(std::string_view key) const {
+  std::string disk_key = PartitionPrefix(partitioner_(key));
+  disk_key.append(key);
+  MKS_ASSERT_EQ(disk_key.size(),
+                options_.key_space.size() + kPartitionBytes + key.size());
+  return disk_key;
+}
+
+Result<Version> Store::ReadDiskKey(std::string_view disk_key) {
+  MKS_ASSERT_GT(disk_key.size(), options_.key_space.size() + kPartitionBytes);
+  const std::string_view user_key =
+      disk_key.substr(options_.key_space.size() + kPartitionBytes);
+  std::string disk_value;
+  Status read = disk_->Get(disk_key, &disk_value);
+  if (read.IsCorruption()) return CorruptRecord(user_key, read.message());
+  MKS_RETURN_IF_ERROR(read);
+  return DecodeRecordValue(disk_key, user_key, disk_value);
+}
+
+Result<bool> Store::Apply(std::string_view key, const Version& version,
+                          WriteOptions options) {
+  MKS_RETURN_IF_ERROR(Validate(key, version));
+  const std::string disk_key = DiskKey(key);
+  Result<Version> current = ReadDiskKey(disk_key);
+  if (!current.ok() && !current.status().IsNotFound()) return current.status();
+  if (current.ok() && !Supersedes(version, *current)) {
+    if (options.sync) MKS_RETURN_IF_ERROR(disk_->Sync());
+    return false;
+  }
+  MKS_ASSERT(!current.ok() || Supersedes(version, *current));
+  MKS_RETURN_IF_ERROR(
+      disk_->Put(disk_key, EncodeRecordValue(disk_key, version), options));
+  return true;
+}
+
+Result<std::vector<bool>> Store::ApplyBatch(std::span<const Record> records,
+                                            WriteOptions options) {
+  for (const Record& record : records) {
+    MKS_RETURN_IF_ERROR(Validate(record.key, record.version));
+  }
+  // Records sorted by disk key, stably, so each key's records form one run
+  // in batch order: one read per key, and the batch is written in key order
+  // (deterministic, and cheap for LevelDB's memtable).
+  std::vector<std::pair<std::string, size_t>> order;
+  order.reserve(records.size());
+  for (size_t i = 0; i < records.size(); ++i) {
+    order.emplace_back(DiskKey(records[i].key), i);
+  }
+  std::stable_sort(order.begin(), order.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<bool> changed(records.size(), false);
+  WriteBatch batch;
+  for (size_t run = 0; run < order.size();) {
+    const std::string& disk_key = order[run].first;
+    Result<Version> current = ReadDiskKey(disk_key);
+    if (!current.ok() && !current.status().IsNotFound()) return current.status();
+    const Version* winner = current.ok() ? &current.value() : nullptr;
+    bool key_changed = false;
+    for (; run < order.size() && order[run].first == disk_key; ++run) {
+      const Version& candidate = records[order[run].second].version;
+      if (winner == nullptr || Supersedes(candidate, *winner)) {
+        winner = &candidate;
+        changed[order[run].second] = true;
+        key_changed = true;
+      }
+    }
+    MKS_ASSERT(!key_changed || winner != nullptr);
+    if (key_changed) batch.Put(disk_key, EncodeRecordValue(disk_key, *winner));
+  }
+  MKS_ASSERT_LE(batch.size(), records.size());
+  MKS_ASSERT_EQ(changed.size(), records.size());
+  MKS_RETURN_IF_ERROR(Flush(&batch, options));
+  return changed;
+}
+
+Status Store::Flush(WriteBatch* batch, WriteOptions options) {
+  if (batch->empty()) return options.sync ? disk_->Sync() : Status::Ok();
+  MKS_RETURN_IF_ERROR(disk_->Write(*batch, options));
+  batch->Clear();
+  return Status::Ok();
+}
+
+Result<Version> Store::Get(std::string_view key) {
+  MKS_RETURN_IF_ERROR(ValidateKey(key));
+  Result<Version> version = ReadDiskKey(DiskKey(key));
+  if (version.status().IsNotFound()) {
+    return Status::NotFound("key '" + EscapeKeyForMessage(key) + "'");
+  }
+  return version;
+}
+
+Result<std::string> Store::GetLive(std::string_view key) {
+  Result<Version> version = Get(key);
+  if (!version.ok()) return version.status();
+  if (version->tombstone) {
+    return Status::NotFound("key '" + EscapeKeyForMessage(key) +
+                            "' is deleted");
+  }
+  return std::move(version->value);
+}
+
+Status Store::ForEachInPartition(uint32_t partition,
+                                 const RecordVisitor& visitor) {
+  const std::string prefix = PartitionPrefix(partition);
+  std::unique_ptr<DiskIterator> it = disk_->NewIterator();
+  MKS_ASSERT(it != nullptr);
+  for (it->Seek(prefix); it->Valid(); it->Next()) {
+    const std::string_view disk_key = it->key();
+    if (!disk_key.starts_with(prefix)) break;
+    MKS_ASSERT_GT(disk_key.size(), prefix.size());
+    const std::string_view user_key = disk_key.substr(prefix.size());
+    Result<Version> version = DecodeRecordValue(disk_key, user_key, it->value());
+    if (!version.ok()) return version.status();
+    MKS_ASSERT_LE(user_key.size(), options_.max_key_bytes);
+    if (!visitor(user_key, *version)) return Status::Ok();
+  }
+  return it->status();
+}
+
+Result<GcStats> Store::CollectGarbage(uint64_t now_ms, WriteOptions options) {
+  GcStats stats;
+  WriteBatch batch;
+  std::unique_ptr<DiskIterator> it = disk_->NewIterator();
+  MKS_ASSERT(it != nullptr);
+  const std::string& prefix = options_.key_space;
+  for (it->Seek(prefix); it->Valid(); it->Next()) {
+    const std::string_view disk_key = it->key();
+    if (!disk_key.starts_with(prefix)) break;
+    ++stats.records_scanned;
+    const std::string_view user_key =
+        disk_key.substr(std::min(disk_key.size(), prefix.size() + kPartitionBytes));
+    Result<Version> version = DecodeRecordValue(disk_key, user_key, it->value());
+    if (!version.ok()) {
+      ++stats.corrupt_records;
+      continue;
+    }
+    if (!version->tombstone) continue;
+    const uint64_t stamp_ms = version->timestamp.physical_ms;
+    if (now_ms > stamp_ms && now_ms - stamp_ms > options_.tombstone_grace_ms) {
+      batch.Delete(disk_key);
+      ++stats.tombstones_dropped;
+      if (batch.size() >= kGcBatchRecords) {
+        MKS_RETURN_IF_ERROR(Flush(&batch, options));
+      }
+    } else {
+      ++stats.tombstones_kept;
+    }
+  }
+  MKS_RETURN_IF_ERROR(it->status());
+  MKS_RETURN_IF_ERROR(Flush(&batch, options));
+  MKS_ASSERT_LE(stats.tombstones_dropped + stats.tombstones_kept +
+                    stats.corrupt_records,
+                stats.records_scanned);
+  return stats;
+}
+
+Status Store::Remove(std::string_view key, WriteOptions options) {
+  MKS_RETURN_IF_ERROR(ValidateKey(key));
+  return disk_->Delete(DiskKey(key), options);
+}
+
+Status Store::Sync() { return disk_->Sync(); }
+
+}  // namespace mks

@@ -1,0 +1,212 @@
+// Store: the versioned records of one node, kept on a Disk.
+//
+// Every user key maps to its winning Version: the one with the greatest
+// (timestamp, origin) among all versions ever applied to it here. Applying a
+// version is therefore idempotent, commutative and associative, and replicas
+// that saw the same versions in any order, with any repeats, hold the same
+// winner. A delete is a version too (a tombstone), so it wins over older
+// writes and loses to newer ones exactly like a write; tombstones are dropped
+// by CollectGarbage() once older than a grace period long enough for
+// anti-entropy to have spread them (otherwise a replica that missed the
+// delete could resurrect the key).
+//
+// Layout on the Disk (all integers big-endian):
+//   disk key   = key_space | partition (4 bytes) | user key
+//   disk value = format (1 byte, = 1) | timestamp (12 bytes) | origin
+//                (4 bytes) | flags (1 byte; bit 0 = tombstone, others zero)
+//                | user value | crc32c (4 bytes)
+// The CRC covers the disk key and every value byte before it, so a flipped
+// bit, a truncated value or a record under the wrong key is reported as
+// Corruption naming the key, never returned as data. Because the partition
+// leads the key, one partition's records are contiguous and in user-key
+// order, so ForEachInPartition() reads only that partition.
+//
+// Limits: keys are 1..max_key_bytes bytes, values 0..max_value_bytes bytes,
+// any of the 256 byte values allowed in both. A version outside the limits
+// is refused with InvalidArgument before anything is written.
+//
+// Not thread-safe; one store per node, used from the node's scheduler thread.
+#pragma once
+
+#include <compare>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/env.h"
+#include "core/status.h"
+#include "core/timestamp.h"
+
+namespace mks {
+
+// One version of one key.
+struct Version {
+  Timestamp timestamp;      // never Zero() in a stored version
+  NodeId origin = kNoNode;  // the coordinator that created it; never kNoNode
+  bool tombstone = false;   // a delete; then value is empty
+  std::string value;
+
+  static Version Write(Timestamp timestamp, NodeId origin, std::string value);
+  static Version Tombstone(Timestamp timestamp, NodeId origin);
+
+  friend bool operator==(const Version&, const Version&) = default;
+};
+
+// The total order that decides conflicts: (timestamp, origin) first. A
+// correct cluster never issues two different versions with the same
+// (timestamp, origin), because each node's HLC issues each timestamp once;
+// should it happen anyway, (tombstone, value) break the tie so replicas still
+// converge on one winner (a tombstone beats a write of the same stamp).
+std::strong_ordering CompareVersions(const Version& a, const Version& b);
+
+// True when `candidate` wins over `current`.
+inline bool Supersedes(const Version& candidate, const Version& current) {
+  return CompareVersions(candidate, current) > 0;
+}
+
+std::ostream& operator<<(std::ostream& out, const Version& version);
+
+// A key with one of its versions: the unit of batches and iteration.
+struct Record {
+  std::string key;
+  Version version;
+};
+
+// Maps a user key to its partition. Must be a pure function, the same for
+// the lifetime of the data (the ring's PartitionOf).
+using Partitioner = std::function<uint32_t(std::string_view key)>;
+
+struct StoreOptions {
+  // Largest accepted user key. 1 KiB holds any sane identifier while
+  // keeping keys cheap to ship in Merkle-tree and repair messages.
+  size_t max_key_bytes = 1024;
+  // Largest accepted user value. 1 MiB keeps one version well inside a
+  // network frame and a LevelDB write buffer.
+  size_t max_value_bytes = 1024 * 1024;
+  // Tombstones older than this (by their timestamp's physical part) are
+  // dropped by CollectGarbage(). 10 days, as Cassandra's gc_grace_seconds:
+  // anti-entropy must run on every replica well within it.
+  uint64_t tombstone_grace_ms = 10ull * 24 * 3600 * 1000;
+  // Prefix of every disk key this store owns. Other users of the same Disk
+  // (the Raft log, hints) must use prefixes that are neither a prefix of
+  // this one nor start with it. Never empty.
+  std::string key_space = "v";
+};
+
+struct GcStats {
+  uint64_t records_scanned = 0;
+  uint64_t tombstones_dropped = 0;
+  uint64_t tombstones_kept = 0;  // younger than the grace period
+  uint64_t corrupt_records = 0;  // skipped; each also fails Get with its key
+};
+
+// Receives one record; returns false to stop the iteration early.
+using RecordVisitor =
+    std::function<bool(std::string_view key, const Version& version)>;
+
+class Store {
+ public:
+  // `disk` must outlive the store. Opening is free: the store keeps no state
+  // in memory beyond its options, so a store built over a disk after a crash
+  // sees exactly what the disk recovered.
+  Store(Disk* disk, Partitioner partitioner, StoreOptions options);
+
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // OK when (key, version) is within the limits and well formed; otherwise
+  // InvalidArgument saying why (empty key, key or value too large, origin 0,
+  // zero timestamp, a tombstone with a value).
+  Status Validate(std::string_view key, const Version& version) const;
+
+  // Makes `version` the winner of `key` if it supersedes the stored one.
+  // Returns true when it did (the store changed), false when the stored
+  // version is equal or greater. With options.sync the winner is durable on
+  // return even when nothing changed (an earlier unsynced apply of the same
+  // version is synced). Fails with InvalidArgument (nothing written), with
+  // Corruption when the stored record fails its checksum (nothing written:
+  // the caller must not guess what it held; see Remove()), or with the
+  // Disk's IOError.
+  Result<bool> Apply(std::string_view key, const Version& version,
+                     WriteOptions options = {});
+
+  // Applies `records` in order as one atomic Disk write with at most one
+  // sync (group commit). Element i of the result says whether records[i]
+  // superseded what was stored or applied before it in the batch, i.e.
+  // exactly what Apply would have returned one record at a time. Validates
+  // every record first: any invalid record fails the whole batch with
+  // InvalidArgument and nothing is written. Fails like Apply otherwise.
+  Result<std::vector<bool>> ApplyBatch(std::span<const Record> records,
+                                       WriteOptions options = {});
+
+  // Returns the winning version of `key`, a tombstone included (so a
+  // coordinator can compare timestamps). NotFound when the key has no
+  // version, InvalidArgument for a key outside the limits, Corruption naming
+  // the key when the record fails its checksum, IOError from the Disk.
+  Result<Version> Get(std::string_view key);
+
+  // Returns the live value of `key`: NotFound when the key has no version or
+  // its winner is a tombstone; otherwise fails like Get.
+  Result<std::string> GetLive(std::string_view key);
+
+  // Calls `visitor` for every record of `partition` in bytewise user-key
+  // order, tombstones included, reading only that partition's disk range.
+  // Returns OK after the last record or when the visitor stops early;
+  // Corruption naming the key at the first record that fails its checksum
+  // (the records before it have been visited); IOError from the Disk.
+  Status ForEachInPartition(uint32_t partition, const RecordVisitor& visitor);
+
+  // Drops every tombstone whose timestamp is more than tombstone_grace_ms
+  // before `now_ms` (wall-clock milliseconds, e.g. the HLC's physical part).
+  // A tombstone exactly at the grace boundary, or younger, is kept; live
+  // records are never touched. Corrupt records are skipped and counted.
+  // Fails only with the Disk's errors, after which some tombstones may have
+  // been dropped and others not (each drop is itself safe).
+  Result<GcStats> CollectGarbage(uint64_t now_ms, WriteOptions options = {});
+
+  // Physically removes whatever is stored for `key`, valid or corrupt,
+  // without leaving a tombstone. For corrupt records (anti-entropy then
+  // refetches the key from other replicas) and for handing a partition to
+  // its new owner. Fails with InvalidArgument for a key outside the limits,
+  // or the Disk's error.
+  Status Remove(std::string_view key, WriteOptions options = {});
+
+  // Makes every applied version durable. Returns the Disk's error.
+  Status Sync();
+
+  // The partition of `key`, as the partitioner says.
+  uint32_t PartitionOf(std::string_view key) const;
+
+  const StoreOptions& options() const { return options_; }
+
+ private:
+  Status ValidateKey(std::string_view key) const;
+  std::string DiskKey(std::string_view key) const;
+  std::string PartitionPrefix(uint32_t partition) const;
+  // Reads the stored version under `disk_key`; NotFound when absent.
+  Result<Version> ReadDiskKey(std::string_view disk_key);
+  Status Flush(WriteBatch* batch, WriteOptions options);
+
+  Disk* const disk_;
+  const Partitioner partitioner_;
+  const StoreOptions options_;
+};
+
+// Encodes a version as the disk value stored under `disk_key`.
+std::string EncodeRecordValue(std::string_view disk_key,
+                              const Version& version);
+// Decodes and verifies a disk value stored under `disk_key`. Corruption when
+// the checksum, format or flags are wrong; `user_key` only names the record
+// in the message.
+Result<Version> DecodeRecordValue(std::string_view disk_key,
+                                  std::string_view user_key,
+                                  std::string_view disk_value);
+
+// Printable form of arbitrary key bytes for error messages: printable ASCII
+// as is, other bytes as \xNN, cut after 64 bytes.
+std::string EscapeKeyForMessage(std::string_view key);
+
+}  // namespace mks

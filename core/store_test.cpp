@@ -1,0 +1,545 @@
+#include "core/store.h"
+
+#include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace mks {
+namespace {
+
+// A plain in-memory Disk with no faults, so these tests exercise the store's
+// logic alone (crash and corruption behaviour is tested against SimDisk in
+// sim/store_crash_test.cpp). Iterators read a snapshot copy.
+class MapDisk final : public Disk {
+ public:
+  using Table = std::map<std::string, std::string, std::less<>>;
+
+  Status Get(std::string_view key, std::string* value) override {
+    auto it = table_.find(key);
+    if (it == table_.end()) return Status::NotFound("absent");
+    *value = it->second;
+    return Status::Ok();
+  }
+  Status Put(std::string_view key, std::string_view value,
+             WriteOptions) override {
+    ++writes_;
+    table_[std::string(key)] = std::string(value);
+    return Status::Ok();
+  }
+  Status Delete(std::string_view key, WriteOptions) override {
+    ++writes_;
+    table_.erase(std::string(key));
+    return Status::Ok();
+  }
+  Status Write(const WriteBatch& batch, WriteOptions) override {
+    ++writes_;
+    for (const auto& op : batch.operations()) {
+      if (op.is_delete) {
+        table_.erase(op.key);
+      } else {
+        table_[op.key] = op.value;
+      }
+    }
+    return Status::Ok();
+  }
+  std::unique_ptr<DiskIterator> NewIterator() override {
+    return std::make_unique<Iterator>(table_);
+  }
+  Status Sync() override {
+    ++syncs_;
+    return Status::Ok();
+  }
+
+  Table& table() { return table_; }
+  int writes() const { return writes_; }
+  int syncs() const { return syncs_; }
+
+ private:
+  class Iterator final : public DiskIterator {
+   public:
+    explicit Iterator(Table snapshot) : snapshot_(std::move(snapshot)) {
+      it_ = snapshot_.end();
+    }
+    void Seek(std::string_view target) override {
+      it_ = snapshot_.lower_bound(target);
+    }
+    void SeekToFirst() override { it_ = snapshot_.begin(); }
+    bool Valid() const override { return it_ != snapshot_.end(); }
+    void Next() override { ++it_; }
+    std::string_view key() const override { return it_->first; }
+    std::string_view value() const override { return it_->second; }
+    Status status() const override { return Status::Ok(); }
+
+   private:
+    Table snapshot_;
+    Table::const_iterator it_;
+  };
+
+  Table table_;
+  int writes_ = 0;
+  int syncs_ = 0;
+};
+
+uint32_t FirstBytePartition(std::string_view key) {
+  return key.empty() ? 0 : static_cast<uint8_t>(key[0]) % 4;
+}
+
+Version Write(uint64_t physical_ms, NodeId origin, std::string value) {
+  return Version::Write(Timestamp{physical_ms, 0}, origin, std::move(value));
+}
+
+Version Tombstone(uint64_t physical_ms, NodeId origin) {
+  return Version::Tombstone(Timestamp{physical_ms, 0}, origin);
+}
+
+class StoreTest : public ::testing::Test {
+ protected:
+  StoreTest() : store_(&disk_, FirstBytePartition, StoreOptions{}) {}
+
+  bool MustApply(std::string_view key, const Version& version) {
+    Result<bool> changed = store_.Apply(key, version);
+    EXPECT_TRUE(changed.ok()) << changed.status();
+    return changed.ok() && *changed;
+  }
+
+  MapDisk disk_;
+  Store store_;
+};
+
+TEST_F(StoreTest, KeepsTheGreaterTimestampAndSaysWhetherItChanged) {
+  EXPECT_TRUE(MustApply("k", Write(10, 1, "old")));
+  EXPECT_TRUE(MustApply("k", Write(20, 1, "new")));
+  EXPECT_FALSE(MustApply("k", Write(15, 1, "late")));
+  EXPECT_FALSE(MustApply("k", Write(20, 1, "new")));  // idempotent
+  EXPECT_EQ(*store_.GetLive("k"), "new");
+  EXPECT_EQ(*store_.Get("k"), Write(20, 1, "new"));
+}
+
+TEST_F(StoreTest, NodeIdBreaksTimestampTies) {
+  EXPECT_TRUE(MustApply("k", Write(10, 2, "from two")));
+  EXPECT_FALSE(MustApply("k", Write(10, 1, "from one")));
+  EXPECT_TRUE(MustApply("k", Write(10, 3, "from three")));
+  EXPECT_EQ(*store_.GetLive("k"), "from three");
+}
+
+TEST_F(StoreTest, LogicalCounterOrdersWithinAMillisecond) {
+  EXPECT_TRUE(MustApply("k", Version::Write(Timestamp{10, 1}, 1, "a")));
+  EXPECT_TRUE(MustApply("k", Version::Write(Timestamp{10, 2}, 1, "b")));
+  EXPECT_EQ(*store_.GetLive("k"), "b");
+}
+
+TEST_F(StoreTest, TombstoneIsReturnedAsAVersionButNotAsALiveValue) {
+  EXPECT_TRUE(MustApply("k", Write(10, 1, "v")));
+  EXPECT_TRUE(MustApply("k", Tombstone(11, 1)));
+  const Result<Version> version = store_.Get("k");
+  ASSERT_TRUE(version.ok()) << version.status();
+  EXPECT_TRUE(version->tombstone);
+  EXPECT_EQ(version->timestamp, (Timestamp{11, 0}));
+  EXPECT_TRUE(store_.GetLive("k").status().IsNotFound());
+  EXPECT_TRUE(store_.Get("absent").status().IsNotFound());
+  EXPECT_TRUE(store_.GetLive("absent").status().IsNotFound());
+}
+
+TEST_F(StoreTest, RefusesBadInputAndWritesNothing) {
+  StoreOptions options;
+  options.max_key_bytes = 8;
+  options.max_value_bytes = 16;
+  Store small(&disk_, FirstBytePartition, options);
+  const auto code = [&](std::string_view key, const Version& version) {
+    return small.Apply(key, version).status().code();
+  };
+  EXPECT_EQ(code("", Write(1, 1, "v")), StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(std::string(9, 'k'), Write(1, 1, "v")),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(code("k", Write(1, 1, std::string(17, 'v'))),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(code("k", Write(1, kNoNode, "v")), StatusCode::kInvalidArgument);
+  EXPECT_EQ(code("k", Version::Write(Timestamp::Zero(), 1, "v")),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(code("k", Version{Timestamp{1, 0}, 1, true, "v"}),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(disk_.writes(), 0);
+  EXPECT_TRUE(disk_.table().empty());
+  EXPECT_EQ(small.Get("").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(small.Remove(std::string(9, 'k')).code(),
+            StatusCode::kInvalidArgument);
+  const std::string message =
+      small.Apply(std::string(9, 'k'), Write(1, 1, "v")).status().message();
+  EXPECT_NE(message.find("9 bytes exceeds the maximum of 8"), std::string::npos)
+      << message;
+
+  // Exactly at the limits is fine.
+  EXPECT_TRUE(small.Apply(std::string(8, 'k'), Write(1, 1, std::string(16, 'v')))
+                  .ok());
+  EXPECT_TRUE(small.Apply("e", Write(1, 1, "")).ok());
+  EXPECT_EQ(*small.GetLive("e"), "");
+}
+
+TEST_F(StoreTest, BatchWithOneBadRecordWritesNothing) {
+  const std::vector<Record> records = {
+      {"good", Write(1, 1, "v")},
+      {"", Write(1, 1, "v")},
+  };
+  EXPECT_EQ(store_.ApplyBatch(records).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_TRUE(disk_.table().empty());
+  EXPECT_EQ(disk_.writes(), 0);
+}
+
+TEST_F(StoreTest, AllByteValuesAreAllowedInKeysAndValues) {
+  std::string every_byte;
+  for (int byte = 0; byte < 256; ++byte) every_byte.push_back(static_cast<char>(byte));
+  const std::vector<std::string> keys = {
+      std::string("\0", 1), std::string("\xff", 1), std::string("a\0b", 3),
+      every_byte, std::string(1024, '\0')};
+  for (const std::string& key : keys) {
+    EXPECT_TRUE(MustApply(key, Write(5, 1, every_byte + key)));
+  }
+  for (const std::string& key : keys) {
+    const Result<std::string> value = store_.GetLive(key);
+    ASSERT_TRUE(value.ok()) << value.status();
+    EXPECT_EQ(*value, every_byte + key);
+  }
+  // "a" and "a\0b" are different keys.
+  EXPECT_TRUE(store_.Get("a").status().IsNotFound());
+}
+
+TEST_F(StoreTest, ForEachInPartitionVisitsOnlyThatPartitionInKeyOrder) {
+  // FirstBytePartition: 'a'=97 -> 1, 'b'=98 -> 2, 'e'=101 -> 1, 'i' -> 1.
+  for (const char* key : {"i9", "a2", "b1", "e", "a1", "b2", "a\xff"}) {
+    EXPECT_TRUE(MustApply(key, Write(1, 1, std::string("v") + key)));
+  }
+  EXPECT_TRUE(MustApply("a3", Tombstone(2, 1)));
+  std::vector<std::string> seen;
+  ASSERT_TRUE(store_
+                  .ForEachInPartition(1,
+                                      [&](std::string_view key, const Version& version) {
+                                        EXPECT_EQ(FirstBytePartition(key), 1u);
+                                        EXPECT_EQ(version.tombstone, key == "a3");
+                                        seen.emplace_back(key);
+                                        return true;
+                                      })
+                  .ok());
+  EXPECT_EQ(seen, (std::vector<std::string>{"a1", "a2", "a3", "a\xff", "e", "i9"}));
+
+  seen.clear();
+  ASSERT_TRUE(store_
+                  .ForEachInPartition(1,
+                                      [&](std::string_view key, const Version&) {
+                                        seen.emplace_back(key);
+                                        return seen.size() < 2;
+                                      })
+                  .ok());
+  EXPECT_EQ(seen.size(), 2u);
+  int in_empty_partition = 0;
+  ASSERT_TRUE(store_
+                  .ForEachInPartition(3,
+                                      [&](std::string_view, const Version&) {
+                                        ++in_empty_partition;
+                                        return true;
+                                      })
+                  .ok());
+  EXPECT_EQ(in_empty_partition, 0);
+}
+
+TEST_F(StoreTest, ForEachInPartitionDoesNotReachOtherKeySpaces) {
+  StoreOptions hints_options;
+  hints_options.key_space = "h";
+  Store hints(&disk_, FirstBytePartition, hints_options);
+  ASSERT_TRUE(hints.Apply("a1", Write(1, 1, "hint")).ok());
+  ASSERT_TRUE(store_.Apply("a1", Write(2, 1, "record")).ok());
+  int visited = 0;
+  ASSERT_TRUE(store_
+                  .ForEachInPartition(1,
+                                      [&](std::string_view, const Version& version) {
+                                        EXPECT_EQ(version.value, "record");
+                                        ++visited;
+                                        return true;
+                                      })
+                  .ok());
+  EXPECT_EQ(visited, 1);
+  EXPECT_EQ(*hints.GetLive("a1"), "hint");
+}
+
+TEST_F(StoreTest, BatchMatchesOneByOneApplyAndSyncsOnce) {
+  const std::vector<Record> records = {
+      {"x", Write(5, 1, "x5")}, {"y", Write(3, 1, "y3")},
+      {"x", Write(4, 1, "x4")}, {"x", Write(6, 1, "x6")},
+      {"y", Tombstone(3, 2)},
+  };
+  ASSERT_TRUE(store_.Apply("y", Write(7, 1, "y7")).ok());
+  const int writes_before = disk_.writes();
+  const Result<std::vector<bool>> changed =
+      store_.ApplyBatch(records, WriteOptions{.sync = true});
+  ASSERT_TRUE(changed.ok()) << changed.status();
+  EXPECT_EQ(*changed, (std::vector<bool>{true, false, false, true, false}));
+  EXPECT_EQ(disk_.writes() - writes_before, 1);
+  EXPECT_EQ(*store_.GetLive("x"), "x6");
+  EXPECT_EQ(*store_.GetLive("y"), "y7");
+}
+
+TEST_F(StoreTest, SyncedApplyThatChangesNothingStillSyncs) {
+  ASSERT_TRUE(store_.Apply("k", Write(5, 1, "v")).ok());
+  const int syncs_before = disk_.syncs();
+  const Result<bool> again = store_.Apply("k", Write(5, 1, "v"), {.sync = true});
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(*again);
+  EXPECT_EQ(disk_.syncs(), syncs_before + 1);
+}
+
+TEST_F(StoreTest, CorruptRecordIsReportedWithItsKeyAndNeverReturned) {
+  ASSERT_TRUE(store_.Apply("a\x01key", Write(5, 1, "value")).ok());
+  ASSERT_EQ(disk_.table().size(), 1u);
+  std::string& stored = disk_.table().begin()->second;
+  stored[stored.size() / 2] ^= 0x10;
+
+  const Result<Version> read = store_.Get("a\x01key");
+  ASSERT_FALSE(read.ok());
+  EXPECT_TRUE(read.status().IsCorruption()) << read.status();
+  EXPECT_NE(read.status().message().find("a\\x01key"), std::string::npos)
+      << read.status();
+  EXPECT_TRUE(store_.GetLive("a\x01key").status().IsCorruption());
+  // A write does not silently paper over it either.
+  EXPECT_TRUE(store_.Apply("a\x01key", Write(9, 1, "newer")).status().IsCorruption());
+  const Status scan = store_.ForEachInPartition(
+      1, [](std::string_view, const Version&) { return true; });
+  EXPECT_TRUE(scan.IsCorruption()) << scan;
+
+  // Removing the record lets the key be rebuilt (by repair).
+  ASSERT_TRUE(store_.Remove("a\x01key").ok());
+  EXPECT_TRUE(MustApply("a\x01key", Write(9, 1, "newer")));
+  EXPECT_EQ(*store_.GetLive("a\x01key"), "newer");
+}
+
+TEST_F(StoreTest, RecordMovedUnderAnotherKeyIsCorrupt) {
+  ASSERT_TRUE(store_.Apply("a1", Write(5, 1, "value")).ok());
+  const std::string moved = disk_.table().begin()->second;
+  disk_.table()[disk_.table().begin()->first + "x"] = moved;
+  EXPECT_TRUE(store_.Get("a1x").status().IsCorruption());
+}
+
+TEST_F(StoreTest, TruncatedRecordIsCorrupt) {
+  ASSERT_TRUE(store_.Apply("a1", Write(5, 1, "value")).ok());
+  for (size_t length : {0, 3, 21, 25}) {
+    std::string& stored = disk_.table().begin()->second;
+    stored.resize(std::min(stored.size(), length));
+    EXPECT_TRUE(store_.Get("a1").status().IsCorruption()) << length;
+  }
+}
+
+TEST_F(StoreTest, GarbageCollectionDropsOnlyTombstonesPastTheGrace) {
+  StoreOptions options;
+  options.tombstone_grace_ms = 1000;
+  Store store(&disk_, FirstBytePartition, options);
+  ASSERT_TRUE(store.Apply("old", Tombstone(1000, 1)).ok());
+  ASSERT_TRUE(store.Apply("edge", Tombstone(4000, 1)).ok());
+  ASSERT_TRUE(store.Apply("young", Tombstone(4500, 1)).ok());
+  ASSERT_TRUE(store.Apply("live", Write(1, 1, "kept")).ok());
+  const Result<GcStats> stats = store.CollectGarbage(5000);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->records_scanned, 4u);
+  EXPECT_EQ(stats->tombstones_dropped, 1u);
+  EXPECT_EQ(stats->tombstones_kept, 2u);
+  EXPECT_TRUE(store.Get("old").status().IsNotFound());
+  EXPECT_TRUE(store.Get("edge")->tombstone);
+  EXPECT_TRUE(store.Get("young")->tombstone);
+  EXPECT_EQ(*store.GetLive("live"), "kept");
+}
+
+// ---- Properties ----
+
+// Versions over few keys, stamps, origins and values, so collisions happen.
+rc::Gen<Record> GenRecord() {
+  return rc::gen::apply(
+      [](int key, uint64_t ms, uint32_t logical, NodeId origin, bool tombstone,
+         int value) {
+        Version version;
+        version.timestamp = Timestamp{ms, logical};
+        version.origin = origin;
+        version.tombstone = tombstone;
+        if (!tombstone) version.value = "v" + std::to_string(value);
+        return Record{"key" + std::to_string(key), std::move(version)};
+      },
+      rc::gen::inRange(0, 4), rc::gen::inRange<uint64_t>(1, 6),
+      rc::gen::inRange<uint32_t>(0, 3), rc::gen::inRange<NodeId>(1, 4),
+      rc::gen::arbitrary<bool>(), rc::gen::inRange(0, 3));
+}
+
+std::map<std::string, Version> Contents(Store& store) {
+  std::map<std::string, Version> contents;
+  for (uint32_t partition = 0; partition < 4; ++partition) {
+    const Status status = store.ForEachInPartition(
+        partition, [&](std::string_view key, const Version& version) {
+          contents.emplace(std::string(key), version);
+          return true;
+        });
+    RC_ASSERT(status.ok());
+  }
+  return contents;
+}
+
+RC_GTEST_PROP(StoreProperty, AnyOrderWithRepeatsGivesTheSameWinners, ()) {
+  const auto records = *rc::gen::nonEmpty(rc::gen::container<std::vector<Record>>(GenRecord()));
+  // The expected winner of each key: the maximum under CompareVersions.
+  std::map<std::string, Version> expected;
+  for (const Record& record : records) {
+    auto [it, inserted] = expected.emplace(record.key, record.version);
+    if (!inserted && Supersedes(record.version, it->second)) it->second = record.version;
+  }
+  for (int replica = 0; replica < 3; ++replica) {
+    // Each replica receives every record at least once, in its own order,
+    // some of them several times, some through batches.
+    std::vector<Record> delivery = records;
+    const auto repeats = *rc::gen::container<std::vector<Record>>(rc::gen::elementOf(records));
+    delivery.insert(delivery.end(), repeats.begin(), repeats.end());
+    std::vector<Record> order = delivery;
+    for (size_t i = order.size(); i > 1; --i) {  // Fisher-Yates
+      std::swap(order[i - 1], order[*rc::gen::inRange<size_t>(0, i)]);
+    }
+    MapDisk disk;
+    Store store(&disk, FirstBytePartition, StoreOptions{});
+    size_t next = 0;
+    while (next < order.size()) {
+      const size_t batch = *rc::gen::inRange<size_t>(1, 4);
+      const size_t end = std::min(order.size(), next + batch);
+      const std::span<const Record> slice(order.data() + next, end - next);
+      if (slice.size() == 1) {
+        RC_ASSERT(store.Apply(slice[0].key, slice[0].version).ok());
+      } else {
+        RC_ASSERT(store.ApplyBatch(slice).ok());
+      }
+      next = end;
+    }
+    RC_ASSERT(Contents(store) == expected);
+  }
+}
+
+RC_GTEST_PROP(StoreProperty, ApplyReportsChangeExactlyWhenItWins, ()) {
+  const auto records = *rc::gen::container<std::vector<Record>>(GenRecord());
+  MapDisk disk;
+  Store store(&disk, FirstBytePartition, StoreOptions{});
+  std::map<std::string, Version> model;
+  for (const Record& record : records) {
+    auto it = model.find(record.key);
+    const bool wins = it == model.end() || Supersedes(record.version, it->second);
+    const Result<bool> changed = store.Apply(record.key, record.version);
+    RC_ASSERT(changed.ok());
+    RC_ASSERT(*changed == wins);
+    if (wins) model[record.key] = record.version;
+  }
+}
+
+RC_GTEST_PROP(StoreProperty, TombstoneBeatsOlderWritesAndLosesToNewer,
+              (uint32_t tombstone_ms_seed, uint32_t write_ms_seed,
+               bool tombstone_first)) {
+  const uint64_t tombstone_ms = 1 + tombstone_ms_seed % 100;
+  const uint64_t write_ms = 1 + write_ms_seed % 100;
+  RC_PRE(tombstone_ms != write_ms);
+  MapDisk disk;
+  Store store(&disk, FirstBytePartition, StoreOptions{});
+  const Version tombstone = Tombstone(tombstone_ms, 1);
+  const Version write = Write(write_ms, 2, "value");
+  if (tombstone_first) {
+    RC_ASSERT(store.Apply("k", tombstone).ok());
+    RC_ASSERT(store.Apply("k", write).ok());
+  } else {
+    RC_ASSERT(store.Apply("k", write).ok());
+    RC_ASSERT(store.Apply("k", tombstone).ok());
+  }
+  const Result<std::string> live = store.GetLive("k");
+  if (tombstone_ms > write_ms) {
+    RC_ASSERT(live.status().IsNotFound());
+    RC_ASSERT(*store.Get("k") == tombstone);
+  } else {
+    RC_ASSERT(live.ok());
+    RC_ASSERT(*live == "value");
+  }
+}
+
+RC_GTEST_PROP(StoreProperty, GarbageCollectionNeverDropsAYoungTombstone, ()) {
+  const uint64_t grace_ms = *rc::gen::inRange<uint64_t>(0, 1000);
+  const uint64_t now_ms = *rc::gen::inRange<uint64_t>(0, 3000);
+  const auto stamps = *rc::gen::container<std::vector<uint64_t>>(
+      rc::gen::inRange<uint64_t>(1, 4000));
+  StoreOptions options;
+  options.tombstone_grace_ms = grace_ms;
+  MapDisk disk;
+  Store store(&disk, FirstBytePartition, options);
+  for (size_t i = 0; i < stamps.size(); ++i) {
+    const std::string key = "k" + std::to_string(i);
+    const bool live = i % 3 == 0;
+    RC_ASSERT(store.Apply(key, live ? Write(stamps[i], 1, "v") : Tombstone(stamps[i], 1)).ok());
+  }
+  RC_ASSERT(store.CollectGarbage(now_ms).ok());
+  for (size_t i = 0; i < stamps.size(); ++i) {
+    const std::string key = "k" + std::to_string(i);
+    const Result<Version> version = store.Get(key);
+    const bool live = i % 3 == 0;
+    const bool old = now_ms > stamps[i] && now_ms - stamps[i] > grace_ms;
+    if (live || !old) {
+      RC_ASSERT(version.ok());  // kept: live, or a tombstone within the grace
+      RC_ASSERT(version->tombstone == !live);
+    } else {
+      RC_ASSERT(version.status().IsNotFound());  // dropped once past it
+    }
+  }
+}
+
+RC_GTEST_PROP(StoreProperty, ArbitraryBytesRoundTripOrAreRefused,
+              (const std::string& key, const std::string& value)) {
+  StoreOptions options;
+  options.max_key_bytes = 16;
+  options.max_value_bytes = 64;
+  MapDisk disk;
+  Store store(&disk, FirstBytePartition, options);
+  const Result<bool> applied = store.Apply(key, Write(7, 3, value));
+  const bool acceptable = !key.empty() && key.size() <= 16 && value.size() <= 64;
+  RC_ASSERT(applied.ok() == acceptable);
+  if (!acceptable) {
+    RC_ASSERT(applied.status().code() == StatusCode::kInvalidArgument);
+    RC_ASSERT(disk.table().empty());
+    return;
+  }
+  RC_ASSERT(*store.GetLive(key) == value);
+  int visited = 0;
+  RC_ASSERT(store
+                .ForEachInPartition(FirstBytePartition(key),
+                                    [&](std::string_view seen, const Version& version) {
+                                      ++visited;
+                                      RC_ASSERT(seen == key);
+                                      RC_ASSERT(version.value == value);
+                                      return true;
+                                    })
+                .ok());
+  RC_ASSERT(visited == 1);
+}
+
+// Whatever bytes sit on the disk, decoding either reports Corruption or
+// yields a version that encodes back to exactly those bytes.
+RC_GTEST_PROP(StoreProperty, DecodingArbitraryBytesNeverMisreads,
+              (const std::string& disk_value)) {
+  const Result<Version> decoded = DecodeRecordValue("vkey", "key", disk_value);
+  if (decoded.ok()) {
+    RC_ASSERT(EncodeRecordValue("vkey", *decoded) == disk_value);
+  } else {
+    RC_ASSERT(decoded.status().IsCorruption());
+  }
+}
+
+RC_GTEST_PROP(StoreProperty, EveryEncodedRecordDecodesAndEveryBitFlipIsCaught,
+              (const std::string& value, size_t bit_seed)) {
+  const Version version = Version::Write(Timestamp{123, 4}, 5, value);
+  std::string encoded = EncodeRecordValue("vkey", version);
+  RC_ASSERT(*DecodeRecordValue("vkey", "key", encoded) == version);
+  const size_t bit = bit_seed % (encoded.size() * 8);
+  encoded[bit / 8] = static_cast<char>(encoded[bit / 8] ^ (1 << (bit % 8)));
+  RC_ASSERT(DecodeRecordValue("vkey", "key", encoded).status().IsCorruption());
+}
+
+}  // namespace
+}  // namespace mks
