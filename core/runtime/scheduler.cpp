@@ -65,6 +65,9 @@ void Scheduler::Kill(ProcessId process) {
   const bool killing_self = current_ != nullptr && current_->process == process;
   if (victim.alive) {
     victim.alive = false;
+    victim.paused = false;
+    victim.held_fibers.clear();
+    victim.held_timers.clear();
     // Timers first, so no callback of the dying process fires while its
     // fibers unwind.
     for (const TimerId& timer : victim.timers) timers_.erase(timer);
@@ -81,6 +84,31 @@ void Scheduler::Kill(ProcessId process) {
     current_->unwinding = true;
     throw ProcessKilled{};
   }
+}
+
+void Scheduler::Pause(ProcessId process) {
+  Process& target = ProcessOf(process);
+  if (!target.alive) return;
+  target.paused = true;
+}
+
+void Scheduler::Unpause(ProcessId process) {
+  Process& target = ProcessOf(process);
+  if (!target.alive || !target.paused) return;
+  target.paused = false;
+  for (FiberId id : target.held_fibers) ready_.push_back(id);
+  target.held_fibers.clear();
+  std::vector<UniqueFunction<void()>> held;
+  held.swap(target.held_timers);
+  for (UniqueFunction<void()>& callback : held) {
+    At(process, NowNanos(), std::move(callback));
+  }
+  MKS_ASSERT(target.held_timers.empty());
+}
+
+bool Scheduler::IsPaused(ProcessId process) const {
+  const Process& target = ProcessOf(process);
+  return target.alive && target.paused;
 }
 
 void Scheduler::DestroyFiber(FiberId id) {
@@ -180,6 +208,11 @@ size_t Scheduler::RunReady() {
     ready_.pop_front();
     auto it = fibers_.find(id);
     if (it == fibers_.end()) continue;  // died after becoming ready
+    Process& owner = ProcessOf(it->second->process);
+    if (owner.paused) {
+      owner.held_fibers.push_back(id);
+      continue;
+    }
     Resume(it->second.get());
     ++resumed;
   }
@@ -255,6 +288,11 @@ bool Scheduler::FireNextTimer() {
   ProcessOf(timer.process).timers.erase(it->first);
   timers_.erase(it);
   MKS_ASSERT(IsAlive(timer.process));
+  Process& owner = ProcessOf(timer.process);
+  if (owner.paused) {
+    owner.held_timers.push_back(std::move(timer.callback));
+    return true;
+  }
   timer.callback();
   return true;
 }
