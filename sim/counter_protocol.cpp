@@ -87,6 +87,10 @@ class CounterNode final : public ProtocolNode {
   std::string ConvergenceDigest() const override {
     std::string out;
     for (const auto& [key, counts] : counts_) {
+      // A key only read here holds zeros: the same state as no entry at all.
+      if (std::all_of(counts.begin(), counts.end(), [](uint64_t c) { return c == 0; })) {
+        continue;
+      }
       PutFixed64(&out, key.size());
       out += key;
       out += EncodeCounts(counts);
@@ -164,11 +168,14 @@ class CounterNode final : public ProtocolNode {
   }
 
   void OnRead(NodeId client, const proto::Read& request) {
-    const std::vector<uint64_t>& counts = CountsOf(request.key());
+    // Look up without inserting: reading must not change the state.
+    auto it = counts_.find(request.key());
     proto::Envelope reply;
     proto::ReadReply* read = reply.mutable_read_reply();
     read->set_request_id(request.request_id());
-    for (uint64_t count : counts) read->add_counts(count);
+    for (size_t i = 0; i < node_count(); ++i) {
+      read->add_counts(it == counts_.end() ? 0 : it->second[i]);
+    }
     (void)env_.network->Send(client, reply.SerializeAsString());
   }
 
