@@ -28,32 +28,34 @@ Scheduler::Scheduler(Clock* clock, SchedulerOptions options)
 
 Scheduler::~Scheduler() {
   MKS_ASSERT_MSG(current_ == nullptr, "scheduler destroyed from a fiber");
-  for (auto& [id, process] : processes_) Kill(id);
+  for (ProcessId id = 1; id <= processes_.size(); ++id) Kill(id);
   MKS_ASSERT_EQ(fibers_.size(), 0u);
   timers_.clear();
 }
 
 ProcessId Scheduler::CreateProcess(std::string name) {
   const ProcessId id = next_process_++;
-  processes_[id].name = std::move(name);
+  processes_.emplace_back();
+  processes_.back().name = std::move(name);
+  MKS_ASSERT_EQ(processes_.size(), static_cast<size_t>(id));
   return id;
 }
 
 Scheduler::Process& Scheduler::ProcessOf(ProcessId process) {
-  auto it = processes_.find(process);
-  MKS_ASSERT_MSG(it != processes_.end(), "unknown process " + std::to_string(process));
-  return it->second;
+  MKS_ASSERT_MSG(process != 0 && process <= processes_.size(),
+                 "unknown process " + std::to_string(process));
+  return processes_[process - 1];
 }
 
 const Scheduler::Process& Scheduler::ProcessOf(ProcessId process) const {
-  auto it = processes_.find(process);
-  MKS_ASSERT_MSG(it != processes_.end(), "unknown process " + std::to_string(process));
-  return it->second;
+  MKS_ASSERT_MSG(process != 0 && process <= processes_.size(),
+                 "unknown process " + std::to_string(process));
+  return processes_[process - 1];
 }
 
 bool Scheduler::IsAlive(ProcessId process) const {
-  auto it = processes_.find(process);
-  return it != processes_.end() && it->second.alive;
+  return process != 0 && process <= processes_.size() &&
+         processes_[process - 1].alive;
 }
 
 const std::string& Scheduler::ProcessName(ProcessId process) const {

@@ -205,7 +205,9 @@ class Scheduler {
 
   Clock* const clock_;
   StackPool stacks_;  // declared before fibers_: outlives every stack
-  std::map<ProcessId, Process> processes_;
+  // Process `id` is at index id - 1 (ids are dense and never reused); a
+  // deque keeps references stable as processes are added.
+  std::deque<Process> processes_;
   // Invariant: a fiber is in `fibers_` from spawn until its body returns or
   // it is destroyed; it is in its process's `fibers` set for the same span.
   std::map<FiberId, std::unique_ptr<Fiber>> fibers_;
