@@ -15,7 +15,7 @@ namespace {
 
 constexpr std::array<std::string_view, kFaultFamilyCount> kFamilyNames = {
     "partition", "crash", "pause", "clog", "clock_step", "loss", "duplicate",
-    "reorder"};
+    "reorder", "disk_error"};
 
 // Thrown inside the parser only, turned into a Status at its boundary.
 struct ScenarioError {
@@ -347,7 +347,7 @@ void ParseFaults(Fields& top, Scenario* s, const std::string& path) {
                   &family.duration_max_ms, 1, kMaxMs);
     }
     if (kind == FaultFamily::kLoss || kind == FaultFamily::kDuplicate ||
-        kind == FaultFamily::kReorder) {
+        kind == FaultFamily::kReorder || kind == FaultFamily::kDiskError) {
       if (!c.Has("ppm")) c.Fail(item, "faults." + name + " needs ppm");
       c.Read("ppm", &family.ppm, 1, 1000000);
     }

@@ -33,8 +33,9 @@ enum class FaultFamily : uint8_t {
   kLoss,
   kDuplicate,
   kReorder,
+  kDiskError,  // a node's disk fails writes and syncs with IOError
 };
-inline constexpr size_t kFaultFamilyCount = 8;
+inline constexpr size_t kFaultFamilyCount = 9;
 std::string_view FaultFamilyName(FaultFamily family);
 std::optional<FaultFamily> ParseFaultFamily(std::string_view name);
 
@@ -45,7 +46,7 @@ struct FamilyConfig {
   int64_t interval_max_ms = 5000;
   int64_t duration_min_ms = 100;
   int64_t duration_max_ms = 1000;
-  uint32_t ppm = 0;        // loss, duplicate, reorder: the rate in a burst
+  uint32_t ppm = 0;        // loss, duplicate, reorder, disk_error: the rate
   int64_t step_max_ms = 0; // clock_step: steps are uniform in [-max, max]
   uint32_t max_down = 1;   // crash, pause: nodes down or paused at once
 };

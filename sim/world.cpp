@@ -425,6 +425,15 @@ void World::InjectRandomFault(FaultFamily family) {
     case FaultFamily::kLoss:
     case FaultFamily::kDuplicate:
     case FaultFamily::kReorder: InjectRateBurst(family, duration_ns); break;
+    case FaultFamily::kDiskError: {
+      const NodeId node = node_ids_[fault_random_.Uniform(node_ids_.size())];
+      disk(node).set_write_error_ppm(config.ppm);
+      RecordFault(family, false, node, config.ppm, "disk_error");
+      scheduler_.After(world_process_, duration_ns, [this, node] {
+        if (faults_active_) disk(node).set_write_error_ppm(0);
+      });
+      break;
+    }
   }
 }
 
@@ -529,6 +538,7 @@ void World::EndSafetyPhase() {
   network_.config().duplicate_ppm = 0;
   network_.config().reorder_ppm = 0;
   for (NodeSlot& slot : nodes_) {
+    slot.disk->set_write_error_ppm(0);
     ResumeNode(slot.id);
     RestartNode(slot.id);
   }

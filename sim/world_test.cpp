@@ -105,6 +105,9 @@ TEST(WorldTest, FaultFamiliesHaveTheirEffect) {
   EXPECT_GT(clog.network.clogged, 0u);
   const RunSummary partition = RunOnce(OneFamily(FaultFamily::kPartition, 0), 3);
   EXPECT_GT(partition.network.dropped_cut, 0u);
+  const RunSummary disk = RunOnce(OneFamily(FaultFamily::kDiskError, 0), 3);
+  EXPECT_GT(disk.outcomes[static_cast<size_t>(Outcome::kFailed)], 0u);
+  EXPECT_EQ(disk.verdict, Verdict::kPass);
   const RunSummary calm = RunOnce(OneFamily(FaultFamily::kLoss, 100), 3);
   EXPECT_EQ(calm.network.dropped_loss + calm.network.duplicated +
                 calm.network.dropped_cut + calm.network.clogged,
