@@ -45,5 +45,25 @@ expect 1 "different traces" "$mks_sim" --diff "$work/a.trace" "$work/c.trace"
 grep -q "first difference at line" "$work/out" || { echo "FAIL: no diff report"; failures=$((failures + 1)); }
 expect 0 "default scenario" "$mks_sim" --seed 1 "$scenarios/default.yaml"
 
+# An abort (what a failed MKS_ASSERT does) exits 5 after flushing the
+# parameters already printed. A run far longer than the test is aborted
+# from outside, once it has printed its seed.
+printf 'nodes: 3\nduration_ms: 1000000000\nworkload: {clients: 20, ops_per_second: 1000}\n' >"$work/long.yaml"
+"$mks_sim" --seed 1 "$work/long.yaml" >"$work/out" 2>&1 &
+pid=$!
+for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+  grep -q "^seed: 1$" "$work/out" && break
+  sleep 0.1
+done
+kill -ABRT "$pid"
+wait "$pid"
+got=$?
+if [ "$got" -ne 5 ] || ! grep -q "^seed: 1$" "$work/out"; then
+  echo "FAIL: abort: exit $got, expected 5 with the parameters flushed"
+  failures=$((failures + 1))
+else
+  echo "ok: abort (exit 5)"
+fi
+
 [ "$failures" -eq 0 ] || { echo "$failures failure(s)"; exit 1; }
 echo "all exit codes as documented"
