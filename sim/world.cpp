@@ -13,7 +13,10 @@ constexpr int64_t kLivenessPollNanos = 20 * kMsNanos;
 
 std::string JoinIds(const std::vector<NodeId>& ids) {
   std::string out;
-  for (NodeId id : ids) out += (out.empty() ? "" : ",") + std::to_string(id);
+  for (NodeId id : ids) {
+    if (!out.empty()) out += ',';
+    out += std::to_string(id);
+  }
   return out;
 }
 

@@ -79,7 +79,7 @@ void BenchNetwork(uint64_t messages) {
   uint64_t delivered = 0;
   for (mks::NodeId id = 1; id <= kNodes; ++id) {
     endpoints[id] = network.AddEndpoint(id);
-    network.Up(id, scheduler.CreateProcess("n" + std::to_string(id)));
+    network.Up(id, scheduler.CreateProcess(std::to_string(id)));
   }
   for (mks::NodeId id = 1; id <= kNodes; ++id) {
     // Each delivery answers to the next node: a constant population in flight.
