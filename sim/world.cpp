@@ -133,6 +133,21 @@ std::string World::DescribeParameters() const {
         << slot.clock->model().drift_ppm << " ppm\n";
   }
   out << "timeline: " << s.timeline.size() << " scripted events\n";
+  for (const TimelineEvent& e : s.timeline) {
+    out << "  at " << e.at_ms << " ms: " << TimelineActionName(e.action);
+    if (!e.nodes.empty()) out << " " << JoinIds(e.nodes);
+    if (!e.side_a.empty()) out << " " << JoinIds(e.side_a) << " | " << JoinIds(e.side_b);
+    if (e.via != kNoNode) out << " via " << e.via;
+    if (e.from != kNoNode) out << " " << e.from << " -> " << e.to;
+    if (e.duration_ms != 0) out << " for " << e.duration_ms << " ms";
+    if (e.step_ms != 0) out << " by " << e.step_ms << " ms";
+    if (FamilyOf(e.action) == FaultFamily::kLoss ||
+        FamilyOf(e.action) == FaultFamily::kDuplicate ||
+        FamilyOf(e.action) == FaultFamily::kReorder) {
+      out << " " << e.ppm << " ppm";
+    }
+    out << (e.at_ms >= s.duration_ms ? " (after the safety phase: ignored)\n" : "\n");
+  }
   for (size_t i = 0; i < kFaultFamilyCount; ++i) {
     const FamilyConfig& f = s.faults[i];
     out << "fault family " << FaultFamilyName(static_cast<FaultFamily>(i)) << ": ";
@@ -140,9 +155,19 @@ std::string World::DescribeParameters() const {
       out << "not configured\n";
       continue;
     }
+    const auto family = static_cast<FaultFamily>(i);
     out << (family_on_[i] ? "on" : "off (swarm)") << ", every "
-        << f.interval_min_ms << ".." << f.interval_max_ms << " ms, lasting "
-        << f.duration_min_ms << ".." << f.duration_max_ms << " ms\n";
+        << f.interval_min_ms << ".." << f.interval_max_ms << " ms";
+    if (family == FaultFamily::kClockStep) {
+      out << ", steps up to +-" << f.step_max_ms << " ms\n";
+      continue;
+    }
+    out << ", lasting " << f.duration_min_ms << ".." << f.duration_max_ms << " ms";
+    if (family == FaultFamily::kCrash || family == FaultFamily::kPause) {
+      out << ", at most " << f.max_down << " node(s) at once";
+    }
+    if (f.ppm != 0) out << ", " << f.ppm << " ppm";
+    out << "\n";
   }
   out << "swarm: may disable " << s.swarm_may_disable.size()
       << " families, each with " << s.swarm_disable_percent << "%\n";
