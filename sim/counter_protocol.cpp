@@ -148,7 +148,12 @@ class CounterNode final : public ProtocolNode {
     const size_t self = env_.node_id - 1;
     if (request.request_id() < last) return;  // a stale copy: already answered
     bool ok = true;
-    if (request.request_id() > last) {
+    if (request.request_id() == failed_request_[client]) {
+      // A copy of a write this node refused: it stays refused, so the
+      // client's "failed" means "not applied". (Copies never outlive the
+      // incarnation: deliveries die with the process.)
+      ok = false;
+    } else if (request.request_id() > last) {
       WriteBatch batch;
       const std::string count_key = CountKey(env_.node_id, request.key());
       const std::string dedup_key = DedupKey(client);
@@ -158,6 +163,8 @@ class CounterNode final : public ProtocolNode {
       if (ok) {
         ++counts[self];
         last = request.request_id();
+      } else {
+        failed_request_[client] = request.request_id();
       }
     }
     proto::Envelope reply;
@@ -234,6 +241,8 @@ class CounterNode final : public ProtocolNode {
   // Invariant: every vector has node_count() entries; index = origin - 1.
   std::map<std::string, std::vector<uint64_t>> counts_;
   std::map<NodeId, uint64_t> last_request_;  // client -> last applied id
+  // client -> the latest request id this incarnation refused (disk error).
+  std::map<NodeId, uint64_t> failed_request_;
   uint64_t corrupt_records_ = 0;
 };
 

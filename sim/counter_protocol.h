@@ -9,7 +9,9 @@
 //  * A client's write or delete sends Increment(key) to one node, which adds
 //    one to its own component, persists it with sync together with the
 //    client's request id (so a duplicated or replayed request is applied at
-//    most once), and replies with its component's new value.
+//    most once), and replies with its component's new value. When the disk
+//    refuses the write, it replies "not applied", and copies of that request
+//    stay refused.
 //  * A read returns the node's vector for the key.
 //  * Every node gossips its whole state to a random peer periodically; a
 //    receiver merges by per-component maximum and persists without sync
