@@ -115,6 +115,53 @@ TEST(WorldTest, FaultFamiliesHaveTheirEffect) {
             0u);
 }
 
+TEST(WorldTest, ScriptedEventsFireOnTimeAndStopWithTheSafetyPhase) {
+  Result<Scenario> parsed = ParseScenario(R"(
+nodes: 3
+duration_ms: 3000
+workload: {clients: 1}
+timeline:
+  - {at_ms: 100, crash: 2}
+  - {at_ms: 200, restart: 2}
+  - {at_ms: 300, split: [[1], [2, 3]]}
+  - {at_ms: 400, heal: true}
+  - {at_ms: 500, clock_step: {node: 3, step_ms: -2000}}
+  - {at_ms: 600, loss_ppm: 1000000}
+  - {at_ms: 700, loss_ppm: 0}
+  - {at_ms: 5000, crash: 1}
+)", "inline.yaml");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  Result<std::unique_ptr<Protocol>> protocol = MakeProtocol(*parsed);
+  Tracer tracer;
+  World world(*parsed, 1, protocol->get(), &tracer);
+  world.Start();
+  world.RunUntil(150 * kMsNanos);
+  EXPECT_FALSE(world.IsNodeUp(2));
+  world.RunUntil(250 * kMsNanos);
+  EXPECT_TRUE(world.IsNodeUp(2));
+  world.RunUntil(350 * kMsNanos);
+  EXPECT_FALSE(world.network().Reachable(1, 2));
+  EXPECT_TRUE(world.network().Reachable(2, 3));
+  world.RunUntil(450 * kMsNanos);
+  EXPECT_TRUE(world.network().Reachable(1, 2));
+  const int64_t wall_before = world.clock(3).WallMicros();
+  world.RunUntil(550 * kMsNanos);
+  EXPECT_LT(world.clock(3).WallMicros(), wall_before);
+  world.RunUntil(650 * kMsNanos);
+  EXPECT_EQ(world.network().config().loss_ppm, 1000000u);
+  const RunSummary summary = world.Run();
+  EXPECT_EQ(summary.verdict, Verdict::kPass);
+  EXPECT_TRUE(world.IsNodeUp(1));  // the event after the safety phase never ran
+  const auto count = [&](FaultFamily f) {
+    return summary.scripted_faults[static_cast<size_t>(f)];
+  };
+  EXPECT_EQ(count(FaultFamily::kCrash), 2u);
+  EXPECT_EQ(count(FaultFamily::kPartition), 2u);
+  EXPECT_EQ(count(FaultFamily::kClockStep), 1u);
+  EXPECT_EQ(count(FaultFamily::kLoss), 2u);
+  EXPECT_GT(summary.network.dropped_loss, 0u);
+}
+
 TEST(WorldTest, SwarmChoicesAreSeededAndReported) {
   Scenario s = Load(std::string(MKS_SCENARIO_DIR) + "/default.yaml");
   s.swarm_disable_percent = 50;
