@@ -80,12 +80,22 @@ class World final : private HistorySink {
   // ---- For tests and scripted faults ----
   // Starts every node and client and schedules the faults; Run() does it.
   void Start();
-  // Advances the world until true time `until_ns` (events at it included).
+  // Advances the world until true time `until_ns` (events at it included),
+  // or until the verdict is in. Requires Start().
   void RunUntil(int64_t until_ns);
+  // Kills the node's process at once (fibers unwind, its timers and the
+  // messages in flight to it vanish), destroys its ProtocolNode and crashes
+  // its SimDisk. No-op when the node is already down.
   void CrashNode(NodeId node);
+  // Starts a new incarnation over the node's disk and clock. No-op unless
+  // the node is down.
   void RestartNode(NodeId node);
+  // Freezes a running node: it runs nothing and receives nothing (its
+  // deliveries wait) until ResumeNode. No-op unless the node is running.
   void PauseNode(NodeId node);
+  // Thaws a paused node; what waited runs now, in order. No-op unless paused.
   void ResumeNode(NodeId node);
+  // True while the node is running or paused.
   bool IsNodeUp(NodeId node) const;
 
   int64_t now_ns() const { return true_time_.now_ns(); }
