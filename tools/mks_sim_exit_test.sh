@@ -44,6 +44,11 @@ expect 0 "other seed" "$mks_sim" --seed 4 "$work/tiny.yaml" --trace "$work/c.tra
 expect 1 "different traces" "$mks_sim" --diff "$work/a.trace" "$work/c.trace"
 grep -q "first difference at line" "$work/out" || { echo "FAIL: no diff report"; failures=$((failures + 1)); }
 expect 0 "default scenario" "$mks_sim" --seed 1 "$scenarios/default.yaml"
+# Gossip needs tens of milliseconds; demanding convergence within 1 ms of the
+# end of a write-heavy phase cannot be met.
+printf 'nodes: 5\nduration_ms: 1000\nliveness_bound_ms: 1\nworkload: {clients: 4, ops_per_second: 200, read_percent: 0, write_percent: 100}\n' >"$work/impatient.yaml"
+expect 4 "liveness bound missed" "$mks_sim" --seed 1 "$work/impatient.yaml"
+grep -q "^verdict: liveness violation$" "$work/out" || { echo "FAIL: no liveness verdict"; failures=$((failures + 1)); }
 
 # An abort (what a failed MKS_ASSERT does) exits 5 after flushing the
 # parameters already printed. A run far longer than the test is aborted
