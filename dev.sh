@@ -36,7 +36,9 @@ usage: ./dev.sh COMMAND [ARGS]
   build             deps, then build the plain configuration in build/
   test              deps, build, and run every test, plain and under
                     AddressSanitizer + UndefinedBehaviorSanitizer
-  sim [ARGS]        deps, build, and run the default simulation
+  sim [SCENARIO] [--seed N]
+                    deps, build, and run mks-sim on SCENARIO
+                    (default scenarios/default.yaml; exit code is its verdict)
   bench             deps, release build, run the benchmarks
   help              this text
 USAGE
@@ -99,10 +101,13 @@ cmd_test() {
   run_tests "$ASAN_DIR"
 }
 
+# sim [SCENARIO] [mks-sim options, e.g. --seed N --trace FILE -v]
 cmd_sim() {
   cmd_build
-  log "runtime demo (the simulator replaces this): fiber benchmarks"
-  "$BUILD_DIR/tools/bench-runtime" --benchmark_min_time=0.1 "$@"
+  local scenario=scenarios/default.yaml
+  if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then scenario=$1; shift; fi
+  log "simulating $scenario"
+  "$BUILD_DIR/tools/mks-sim" "$scenario" "$@"
 }
 
 cmd_bench() {

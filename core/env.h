@@ -24,6 +24,8 @@
 
 namespace mks {
 
+class Buggify;  // core/buggify.h
+
 // Identifies one node (one process) of the cluster. Invariant: stable for the
 // node's lifetime, across restarts; 0 is never a valid node id.
 using NodeId = uint32_t;
@@ -182,6 +184,9 @@ struct Environment {
   Network* network = nullptr;
   Disk* disk = nullptr;
   Random random{0};
+  // Rare-branch injection (core/buggify.h); null in production, where every
+  // MKS_BUGGIFY site is false.
+  Buggify* buggify = nullptr;
 };
 
 }  // namespace mks

@@ -28,32 +28,34 @@ Scheduler::Scheduler(Clock* clock, SchedulerOptions options)
 
 Scheduler::~Scheduler() {
   MKS_ASSERT_MSG(current_ == nullptr, "scheduler destroyed from a fiber");
-  for (auto& [id, process] : processes_) Kill(id);
+  for (ProcessId id = 1; id <= processes_.size(); ++id) Kill(id);
   MKS_ASSERT_EQ(fibers_.size(), 0u);
   timers_.clear();
 }
 
 ProcessId Scheduler::CreateProcess(std::string name) {
   const ProcessId id = next_process_++;
-  processes_[id].name = std::move(name);
+  processes_.emplace_back();
+  processes_.back().name = std::move(name);
+  MKS_ASSERT_EQ(processes_.size(), static_cast<size_t>(id));
   return id;
 }
 
 Scheduler::Process& Scheduler::ProcessOf(ProcessId process) {
-  auto it = processes_.find(process);
-  MKS_ASSERT_MSG(it != processes_.end(), "unknown process " + std::to_string(process));
-  return it->second;
+  MKS_ASSERT_MSG(process != 0 && process <= processes_.size(),
+                 "unknown process " + std::to_string(process));
+  return processes_[process - 1];
 }
 
 const Scheduler::Process& Scheduler::ProcessOf(ProcessId process) const {
-  auto it = processes_.find(process);
-  MKS_ASSERT_MSG(it != processes_.end(), "unknown process " + std::to_string(process));
-  return it->second;
+  MKS_ASSERT_MSG(process != 0 && process <= processes_.size(),
+                 "unknown process " + std::to_string(process));
+  return processes_[process - 1];
 }
 
 bool Scheduler::IsAlive(ProcessId process) const {
-  auto it = processes_.find(process);
-  return it != processes_.end() && it->second.alive;
+  return process != 0 && process <= processes_.size() &&
+         processes_[process - 1].alive;
 }
 
 const std::string& Scheduler::ProcessName(ProcessId process) const {
@@ -65,6 +67,9 @@ void Scheduler::Kill(ProcessId process) {
   const bool killing_self = current_ != nullptr && current_->process == process;
   if (victim.alive) {
     victim.alive = false;
+    victim.paused = false;
+    victim.held_fibers.clear();
+    victim.held_timers.clear();
     // Timers first, so no callback of the dying process fires while its
     // fibers unwind.
     for (const TimerId& timer : victim.timers) timers_.erase(timer);
@@ -81,6 +86,31 @@ void Scheduler::Kill(ProcessId process) {
     current_->unwinding = true;
     throw ProcessKilled{};
   }
+}
+
+void Scheduler::Pause(ProcessId process) {
+  Process& target = ProcessOf(process);
+  if (!target.alive) return;
+  target.paused = true;
+}
+
+void Scheduler::Unpause(ProcessId process) {
+  Process& target = ProcessOf(process);
+  if (!target.alive || !target.paused) return;
+  target.paused = false;
+  for (FiberId id : target.held_fibers) ready_.push_back(id);
+  target.held_fibers.clear();
+  std::vector<UniqueFunction<void()>> held;
+  held.swap(target.held_timers);
+  for (UniqueFunction<void()>& callback : held) {
+    At(process, NowNanos(), std::move(callback));
+  }
+  MKS_ASSERT(target.held_timers.empty());
+}
+
+bool Scheduler::IsPaused(ProcessId process) const {
+  const Process& target = ProcessOf(process);
+  return target.alive && target.paused;
 }
 
 void Scheduler::DestroyFiber(FiberId id) {
@@ -180,6 +210,11 @@ size_t Scheduler::RunReady() {
     ready_.pop_front();
     auto it = fibers_.find(id);
     if (it == fibers_.end()) continue;  // died after becoming ready
+    Process& owner = ProcessOf(it->second->process);
+    if (owner.paused) {
+      owner.held_fibers.push_back(id);
+      continue;
+    }
     Resume(it->second.get());
     ++resumed;
   }
@@ -255,6 +290,11 @@ bool Scheduler::FireNextTimer() {
   ProcessOf(timer.process).timers.erase(it->first);
   timers_.erase(it);
   MKS_ASSERT(IsAlive(timer.process));
+  Process& owner = ProcessOf(timer.process);
+  if (owner.paused) {
+    owner.held_timers.push_back(std::move(timer.callback));
+    return true;
+  }
   timer.callback();
   return true;
 }

@@ -32,6 +32,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "core/assertions.h"
 #include "core/env.h"
@@ -94,6 +95,15 @@ class Scheduler {
   // ProcessKilled once its siblings are gone.
   void Kill(ProcessId process);
   bool IsAlive(ProcessId process) const;
+  // Freezes a live `process`: from now on its ready fibers and its timers
+  // that come due are held, not run, until Unpause(). Used by the simulator
+  // to model a stopped (SIGSTOP, long GC) node. Idempotent.
+  void Pause(ProcessId process);
+  // Releases what Pause() held: held fibers become ready in the order they
+  // were held, held timers fire (in their original order) at the current
+  // time. Idempotent; a no-op on a dead process.
+  void Unpause(ProcessId process);
+  bool IsPaused(ProcessId process) const;
   const std::string& ProcessName(ProcessId process) const;
 
   // ---- Fibers ----
@@ -175,6 +185,10 @@ class Scheduler {
     bool alive = true;
     std::set<FiberId> fibers;       // live fibers, in creation order
     std::set<TimerId> timers;       // pending timers of this process
+    bool paused = false;
+    // Invariant: empty unless `paused`; what came due while paused, in order.
+    std::vector<FiberId> held_fibers;
+    std::vector<UniqueFunction<void()>> held_timers;
   };
   struct Timer {
     ProcessId process;
@@ -191,7 +205,9 @@ class Scheduler {
 
   Clock* const clock_;
   StackPool stacks_;  // declared before fibers_: outlives every stack
-  std::map<ProcessId, Process> processes_;
+  // Process `id` is at index id - 1 (ids are dense and never reused); a
+  // deque keeps references stable as processes are added.
+  std::deque<Process> processes_;
   // Invariant: a fiber is in `fibers_` from spawn until its body returns or
   // it is destroyed; it is in its process's `fibers` set for the same span.
   std::map<FiberId, std::unique_ptr<Fiber>> fibers_;

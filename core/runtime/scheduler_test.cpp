@@ -381,5 +381,45 @@ RC_GTEST_PROP(SchedulerProperty, RandomProgramsRunInTheSameOrderTwice, ()) {
   RC_ASSERT(first == second);
 }
 
+TEST_F(SchedulerTest, PausedProcessRunsNothingUntilUnpaused) {
+  const ProcessId frozen = scheduler_.CreateProcess("frozen");
+  const ProcessId other = scheduler_.CreateProcess("other");
+  std::vector<std::string> log;
+  scheduler_.Spawn(frozen, "sleeper", [&] {
+    log.push_back("frozen starts");
+    scheduler_.SleepFor(10 * kMs);
+    log.push_back("frozen wakes at " + std::to_string(clock_.MonotonicNanos() / kMs));
+  });
+  scheduler_.RunReady();
+  scheduler_.Pause(frozen);
+  EXPECT_TRUE(scheduler_.IsPaused(frozen));
+  scheduler_.After(frozen, 5 * kMs, [&] { log.push_back("frozen timer"); });
+  scheduler_.After(other, 20 * kMs, [&] { log.push_back("other timer"); });
+  Drive();
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(log[1], "other timer");
+  clock_.AdvanceTo(30 * kMs);
+  scheduler_.Unpause(frozen);
+  EXPECT_FALSE(scheduler_.IsPaused(frozen));
+  Drive();
+  ASSERT_EQ(log.size(), 4u);
+  // Held work runs at unpause time, in its original order.
+  EXPECT_EQ(log[2], "frozen timer");
+  EXPECT_EQ(log[3], "frozen wakes at 30");
+}
+
+TEST_F(SchedulerTest, KillingAPausedProcessDropsWhatItHeld) {
+  const ProcessId frozen = scheduler_.CreateProcess("frozen");
+  int fired = 0;
+  scheduler_.After(frozen, kMs, [&] { ++fired; });
+  scheduler_.Pause(frozen);
+  Drive();
+  scheduler_.Kill(frozen);
+  scheduler_.Unpause(frozen);
+  Drive();
+  EXPECT_EQ(fired, 0);
+  EXPECT_FALSE(scheduler_.IsPaused(frozen));
+}
+
 }  // namespace
 }  // namespace mks::runtime

@@ -1,0 +1,121 @@
+// The seam between the simulated world and the protocol it attacks.
+//
+// The world knows nothing of what nodes do. It creates each node (at start
+// and at every restart) and each workload client through a Protocol, hands
+// every client operation to the Protocol's Checker as it is invoked and as
+// it completes, and at the end of the run asks the Checker whether the live
+// nodes have converged. The built-in protocol (sim/counter_protocol.h) proves
+// the world works; the store plugs in the same way.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/env.h"
+#include "core/runtime/scheduler.h"
+#include "core/status.h"
+#include "sim/scenario.h"
+
+namespace mks::sim {
+
+// What a node receives when it starts. The Environment's pointees belong to
+// the world and outlive the node.
+struct NodeContext {
+  Environment env;
+  runtime::Scheduler* scheduler = nullptr;
+  runtime::ProcessId process = 0;  // spawn the node's fibers here
+  std::vector<NodeId> nodes;       // every node of the cluster, ascending
+  const Scenario* scenario = nullptr;
+};
+
+// One running incarnation of a node. Destroyed when the node crashes (after
+// its process was killed, so no fiber of it still runs); durable state lives
+// only in env.disk.
+class ProtocolNode {
+ public:
+  virtual ~ProtocolNode() = default;
+  // A canonical encoding of the state that must agree across replicas once
+  // the cluster has converged (e.g. Merkle roots). Never fails.
+  virtual std::string ConvergenceDigest() const = 0;
+};
+
+enum class OperationKind : uint8_t { kRead, kWrite, kDelete };
+enum class Outcome : uint8_t {
+  kPending,   // invoked, not completed
+  kOk,        // acknowledged
+  kFailed,    // definitely not applied
+  kUnknown,   // timed out: may or may not have been applied
+};
+std::string_view OutcomeName(Outcome outcome);
+
+// One client operation, as the history records it.
+struct Operation {
+  NodeId client = kNoNode;
+  uint64_t id = 0;           // unique per client, increasing
+  NodeId node = kNoNode;     // the node it was sent to
+  OperationKind kind = OperationKind::kRead;
+  std::string key;
+  std::string value;         // written value, or the read's answer
+  Outcome outcome = Outcome::kPending;
+  int64_t invoke_ns = 0;     // true time
+  int64_t complete_ns = 0;   // true time; 0 while pending
+};
+
+// Receives the history. Invoke() is called when a client sends an operation,
+// Complete() when it learns its outcome (never for operations still pending
+// at the end of the run).
+class HistorySink {
+ public:
+  virtual ~HistorySink() = default;
+  virtual void Invoke(const Operation& operation) = 0;
+  virtual void Complete(const Operation& operation) = 0;
+};
+
+struct ClientContext {
+  Environment env;  // env.node_id is the client's own endpoint id
+  runtime::Scheduler* scheduler = nullptr;
+  runtime::ProcessId process = 0;
+  std::vector<NodeId> nodes;
+  const Workload* workload = nullptr;
+  HistorySink* history = nullptr;
+};
+
+// A workload client: issues operations at the scenario's rate until Stop().
+class WorkloadClient {
+ public:
+  virtual ~WorkloadClient() = default;
+  // Issues no new operation from now on; the one in flight may complete.
+  virtual void Stop() = 0;
+  // True when stopped and no operation is in flight.
+  virtual bool Idle() const = 0;
+};
+
+// Judges a history. Safety is checked as operations complete; convergence
+// when the world asks.
+class Checker : public HistorySink {
+ public:
+  // Every safety violation seen so far, in order of detection.
+  virtual const std::vector<std::string>& violations() const = 0;
+  // OK when `digests` (the ConvergenceDigest of every node, all up) show a
+  // converged cluster consistent with the history; otherwise Unavailable
+  // saying what still differs, or Corruption for a state that can never be
+  // right (e.g. an acknowledged write missing after convergence).
+  virtual Status CheckConverged(const std::vector<std::string>& digests) = 0;
+};
+
+class Protocol {
+ public:
+  virtual ~Protocol() = default;
+  virtual std::string name() const = 0;
+  virtual std::unique_ptr<ProtocolNode> StartNode(const NodeContext& context) = 0;
+  virtual std::unique_ptr<WorkloadClient> StartClient(
+      const ClientContext& context) = 0;
+  virtual Checker& checker() = 0;
+};
+
+// Creates the protocol a scenario names. InvalidArgument for unknown names.
+Result<std::unique_ptr<Protocol>> MakeProtocol(const Scenario& scenario);
+
+}  // namespace mks::sim

@@ -1,0 +1,506 @@
+#include "sim/scenario.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <sstream>
+
+#include "core/assertions.h"
+
+namespace mks::sim {
+namespace {
+
+constexpr std::array<std::string_view, kFaultFamilyCount> kFamilyNames = {
+    "partition", "crash", "pause", "clog", "clock_step", "loss", "duplicate",
+    "reorder", "disk_error"};
+
+// Thrown inside the parser only, turned into a Status at its boundary.
+struct ScenarioError {
+  std::string message;
+};
+
+// Reads the fields of one YAML mapping, refusing unknown ones.
+class Fields {
+ public:
+  Fields(const YAML::Node& node, const std::string& path, std::string what)
+      : node_(node), path_(path), what_(std::move(what)) {
+    if (!node.IsMap()) Fail(node, what_ + " must be a mapping");
+  }
+
+  [[noreturn]] void Fail(const YAML::Node& at, const std::string& message) const {
+    throw ScenarioError{path_ + ":" + std::to_string(at.Mark().line + 1) +
+                        ": " + message};
+  }
+
+  bool Has(const std::string& key) {
+    seen_.insert(key);
+    return static_cast<bool>(node_[key]);
+  }
+  YAML::Node Node(const std::string& key) {
+    seen_.insert(key);
+    return node_[key];
+  }
+
+  int64_t Integer(const YAML::Node& value, const std::string& key, int64_t min,
+                  int64_t max) const {
+    int64_t out = 0;
+    if (!value.IsScalar() || !YAML::convert<int64_t>::decode(value, out)) {
+      Fail(value, what_ + "." + key + " must be an integer");
+    }
+    if (out < min || out > max) {
+      Fail(value, what_ + "." + key + " = " + std::to_string(out) +
+                      " is outside [" + std::to_string(min) + ", " +
+                      std::to_string(max) + "]");
+    }
+    return out;
+  }
+
+  template <typename T>
+  void Read(const std::string& key, T* out, int64_t min, int64_t max) {
+    if (!Has(key)) return;
+    *out = static_cast<T>(Integer(node_[key], key, min, max));
+  }
+
+  void ReadBool(const std::string& key, bool* out) {
+    if (!Has(key)) return;
+    const YAML::Node value = node_[key];
+    if (!value.IsScalar() || !YAML::convert<bool>::decode(value, *out)) {
+      Fail(value, what_ + "." + key + " must be true or false");
+    }
+  }
+
+  void ReadString(const std::string& key, std::string* out) {
+    if (!Has(key)) return;
+    const YAML::Node value = node_[key];
+    if (!value.IsScalar()) Fail(value, what_ + "." + key + " must be a string");
+    *out = value.Scalar();
+  }
+
+  // An [min, max] pair of integers.
+  void ReadRange(const std::string& key, int64_t* low, int64_t* high,
+                 int64_t min, int64_t max) {
+    if (!Has(key)) return;
+    const YAML::Node value = node_[key];
+    if (!value.IsSequence() || value.size() != 2) {
+      Fail(value, what_ + "." + key + " must be [min, max]");
+    }
+    *low = Integer(value[0], key, min, max);
+    *high = Integer(value[1], key, min, max);
+    if (*low > *high) Fail(value, what_ + "." + key + " has min > max");
+  }
+
+  std::vector<NodeId> NodeList(const YAML::Node& value, const std::string& key,
+                               uint32_t node_count) const {
+    std::vector<NodeId> out;
+    if (value.IsScalar()) {
+      out.push_back(static_cast<NodeId>(Integer(value, key, 1, node_count)));
+      return out;
+    }
+    if (!value.IsSequence() || value.size() == 0) {
+      Fail(value, what_ + "." + key + " must be a node id or a list of them");
+    }
+    for (const YAML::Node& item : value) {
+      out.push_back(static_cast<NodeId>(Integer(item, key, 1, node_count)));
+    }
+    return out;
+  }
+
+  // Refuses any key not asked about.
+  void Finish() const {
+    for (const auto& entry : node_) {
+      const std::string key = entry.first.Scalar();
+      if (seen_.count(key) == 0) {
+        Fail(entry.first, "unknown field '" + key + "' in " + what_);
+      }
+    }
+  }
+
+ private:
+  YAML::Node node_;
+  const std::string& path_;
+  std::string what_;
+  std::set<std::string> seen_;
+};
+
+constexpr int64_t kMaxMs = 1000LL * 3600 * 24 * 30;  // thirty days
+constexpr int64_t kMaxUs = 1000 * kMaxMs;
+
+void ParseStore(Fields& top, Scenario* s, const std::string& path) {
+  if (!top.Has("store")) return;
+  const YAML::Node node = top.Node("store");
+  Fields f(node, path, "store");
+  f.Read("replicas", &s->replicas, 1, 15);
+  f.Read("read_quorum", &s->read_quorum, 1, 15);
+  f.Read("write_quorum", &s->write_quorum, 1, 15);
+  f.Read("partitions", &s->partitions, 1, 1 << 20);
+  f.Finish();
+  if (s->replicas > s->nodes) f.Fail(node, "store.replicas exceeds nodes");
+  if (s->read_quorum > s->replicas || s->write_quorum > s->replicas) {
+    f.Fail(node, "store.read_quorum and write_quorum must be <= replicas");
+  }
+  if ((s->partitions & (s->partitions - 1)) != 0) {
+    f.Fail(node, "store.partitions must be a power of two");
+  }
+}
+
+void ParseWorkload(Fields& top, Scenario* s, const std::string& path) {
+  if (!top.Has("workload")) return;
+  const YAML::Node node = top.Node("workload");
+  Fields f(node, path, "workload");
+  Workload& w = s->workload;
+  f.Read("clients", &w.clients, 0, 1000);
+  f.Read("ops_per_second", &w.ops_per_second, 1, 1000000);
+  f.Read("key_space", &w.key_space, 1, 1 << 24);
+  f.Read("read_percent", &w.read_percent, 0, 100);
+  f.Read("write_percent", &w.write_percent, 0, 100);
+  f.Read("delete_percent", &w.delete_percent, 0, 100);
+  f.Read("value_bytes_min", &w.value_bytes_min, 0, 1 << 20);
+  f.Read("value_bytes_max", &w.value_bytes_max, 0, 1 << 20);
+  f.Read("request_timeout_ms", &w.request_timeout_ms, 1, kMaxMs);
+  f.Finish();
+  if (w.read_percent + w.write_percent + w.delete_percent != 100) {
+    f.Fail(node, "workload read_percent + write_percent + delete_percent must be 100");
+  }
+  if (w.value_bytes_min > w.value_bytes_max) {
+    f.Fail(node, "workload.value_bytes_min exceeds value_bytes_max");
+  }
+}
+
+void ParseNetwork(Fields& top, Scenario* s, const std::string& path) {
+  if (!top.Has("network")) return;
+  const YAML::Node node = top.Node("network");
+  Fields f(node, path, "network");
+  NetworkConfig& n = s->network;
+  f.Read("latency_min_us", &n.latency_min_us, 0, kMaxUs);
+  f.Read("latency_max_us", &n.latency_max_us, 0, kMaxUs);
+  f.Read("slow_tail_ppm", &n.slow_tail_ppm, 0, 1000000);
+  f.Read("slow_tail_max_us", &n.slow_tail_max_us, 0, kMaxUs);
+  f.Read("loss_ppm", &n.loss_ppm, 0, 1000000);
+  f.Read("duplicate_ppm", &n.duplicate_ppm, 0, 1000000);
+  f.Read("reorder_ppm", &n.reorder_ppm, 0, 1000000);
+  f.Finish();
+  if (n.latency_min_us > n.latency_max_us) {
+    f.Fail(node, "network.latency_min_us exceeds latency_max_us");
+  }
+  if (n.slow_tail_ppm > 0 && n.slow_tail_max_us <= n.latency_max_us) {
+    f.Fail(node, "network.slow_tail_max_us must exceed latency_max_us");
+  }
+}
+
+void ParseClocks(Fields& top, Scenario* s, const std::string& path) {
+  if (!top.Has("clocks")) return;
+  const YAML::Node node = top.Node("clocks");
+  Fields f(node, path, "clocks");
+  f.Read("max_offset_ms", &s->clock_max_offset_ms, 0, kMaxMs);
+  f.Read("max_drift_ppm", &s->clock_max_drift_ppm, 0, kMaxDriftPpm);
+  if (f.Has("nodes")) {
+    const YAML::Node list = f.Node("nodes");
+    if (!list.IsSequence()) f.Fail(list, "clocks.nodes must be a list");
+    for (const YAML::Node& item : list) {
+      Fields c(item, path, "clocks.nodes[]");
+      NodeClock clock;
+      if (!c.Has("node")) c.Fail(item, "clocks.nodes[] needs a node");
+      c.Read("node", &clock.node, 1, s->nodes);
+      int64_t offset_ms = 0;
+      c.Read("offset_ms", &offset_ms, -kMaxMs, kMaxMs);
+      clock.model.offset_us = offset_ms * 1000;
+      c.Read("drift_ppm", &clock.model.drift_ppm, -kMaxDriftPpm, kMaxDriftPpm);
+      c.Finish();
+      s->clocks.push_back(clock);
+    }
+  }
+  f.Finish();
+}
+
+void ParseTimelineEvent(const YAML::Node& item, Scenario* s,
+                        const std::string& path) {
+  Fields f(item, path, "timeline[]");
+  TimelineEvent e;
+  e.line = item.Mark().line + 1;
+  if (!f.Has("at_ms")) f.Fail(item, "timeline event needs at_ms");
+  f.Read("at_ms", &e.at_ms, 0, kMaxMs);
+  int actions = 0;
+  const uint32_t n = s->nodes;
+  auto nodes = [&](const char* key, TimelineAction action) {
+    if (!f.Has(key)) return;
+    ++actions;
+    e.action = action;
+    e.nodes = f.NodeList(f.Node(key), key, n);
+  };
+  nodes("isolate", TimelineAction::kIsolate);
+  nodes("crash", TimelineAction::kCrash);
+  nodes("restart", TimelineAction::kRestart);
+  nodes("pause", TimelineAction::kPause);
+  nodes("resume", TimelineAction::kResume);
+  if (f.Has("heal")) {
+    ++actions;
+    e.action = TimelineAction::kHeal;
+    bool heal = false;
+    f.ReadBool("heal", &heal);
+    if (!heal) f.Fail(item, "heal must be true");
+  }
+  auto sides = [&](const YAML::Node& value, const char* key) {
+    if (!value.IsSequence() || value.size() != 2) {
+      f.Fail(value, std::string(key) + " must be [[nodes...], [nodes...]]");
+    }
+    e.side_a = f.NodeList(value[0], key, n);
+    e.side_b = f.NodeList(value[1], key, n);
+    for (NodeId a : e.side_a) {
+      if (std::count(e.side_b.begin(), e.side_b.end(), a) != 0) {
+        f.Fail(value, std::string(key) + " puts node " + std::to_string(a) +
+                          " on both sides");
+      }
+    }
+  };
+  if (f.Has("split")) {
+    ++actions;
+    e.action = TimelineAction::kSplit;
+    sides(f.Node("split"), "split");
+  }
+  if (f.Has("bridge")) {
+    ++actions;
+    e.action = TimelineAction::kBridge;
+    Fields b(f.Node("bridge"), path, "bridge");
+    if (!b.Has("sides") || !b.Has("via")) {
+      b.Fail(f.Node("bridge"), "bridge needs sides and via");
+    }
+    sides(b.Node("sides"), "bridge.sides");
+    b.Read("via", &e.via, 1, n);
+    b.Finish();
+  }
+  auto link = [&](const char* key, TimelineAction action, bool timed) {
+    if (!f.Has(key)) return;
+    ++actions;
+    e.action = action;
+    Fields l(f.Node(key), path, key);
+    if (!l.Has("from") || !l.Has("to")) l.Fail(f.Node(key), std::string(key) + " needs from and to");
+    l.Read("from", &e.from, 1, n);
+    l.Read("to", &e.to, 1, n);
+    if (e.from == e.to) l.Fail(f.Node(key), std::string(key) + " from == to");
+    if (timed) l.Read("duration_ms", &e.duration_ms, 1, kMaxMs);
+    l.Finish();
+  };
+  link("cut", TimelineAction::kCut, false);
+  if (f.Has("clog")) {
+    const YAML::Node clog = f.Node("clog");
+    Fields c(clog, path, "clog");
+    if (c.Has("node")) {
+      ++actions;
+      e.action = TimelineAction::kClogNode;
+      e.nodes = f.NodeList(c.Node("node"), "clog.node", n);
+      if (!c.Has("duration_ms")) c.Fail(clog, "clog needs duration_ms");
+      c.Read("duration_ms", &e.duration_ms, 1, kMaxMs);
+      c.Finish();
+    } else {
+      link("clog", TimelineAction::kClogLink, true);
+      if (e.duration_ms == 0) c.Fail(clog, "clog needs duration_ms");
+    }
+  }
+  if (f.Has("clock_step")) {
+    ++actions;
+    e.action = TimelineAction::kClockStep;
+    Fields c(f.Node("clock_step"), path, "clock_step");
+    if (!c.Has("node") || !c.Has("step_ms")) {
+      c.Fail(f.Node("clock_step"), "clock_step needs node and step_ms");
+    }
+    e.nodes = f.NodeList(c.Node("node"), "clock_step.node", n);
+    c.Read("step_ms", &e.step_ms, -kMaxMs, kMaxMs);
+    c.Finish();
+  }
+  auto rate = [&](const char* key, TimelineAction action) {
+    if (!f.Has(key)) return;
+    ++actions;
+    e.action = action;
+    f.Read(key, &e.ppm, 0, 1000000);
+  };
+  rate("loss_ppm", TimelineAction::kLossPpm);
+  rate("duplicate_ppm", TimelineAction::kDuplicatePpm);
+  rate("reorder_ppm", TimelineAction::kReorderPpm);
+  f.Finish();
+  if (actions != 1) {
+    f.Fail(item, "a timeline event needs exactly one action, found " +
+                     std::to_string(actions));
+  }
+  s->timeline.push_back(std::move(e));
+}
+
+void ParseFaults(Fields& top, Scenario* s, const std::string& path) {
+  if (!top.Has("faults")) return;
+  const YAML::Node node = top.Node("faults");
+  Fields f(node, path, "faults");
+  for (size_t i = 0; i < kFaultFamilyCount; ++i) {
+    const std::string name(kFamilyNames[i]);
+    if (!f.Has(name)) continue;
+    const YAML::Node item = f.Node(name);
+    Fields c(item, path, "faults." + name);
+    FamilyConfig& family = s->faults[i];
+    family.enabled = true;
+    c.ReadBool("enabled", &family.enabled);
+    c.ReadRange("interval_ms", &family.interval_min_ms, &family.interval_max_ms,
+                1, kMaxMs);
+    const auto kind = static_cast<FaultFamily>(i);
+    if (kind != FaultFamily::kClockStep) {
+      c.ReadRange("duration_ms", &family.duration_min_ms,
+                  &family.duration_max_ms, 1, kMaxMs);
+    }
+    if (kind == FaultFamily::kLoss || kind == FaultFamily::kDuplicate ||
+        kind == FaultFamily::kReorder || kind == FaultFamily::kDiskError) {
+      if (!c.Has("ppm")) c.Fail(item, "faults." + name + " needs ppm");
+      c.Read("ppm", &family.ppm, 1, 1000000);
+    }
+    if (kind == FaultFamily::kClockStep) {
+      if (!c.Has("step_max_ms")) c.Fail(item, "faults.clock_step needs step_max_ms");
+      c.Read("step_max_ms", &family.step_max_ms, 1, kMaxMs);
+    }
+    if (kind == FaultFamily::kCrash || kind == FaultFamily::kPause) {
+      c.Read("max_down", &family.max_down, 1, s->nodes);
+    }
+    c.Finish();
+  }
+  f.Finish();
+}
+
+void ParseSwarm(Fields& top, Scenario* s, const std::string& path) {
+  if (!top.Has("swarm")) return;
+  const YAML::Node node = top.Node("swarm");
+  Fields f(node, path, "swarm");
+  if (f.Has("may_disable")) {
+    const YAML::Node list = f.Node("may_disable");
+    if (!list.IsSequence()) f.Fail(list, "swarm.may_disable must be a list");
+    for (const YAML::Node& item : list) {
+      const std::optional<FaultFamily> family =
+          item.IsScalar() ? ParseFaultFamily(item.Scalar()) : std::nullopt;
+      if (!family) f.Fail(item, "swarm.may_disable: unknown fault family");
+      s->swarm_may_disable.push_back(*family);
+    }
+  }
+  f.Read("disable_percent", &s->swarm_disable_percent, 0, 100);
+  f.Finish();
+}
+
+void ParseBuggify(Fields& top, Scenario* s, const std::string& path) {
+  if (!top.Has("buggify")) return;
+  Fields f(top.Node("buggify"), path, "buggify");
+  f.ReadBool("enabled", &s->buggify_enabled);
+  f.Read("site_percent", &s->buggify_site_percent, 0, 100);
+  f.Read("fire_ppm", &s->buggify_fire_ppm, 0, 1000000);
+  f.Finish();
+}
+
+Scenario ParseRoot(const YAML::Node& root, const std::string& path) {
+  Scenario s;
+  s.path = path;
+  Fields top(root, path, "scenario");
+  top.ReadString("protocol", &s.protocol);
+  if (s.protocol != "counter") {
+    top.Fail(top.Node("protocol"),
+             "unknown protocol '" + s.protocol + "' (known: counter)");
+  }
+  top.Read("nodes", &s.nodes, 1, 1000);
+  top.Read("duration_ms", &s.duration_ms, 1, kMaxMs);
+  top.Read("liveness_bound_ms", &s.liveness_bound_ms, 1, kMaxMs);
+  ParseStore(top, &s, path);
+  ParseWorkload(top, &s, path);
+  ParseNetwork(top, &s, path);
+  ParseClocks(top, &s, path);
+  if (top.Has("timeline")) {
+    const YAML::Node list = top.Node("timeline");
+    if (!list.IsSequence()) top.Fail(list, "timeline must be a list");
+    for (const YAML::Node& item : list) ParseTimelineEvent(item, &s, path);
+  }
+  std::stable_sort(s.timeline.begin(), s.timeline.end(),
+                   [](const TimelineEvent& a, const TimelineEvent& b) {
+                     return a.at_ms < b.at_ms;
+                   });
+  ParseFaults(top, &s, path);
+  ParseSwarm(top, &s, path);
+  ParseBuggify(top, &s, path);
+  top.Finish();
+  return s;
+}
+
+}  // namespace
+
+std::string_view FaultFamilyName(FaultFamily family) {
+  const auto index = static_cast<size_t>(family);
+  MKS_ASSERT_LT(index, kFaultFamilyCount);
+  return kFamilyNames[index];
+}
+
+std::optional<FaultFamily> ParseFaultFamily(std::string_view name) {
+  for (size_t i = 0; i < kFaultFamilyCount; ++i) {
+    if (kFamilyNames[i] == name) return static_cast<FaultFamily>(i);
+  }
+  return std::nullopt;
+}
+
+std::string_view TimelineActionName(TimelineAction action) {
+  switch (action) {
+    case TimelineAction::kIsolate: return "isolate";
+    case TimelineAction::kSplit: return "split";
+    case TimelineAction::kCut: return "cut";
+    case TimelineAction::kBridge: return "bridge";
+    case TimelineAction::kHeal: return "heal";
+    case TimelineAction::kCrash: return "crash";
+    case TimelineAction::kRestart: return "restart";
+    case TimelineAction::kPause: return "pause";
+    case TimelineAction::kResume: return "resume";
+    case TimelineAction::kClogNode: return "clog_node";
+    case TimelineAction::kClogLink: return "clog_link";
+    case TimelineAction::kClockStep: return "clock_step";
+    case TimelineAction::kLossPpm: return "loss_ppm";
+    case TimelineAction::kDuplicatePpm: return "duplicate_ppm";
+    case TimelineAction::kReorderPpm: return "reorder_ppm";
+  }
+  return "unknown";
+}
+
+FaultFamily FamilyOf(TimelineAction action) {
+  switch (action) {
+    case TimelineAction::kIsolate:
+    case TimelineAction::kSplit:
+    case TimelineAction::kCut:
+    case TimelineAction::kBridge:
+    case TimelineAction::kHeal: return FaultFamily::kPartition;
+    case TimelineAction::kCrash:
+    case TimelineAction::kRestart: return FaultFamily::kCrash;
+    case TimelineAction::kPause:
+    case TimelineAction::kResume: return FaultFamily::kPause;
+    case TimelineAction::kClogNode:
+    case TimelineAction::kClogLink: return FaultFamily::kClog;
+    case TimelineAction::kClockStep: return FaultFamily::kClockStep;
+    case TimelineAction::kLossPpm: return FaultFamily::kLoss;
+    case TimelineAction::kDuplicatePpm: return FaultFamily::kDuplicate;
+    case TimelineAction::kReorderPpm: return FaultFamily::kReorder;
+  }
+  MKS_ASSERT_MSG(false, "unknown timeline action");
+  return FaultFamily::kPartition;
+}
+
+Result<Scenario> ParseScenario(std::string_view text, const std::string& path) {
+  try {
+    const YAML::Node root = YAML::Load(std::string(text));
+    if (!root.IsDefined() || root.IsNull()) {
+      return Status::InvalidArgument(path + ":1: the scenario is empty");
+    }
+    return ParseRoot(root, path);
+  } catch (const ScenarioError& error) {
+    return Status::InvalidArgument(error.message);
+  } catch (const YAML::Exception& error) {
+    return Status::InvalidArgument(path + ":" + std::to_string(error.mark.line + 1) +
+                                   ": " + error.msg);
+  }
+}
+
+Result<Scenario> LoadScenario(const std::string& path) {
+  std::ifstream file(path);
+  if (!file) return Status::IOError("cannot read scenario file " + path);
+  std::stringstream text;
+  text << file.rdbuf();
+  return ParseScenario(text.str(), path);
+}
+
+}  // namespace mks::sim

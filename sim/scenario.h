@@ -1,0 +1,144 @@
+// Scenario: what one simulated run attacks, as read from a YAML file.
+//
+// A scenario names the protocol under test, the cluster, the store's
+// replication settings, the workload, the network's base behaviour, the
+// nodes' clocks, a timeline of scripted faults, random fault families with
+// their rates, swarm settings and BUGGIFY settings, and the two phase
+// lengths (safety phase, then the liveness bound). scenarios/default.yaml
+// documents every field. An unknown field or a bad value is an
+// InvalidArgument whose message starts with "file:line:".
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/env.h"
+#include "core/status.h"
+#include "sim/sim_clock.h"
+#include "sim/sim_network.h"
+
+namespace mks::sim {
+
+// The random fault families; each may run, and swarm may switch it off.
+enum class FaultFamily : uint8_t {
+  kPartition = 0,
+  kCrash,
+  kPause,
+  kClog,
+  kClockStep,
+  kLoss,
+  kDuplicate,
+  kReorder,
+  kDiskError,  // a node's disk fails writes and syncs with IOError
+};
+inline constexpr size_t kFaultFamilyCount = 9;
+std::string_view FaultFamilyName(FaultFamily family);
+std::optional<FaultFamily> ParseFaultFamily(std::string_view name);
+
+// A random fault family: a fault every interval, undone after a duration.
+struct FamilyConfig {
+  bool enabled = false;
+  int64_t interval_min_ms = 1000;
+  int64_t interval_max_ms = 5000;
+  int64_t duration_min_ms = 100;
+  int64_t duration_max_ms = 1000;
+  uint32_t ppm = 0;        // loss, duplicate, reorder, disk_error: the rate
+  int64_t step_max_ms = 0; // clock_step: steps are uniform in [-max, max]
+  uint32_t max_down = 1;   // crash, pause: nodes down or paused at once
+};
+
+enum class TimelineAction : uint8_t {
+  kIsolate,    // nodes
+  kSplit,      // side_a, side_b
+  kCut,        // from, to (one way)
+  kBridge,     // side_a, side_b, via: the sides are cut, `via` reaches both
+  kHeal,
+  kCrash,      // nodes
+  kRestart,    // nodes
+  kPause,      // nodes
+  kResume,     // nodes
+  kClogNode,   // nodes, duration_ms
+  kClogLink,   // from, to, duration_ms
+  kClockStep,  // nodes, step_ms
+  kLossPpm,    // ppm
+  kDuplicatePpm,
+  kReorderPpm,
+};
+std::string_view TimelineActionName(TimelineAction action);
+// The family a scripted action counts under.
+FaultFamily FamilyOf(TimelineAction action);
+
+struct TimelineEvent {
+  int64_t at_ms = 0;
+  TimelineAction action = TimelineAction::kHeal;
+  std::vector<NodeId> nodes;
+  std::vector<NodeId> side_a;
+  std::vector<NodeId> side_b;
+  NodeId from = kNoNode;
+  NodeId to = kNoNode;
+  NodeId via = kNoNode;
+  int64_t duration_ms = 0;
+  int64_t step_ms = 0;
+  uint32_t ppm = 0;
+  int line = 0;  // in the scenario file, for messages
+};
+
+struct Workload {
+  uint32_t clients = 2;
+  uint32_t ops_per_second = 50;  // per client
+  uint32_t key_space = 16;
+  uint32_t read_percent = 50;    // read + write + delete == 100
+  uint32_t write_percent = 50;
+  uint32_t delete_percent = 0;
+  uint32_t value_bytes_min = 8;
+  uint32_t value_bytes_max = 64;
+  int64_t request_timeout_ms = 1000;
+};
+
+struct NodeClock {
+  NodeId node = kNoNode;
+  ClockModel model;
+};
+
+struct Scenario {
+  std::string path;               // where it was read from
+  std::string protocol = "counter";
+  uint32_t nodes = 3;
+  uint32_t replicas = 3;          // N
+  uint32_t read_quorum = 2;       // R
+  uint32_t write_quorum = 2;      // W
+  uint32_t partitions = 64;       // Q, a power of two
+  int64_t duration_ms = 10000;    // the safety phase
+  int64_t liveness_bound_ms = 10000;
+  Workload workload;
+  NetworkConfig network;
+  int64_t clock_max_offset_ms = 0;  // random offsets in [-max, max]
+  int64_t clock_max_drift_ppm = 0;  // random drift in [-max, max]
+  std::vector<NodeClock> clocks;    // explicit models override random ones
+  std::vector<TimelineEvent> timeline;  // sorted by at_ms, stable
+  std::array<FamilyConfig, kFaultFamilyCount> faults;
+  std::vector<FaultFamily> swarm_may_disable;
+  uint32_t swarm_disable_percent = 50;
+  bool buggify_enabled = true;
+  uint32_t buggify_site_percent = 25;
+  uint32_t buggify_fire_ppm = 20000;
+
+  FamilyConfig& family(FaultFamily f) { return faults[static_cast<size_t>(f)]; }
+  const FamilyConfig& family(FaultFamily f) const {
+    return faults[static_cast<size_t>(f)];
+  }
+};
+
+// Parses `text` as a scenario; `path` is used in messages. Returns
+// InvalidArgument ("path:line: what is wrong") for YAML syntax errors,
+// unknown fields, missing or out-of-range values.
+Result<Scenario> ParseScenario(std::string_view text, const std::string& path);
+
+// Reads and parses the file at `path`. IOError when it cannot be read.
+Result<Scenario> LoadScenario(const std::string& path);
+
+}  // namespace mks::sim
