@@ -120,9 +120,15 @@ void Connection::OnEvents(uint32_t events) {
     if (!ReadAvailable()) return;
   }
   if (events & (kWritable | kHangup)) {
+    const bool had_pending = pending_output_bytes() > 0;
     if (!Flush()) return ReportClose(write_error_);
     if (close_when_flushed_ && pending_output_bytes() == 0) {
       return ReportClose(Status::Ok());
+    }
+    if (had_pending && pending_output_bytes() == 0 && handlers_.on_drained) {
+      const std::weak_ptr<int> alive = alive_;
+      handlers_.on_drained();
+      if (alive.expired() || closed()) return;
     }
   }
   UpdateInterest();

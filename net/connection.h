@@ -30,6 +30,10 @@ struct ConnectionHandlers {
   // errors. Called at most once, never after Close(), and last: the
   // connection is already closed when it runs. Optional.
   std::function<void(Status reason)> on_close;
+  // Every byte queued by Write has been handed to the kernel, after some had
+  // to wait. Only called from readiness events, never from inside Write.
+  // Lets a writer that stopped on a full buffer resume. Optional.
+  std::function<void()> on_drained;
 };
 
 class Connection {
