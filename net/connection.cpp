@@ -246,7 +246,12 @@ void TcpListener::AcceptPending() {
       ++accept_errors_;
       return;
     }
-    on_accept_(FileDescriptor(fd));
+    FileDescriptor socket(fd);
+    if (!EnableKeepAlive(fd).ok()) {
+      ++accept_errors_;
+      continue;  // `socket` closes; a socket that refuses options is unusable
+    }
+    on_accept_(std::move(socket));
     if (alive.expired()) return;
   }
 }

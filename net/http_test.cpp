@@ -98,6 +98,21 @@ TEST(HttpParserTest, SameRequestsFedOneByteAtATime) {
   ExpectPipelinedRequests(requests);
 }
 
+// Beast 1.74 asserts wrongly on an empty chunked body that arrives in small
+// pieces (boostorg/beast#2861); a client must not be able to abort the node.
+TEST(HttpParserTest, EmptyChunkedBodyInSmallPieces) {
+  RequestParser parser;
+  std::vector<Request> requests;
+  for (const std::string_view piece :
+       {"POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", "0\r\n", "\r",
+        "\n"}) {
+    parser.Feed(piece);
+    for (Request& request : Drain(parser)) requests.push_back(std::move(request));
+  }
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].body, "");
+}
+
 TEST(HttpParserTest, KeepAliveFollowsTheVersionRules) {
   RequestParser parser;
   parser.Feed("GET / HTTP/1.0\r\n\r\n"

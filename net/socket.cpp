@@ -39,7 +39,23 @@ Result<FileDescriptor> NewTcpSocket() {
   return socket_fd;
 }
 
+Status SetIntOption(int fd, int level, int name, int value, std::string_view what) {
+  if (setsockopt(fd, level, name, &value, sizeof(value)) != 0) {
+    return ErrnoStatus(what);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
+
+Status EnableKeepAlive(int fd) {
+  MKS_ASSERT_GE(fd, 0);
+  MKS_RETURN_IF_ERROR(SetIntOption(fd, SOL_SOCKET, SO_KEEPALIVE, 1, "SO_KEEPALIVE"));
+  MKS_RETURN_IF_ERROR(SetIntOption(fd, IPPROTO_TCP, TCP_KEEPIDLE, 30, "TCP_KEEPIDLE"));
+  MKS_RETURN_IF_ERROR(SetIntOption(fd, IPPROTO_TCP, TCP_KEEPINTVL, 10, "TCP_KEEPINTVL"));
+  MKS_RETURN_IF_ERROR(SetIntOption(fd, IPPROTO_TCP, TCP_KEEPCNT, 3, "TCP_KEEPCNT"));
+  return SetIntOption(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, 30'000, "TCP_USER_TIMEOUT");
+}
 
 FileDescriptor& FileDescriptor::operator=(FileDescriptor&& other) noexcept {
   if (this != &other) {
@@ -112,6 +128,7 @@ Result<FileDescriptor> ConnectTcp(const SocketAddress& address) {
   MKS_RETURN_IF_ERROR(native.status());
   Result<FileDescriptor> socket_fd = NewTcpSocket();
   MKS_RETURN_IF_ERROR(socket_fd.status());
+  MKS_RETURN_IF_ERROR(EnableKeepAlive(socket_fd->get()));
   const int result = connect(socket_fd->get(),
                              reinterpret_cast<const sockaddr*>(&*native),
                              sizeof(sockaddr_in));
