@@ -117,8 +117,17 @@ Status Reactor::Run() {
 }
 
 void Reactor::RunDueWork() {
+  // Only timers due when the turn began: a callback that re-arms itself
+  // with no delay must not keep the loop from ever reaching epoll again.
+  const int64_t turn_start_ns = scheduler_->NowNanos();
   scheduler_->RunReady();
-  while (scheduler_->FireNextTimer()) scheduler_->RunReady();
+  for (;;) {
+    const std::optional<int64_t> deadline_ns = scheduler_->NextDeadlineNanos();
+    if (!deadline_ns || *deadline_ns > turn_start_ns) return;
+    const bool fired = scheduler_->FireNextTimer();
+    MKS_ASSERT_MSG(fired, "a due timer did not fire");
+    scheduler_->RunReady();
+  }
 }
 
 int Reactor::EpollTimeoutMs(int64_t max_wait_ns) const {

@@ -69,6 +69,22 @@ TEST_F(ReactorTest, FibersSleepThroughTheReactorsTimers) {
   EXPECT_GE(clock_.MonotonicNanos() - start_ns, 20'000'000);
 }
 
+TEST_F(ReactorTest, SelfRearmingTimerDoesNotStarveIo) {
+  // Re-arms itself with no delay forever; I/O must still get its turn.
+  std::function<void()> rearm = [&] { scheduler_.After(process_, 0, rearm); };
+  scheduler_.After(process_, 0, rearm);
+  Pipe pipe;
+  bool readable = false;
+  ASSERT_TRUE(reactor_->Watch(pipe.read_end.get(), kReadable, [&](uint32_t) {
+    readable = true;
+  }).ok());
+  ASSERT_EQ(write(pipe.write_end.get(), "x", 1), 1);
+  Result<bool> done = reactor_->RunUntil([&] { return readable; }, kTestTimeoutNs);
+  EXPECT_TRUE(done.ok() && *done);
+  reactor_->Unwatch(pipe.read_end.get());
+  scheduler_.Kill(process_);  // drops the timer
+}
+
 TEST_F(ReactorTest, DispatchesReadinessToTheWatcher) {
   Pipe pipe;
   std::string received;
