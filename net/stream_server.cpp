@@ -71,7 +71,7 @@ Result<std::string> ClientStream::Read(int64_t timeout_ns) {
 
 Status ClientStream::Write(std::string_view bytes) {
   if (ended_) return end_;
-  if (connection_->closed()) return Status::Unavailable("the stream was closed");
+  if (closing_) return Status::Unavailable("the stream was closed");
   connection_->Write(bytes);
   while (!ended_ && connection_->pending_output_bytes() > options_.max_output_bytes) {
     WaitForEvent(-1);
@@ -80,7 +80,8 @@ Status ClientStream::Write(std::string_view bytes) {
 }
 
 void ClientStream::Close() {
-  if (ended_ || connection_->closed()) return;
+  if (ended_ || closing_) return;
+  closing_ = true;
   connection_->CloseWhenFlushed();
 }
 

@@ -84,6 +84,7 @@ class ClientStream {
   // Received and not yet returned by Read. Invariant: reading is paused
   // whenever input_.size() > options_.max_input_bytes.
   std::string input_;
+  bool closing_ = false;  // Close() was called; Writes are refused
   bool ended_ = false;  // the connection is gone; end_ says why
   Status end_;
   std::optional<runtime::WaitToken> waiter_;  // set while the fiber waits

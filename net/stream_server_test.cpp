@@ -141,6 +141,20 @@ TEST_F(StreamServerTest, SlowHandlerBoundsBufferedInput) {
   EXPECT_LE(largest_read, options.max_input_bytes + 64 * 1024);
 }
 
+TEST_F(StreamServerTest, CloseSendsWhatWasWrittenAndRefusesMore) {
+  Status late_write;
+  StartServer([&](ClientStream& stream) {
+    EXPECT_TRUE(stream.Write("bye").ok());
+    stream.Close();
+    late_write = stream.Write("more");
+    EXPECT_EQ(stream.Read().status().code(), StatusCode::kUnavailable);
+  });
+  TestClient client(reactor_.get(), server_->port());
+  ASSERT_TRUE(RunUntil([&] { return client.closed() && server_->active_connections() == 0; }));
+  EXPECT_EQ(client.received(), "bye");
+  EXPECT_EQ(late_write.code(), StatusCode::kUnavailable);
+}
+
 TEST_F(StreamServerTest, ReadTimesOutWhenTheClientIsIdle) {
   Status ended;
   StartServer([&](ClientStream& stream) {

@@ -192,6 +192,10 @@ void TcpTransport::ScheduleReconnect(NodeId peer_id) {
 }
 
 void TcpTransport::OnAccept(FileDescriptor socket) {
+  if (inbound_.size() >= options_.max_inbound_connections) {
+    ++stats_.inbound_refused;
+    return;  // `socket` closes here
+  }
   const uint64_t inbound_id = next_inbound_id_++;
   ConnectionHandlers handlers;
   handlers.on_data = [this, inbound_id](std::string_view bytes) {
@@ -208,6 +212,7 @@ void TcpTransport::OnAccept(FileDescriptor socket) {
   inbound_.emplace(inbound_id,
                    Inbound{std::move(*connection),
                            FrameDecoder(options_.max_message_bytes)});
+  MKS_ASSERT_LE(inbound_.size(), options_.max_inbound_connections);
 }
 
 void TcpTransport::OnInboundData(uint64_t inbound_id, std::string_view bytes) {

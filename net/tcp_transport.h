@@ -42,6 +42,9 @@ struct TcpTransportOptions {
   // Per peer: bytes of frames accepted by Send and not yet taken by the
   // kernel. Invariant for users: max_queue_bytes >= one maximal frame.
   size_t max_queue_bytes = 64 * 1024 * 1024;
+  // Inbound connections beyond this are closed at once (each peer needs
+  // one; the rest are strangers or leftovers of dead ones).
+  size_t max_inbound_connections = 1024;
   int64_t initial_backoff_ns = 50'000'000;   // 50 ms
   int64_t max_backoff_ns = 5'000'000'000;    // 5 s
   uint64_t random_seed = 1;                  // for backoff jitter only
@@ -58,6 +61,7 @@ struct TcpTransportStats {
   uint64_t connect_failures = 0;     // outbound connects that failed
   uint64_t disconnects = 0;          // established outbound connections lost
   uint64_t accepted = 0;             // inbound connections accepted
+  uint64_t inbound_refused = 0;      // closed at once: over the limit
 };
 
 class TcpTransport final : public Network {
@@ -65,7 +69,8 @@ class TcpTransport final : public Network {
   // Builds the transport of node `self` listening on peers.at(self).
   // `peers` maps every node (self included) to its peer address. Timers for
   // reconnects belong to `timer_process` of the reactor's scheduler, which
-  // must stay alive as long as the transport. Returns InvalidArgument when
+  // must stay alive as long as the transport, and `reactor` must outlive
+  // it. Returns InvalidArgument when
   // `self` is not in `peers`, and the errors of ListenTcp.
   static Result<std::unique_ptr<TcpTransport>> Create(
       Reactor* reactor, runtime::ProcessId timer_process, NodeId self,

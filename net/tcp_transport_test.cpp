@@ -208,6 +208,22 @@ TEST_F(TcpTransportTest, UnknownSenderAndGarbageAreBadFrames) {
   EXPECT_TRUE(received_by_b_.empty());
 }
 
+TEST_F(TcpTransportTest, InboundConnectionsAreBounded) {
+  b_.reset();
+  options_.max_inbound_connections = 2;
+  Result<FileDescriptor> listening = ListenTcp(peers_[kB]);
+  ASSERT_TRUE(listening.ok()) << listening.status();
+  b_ = MakeTransport(kB, std::move(*listening), &received_by_b_);
+  RawClient first(reactor_.get(), peers_[kB]);
+  RawClient second(reactor_.get(), peers_[kB]);
+  ASSERT_TRUE(RunUntil([&] { return b_->inbound_connections() == 2; }));
+  RawClient third(reactor_.get(), peers_[kB]);
+  ASSERT_TRUE(RunUntil([&] { return third.closed(); }));
+  EXPECT_EQ(b_->stats().inbound_refused, 1u);
+  EXPECT_FALSE(first.closed());
+  EXPECT_FALSE(second.closed());
+}
+
 TEST_F(TcpTransportTest, OversizedMessageIsRefused) {
   EXPECT_EQ(a_->Send(kB, std::string(options_.max_message_bytes + 1, 'x')).code(),
             StatusCode::kInvalidArgument);
