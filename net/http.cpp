@@ -115,6 +115,24 @@ void RequestParser::StartRequest() {
   parser_->parser.body_limit(std::uint64_t{limits_.max_body_bytes});
   // Eager: take body bytes as they come instead of one put() per buffer.
   parser_->parser.eager(true);
+  expect_checked_ = false;
+  expect_continue_ = false;
+}
+
+bool RequestParser::TakeExpectContinue() {
+  const bool owed = expect_continue_;
+  expect_continue_ = false;
+  return owed;
+}
+
+void RequestParser::CheckExpect() {
+  auto& parser = parser_->parser;
+  if (expect_checked_ || !parser.is_header_done()) return;
+  expect_checked_ = true;
+  const auto expect = parser.get()[beast_http::field::expect];
+  expect_continue_ = !parser.is_done() &&
+                     EqualsIgnoringCase(std::string_view(expect.data(), expect.size()),
+                                        "100-continue");
 }
 
 void RequestParser::Feed(std::string_view bytes) {
@@ -147,6 +165,7 @@ Result<std::optional<Request>> RequestParser::Next() {
         error);
     MKS_ASSERT_LE(used, buffered_bytes());
     consumed_ += used;
+    CheckExpect();
     if (error == beast_http::error::need_more) {
       if (used == 0) return std::optional<Request>();
       continue;

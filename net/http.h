@@ -66,6 +66,12 @@ class RequestParser {
   // tells the response to send before closing.
   Result<std::optional<Request>> Next();
 
+  // True once per request whose complete header asks "Expect: 100-continue"
+  // while its body has yet to arrive: the server should send an interim
+  // "100 Continue" now, or the client waits before sending the body. Clears
+  // the flag.
+  bool TakeExpectContinue();
+
   // After an error: 431 (headers too large), 413 (body too large) or 400.
   int error_status() const { return error_status_; }
   // Bytes fed and not yet consumed by returned requests.
@@ -74,6 +80,7 @@ class RequestParser {
  private:
   struct BeastParser;  // Boost.Beast's request_parser, kept out of this header
   void StartRequest();
+  void CheckExpect();
   Status Fail(int status, std::string message);
 
   const Limits limits_;
@@ -84,6 +91,10 @@ class RequestParser {
   size_t consumed_ = 0;
   Status error_;  // sticky
   int error_status_ = 0;
+  // For the request being parsed: whether its header was inspected for
+  // Expect, and whether a 100 Continue is owed.
+  bool expect_checked_ = false;
+  bool expect_continue_ = false;
 };
 
 struct Response {

@@ -113,6 +113,21 @@ TEST(HttpParserTest, EmptyChunkedBodyInSmallPieces) {
   EXPECT_EQ(requests[0].body, "");
 }
 
+TEST(HttpParserTest, ReportsExpectContinueOncePerWaitingBody) {
+  RequestParser parser;
+  parser.Feed("PUT /k HTTP/1.1\r\nExpect: 100-Continue\r\nContent-Length: 3\r\n\r\n");
+  EXPECT_TRUE(Drain(parser).empty());
+  EXPECT_TRUE(parser.TakeExpectContinue());
+  EXPECT_FALSE(parser.TakeExpectContinue());
+  parser.Feed("abc");
+  ASSERT_EQ(Drain(parser).size(), 1u);
+  // Body already here, or no Expect: nothing owed.
+  parser.Feed("PUT /k HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx"
+              "GET / HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(Drain(parser).size(), 2u);
+  EXPECT_FALSE(parser.TakeExpectContinue());
+}
+
 TEST(HttpParserTest, KeepAliveFollowsTheVersionRules) {
   RequestParser parser;
   parser.Feed("GET / HTTP/1.0\r\n\r\n"
