@@ -101,6 +101,7 @@ cmd_bench() {
   setup_dir "$RELEASE_DIR" --buildtype=release -Db_ndebug=false
   ninja -C "$RELEASE_DIR" -j "$JOBS" >/dev/null
   "$RELEASE_DIR/tools/bench-runtime" "$@"
+  "$RELEASE_DIR/tools/bench-net" "$@"
 }
 
 command=${1:-help}

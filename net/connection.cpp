@@ -51,8 +51,8 @@ Connection::~Connection() { Close(); }
 
 Status Connection::Register() {
   // Until connected, writability means "the connect finished".
-  const uint32_t interest = connected_ ? kReadable : kWritable;
-  return reactor_->Watch(socket_.get(), interest,
+  interest_ = connected_ ? kReadable : kWritable;
+  return reactor_->Watch(socket_.get(), interest_,
                          [this](uint32_t events) { OnEvents(events); });
 }
 
@@ -86,6 +86,7 @@ void Connection::Write(std::string_view bytes) {
 }
 
 void Connection::PauseReading(bool paused) {
+  if (paused == reading_paused_) return;
   reading_paused_ = paused;
   UpdateInterest();
 }
@@ -106,8 +107,10 @@ void Connection::UpdateInterest() {
   if (connected_ && !reading_paused_ && !close_when_flushed_) {
     interest |= kReadable;
   }
+  if (interest == interest_) return;
   const Status status = reactor_->SetInterest(socket_.get(), interest);
   MKS_ASSERT_MSG(status.ok(), status.ToString());
+  interest_ = interest;
 }
 
 void Connection::OnEvents(uint32_t events) {

@@ -95,6 +95,9 @@ class Connection {
   FileDescriptor socket_;  // invalid once closed
   bool connected_;
   bool reading_paused_ = false;
+  // The interest last given to the reactor; changed only when it differs,
+  // which saves an epoll_ctl per Write on the common path.
+  uint32_t interest_ = 0;
   bool close_when_flushed_ = false;
   ConnectionHandlers handlers_;
   // Invariant: output_sent_ <= output_.size(); bytes before output_sent_ are

@@ -103,6 +103,7 @@ void Reactor::Unwatch(int fd) {
   // either way the registration is gone, which is what we want.
   epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
   MKS_ASSERT_EQ(watchers_.count(found->second), 1u);
+  MKS_ASSERT_EQ(watchers_.at(found->second)->fd, fd);
   watchers_.erase(found->second);
   watch_ids_.erase(found);
   MKS_ASSERT_EQ(watch_ids_.size(), watchers_.size());

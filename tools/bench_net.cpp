@@ -9,6 +9,8 @@
 #include "net/frame.h"
 #include "net/http.h"
 #include "net/resp.h"
+#include "net/sessions.h"
+#include "net/stream_server.h"
 #include "net/system_clock.h"
 #include "net/tcp_transport.h"
 
@@ -112,7 +114,49 @@ void BM_TransportLoopback(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * kBatch);
   state.SetBytesProcessed(state.iterations() * kBatch * int64_t{100});
 }
-BENCHMARK(BM_TransportLoopback);
+BENCHMARK(BM_TransportLoopback)->UseRealTime();
+
+// PING through StreamServer + ServeResp over 127.0.0.1, one client, with
+// state.range(0) commands pipelined per round trip (1: pure latency).
+void BM_RespPingRoundTrip(benchmark::State& state) {
+  const int pipeline = static_cast<int>(state.range(0));
+  SystemClock clock;
+  runtime::Scheduler scheduler(&clock);
+  std::unique_ptr<Reactor> reactor = Reactor::Create(&scheduler).value();
+  const runtime::ProcessId process = scheduler.CreateProcess("bench");
+  std::unique_ptr<StreamServer> server =
+      StreamServer::Listen(reactor.get(), process, {"127.0.0.1", 0},
+                           [](ClientStream& stream) {
+                             ServeResp(stream, [](const resp::Command&, std::string* reply) {
+                               resp::AppendSimpleString(reply, "PONG");
+                               return AfterReply::kContinue;
+                             }).IgnoreError();
+                           })
+          .value();
+  size_t received_bytes = 0;
+  ConnectionHandlers handlers;
+  handlers.on_data = [&](std::string_view bytes) { received_bytes += bytes.size(); };
+  std::unique_ptr<Connection> client =
+      Connection::Connect(reactor.get(), {"127.0.0.1", server->port()}, std::move(handlers))
+          .value();
+  std::string batch;
+  for (int index = 0; index < pipeline; ++index) resp::AppendCommand(&batch, {"PING"});
+  const size_t reply_bytes = 7 * static_cast<size_t>(pipeline);  // "+PONG\r\n"
+  for (auto _ : state) {
+    const size_t target = received_bytes + reply_bytes;
+    client->Write(batch);
+    Result<bool> done =
+        reactor->RunUntil([&] { return received_bytes >= target; }, 10'000'000'000);
+    MKS_ASSERT(done.ok() && *done);
+  }
+  state.SetItemsProcessed(state.iterations() * pipeline);
+  client.reset();
+  server.reset();
+  // Lets the handler fibers see the shutdown and end before the scheduler goes.
+  reactor->RunUntil([] { return false; }, 1'000'000).status().IgnoreError();
+}
+// Wall time: most of a round trip is the kernel and waiting, not our CPU.
+BENCHMARK(BM_RespPingRoundTrip)->Arg(1)->Arg(16)->Arg(256)->UseRealTime();
 
 }  // namespace
 }  // namespace mks::net
