@@ -104,7 +104,7 @@ void Connection::UpdateInterest() {
       close_when_flushed_) {
     interest |= kWritable;
   }
-  if (connected_ && !reading_paused_ && !close_when_flushed_) {
+  if (connected_ && !reading_paused_ && !close_when_flushed_ && !input_ended_) {
     interest |= kReadable;
   }
   if (interest == interest_) return;
@@ -119,8 +119,11 @@ void Connection::OnEvents(uint32_t events) {
     if (!FinishConnect()) return;
   }
   if (!write_error_.ok()) return ReportClose(write_error_);
-  if ((events & (kReadable | kHangup)) && !close_when_flushed_) {
+  if ((events & (kReadable | kHangup)) && !close_when_flushed_ && !input_ended_) {
     if (!ReadAvailable()) return;
+  } else if ((events & kHangup) && input_ended_ && pending_output_bytes() == 0) {
+    // Both directions are closed now: nothing left to read or to send.
+    return ReportClose(Status::Ok());
   }
   if (events & (kWritable | kHangup)) {
     const bool had_pending = pending_output_bytes() > 0;
@@ -157,15 +160,24 @@ bool Connection::FinishConnect() {
   return !alive.expired() && !closed();
 }
 
+bool Connection::EndInput() {
+  if (!handlers_.on_input_end) {
+    ReportClose(Status::Ok());
+    return false;
+  }
+  input_ended_ = true;
+  UpdateInterest();
+  const std::weak_ptr<int> alive = alive_;
+  handlers_.on_input_end();
+  return !alive.expired() && !closed();
+}
+
 bool Connection::ReadAvailable() {
   const std::weak_ptr<int> alive = alive_;
   std::array<char, kReadChunkBytes> buffer;
   for (int reads = 0; reads < kMaxReadsPerEvent; ++reads) {
     const ssize_t count = recv(socket_.get(), buffer.data(), buffer.size(), 0);
-    if (count == 0) {
-      ReportClose(Status::Ok());
-      return false;
-    }
+    if (count == 0) return EndInput();
     if (count < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
       if (errno == EINTR) continue;

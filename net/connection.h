@@ -30,6 +30,11 @@ struct ConnectionHandlers {
   // errors. Called at most once, never after Close(), and last: the
   // connection is already closed when it runs. Optional.
   std::function<void(Status reason)> on_close;
+  // The peer finished sending but may still read (a TCP half-close, as
+  // `printf ... | nc -N` does). When set, the connection stays open for
+  // Writes and on_close follows later; when unset, the end of input ends the
+  // connection through on_close(OK). Optional.
+  std::function<void()> on_input_end;
   // Every byte queued by Write has been handed to the kernel, after some had
   // to wait. Only called from readiness events, never from inside Write.
   // Lets a writer that stopped on a full buffer resume. Optional.
@@ -87,6 +92,7 @@ class Connection {
   // ran, in which case the caller must return without touching members.
   bool FinishConnect();
   bool ReadAvailable();
+  bool EndInput();
   bool Flush();
   void UpdateInterest();
   void ReportClose(Status reason);
@@ -95,6 +101,7 @@ class Connection {
   FileDescriptor socket_;  // invalid once closed
   bool connected_;
   bool reading_paused_ = false;
+  bool input_ended_ = false;  // the peer half-closed; nothing more to read
   // The interest last given to the reactor; changed only when it differs,
   // which saves an epoll_ctl per Write on the common path.
   uint32_t interest_ = 0;

@@ -30,6 +30,12 @@ void ClientStream::OnEnd(Status reason) {
   Wake();
 }
 
+void ClientStream::OnInputEnd() {
+  MKS_ASSERT(!ended_);
+  input_ended_ = true;
+  Wake();
+}
+
 void ClientStream::Wake() {
   if (waiter_) scheduler_->Wake(*waiter_);
 }
@@ -62,6 +68,7 @@ Result<std::string> ClientStream::Read(int64_t timeout_ns) {
       return bytes;
     }
     if (ended_) return end_;
+    if (input_ended_) return Status::Unavailable("the client finished sending");
     if (deadline_ns >= 0 && scheduler_->NowNanos() >= deadline_ns) {
       return Status::TimedOut("no request within the idle timeout");
     }
@@ -162,6 +169,7 @@ void StreamServer::OnAccept(FileDescriptor socket) {
   handlers.on_data = [raw](std::string_view bytes) { raw->OnData(bytes); };
   handlers.on_close = [raw](Status reason) { raw->OnEnd(std::move(reason)); };
   handlers.on_drained = [raw] { raw->Wake(); };
+  handlers.on_input_end = [raw] { raw->OnInputEnd(); };
   Result<std::unique_ptr<Connection>> connection =
       Connection::Adopt(reactor_, std::move(socket), std::move(handlers));
   if (!connection.ok()) {

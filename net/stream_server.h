@@ -47,7 +47,8 @@ class ClientStream {
 
   // Returns the bytes received since the last Read (never empty), suspending
   // until some arrive. Returns Unavailable once the client closed the
-  // connection or it failed, TimedOut when `timeout_ns` (>= 0) passes with
+  // connection, finished sending (a half-close: Writes still reach it), or
+  // the connection failed, TimedOut when `timeout_ns` (>= 0) passes with
   // nothing received, Cancelled when the server shut down. Bytes received
   // before the end are still returned first.
   Result<std::string> Read(int64_t timeout_ns = -1);
@@ -69,6 +70,7 @@ class ClientStream {
                uint64_t id, const StreamServerOptions& options);
   void OnData(std::string_view bytes);
   void OnEnd(Status reason);
+  void OnInputEnd();
   void Wake();
   // Suspends the fiber until Wake() or `deadline_ns` (negative: none).
   void WaitForEvent(int64_t deadline_ns);
@@ -85,6 +87,7 @@ class ClientStream {
   // whenever input_.size() > options_.max_input_bytes.
   std::string input_;
   bool closing_ = false;  // Close() was called; Writes are refused
+  bool input_ended_ = false;  // the client half-closed; Writes still go out
   bool ended_ = false;  // the connection is gone; end_ says why
   Status end_;
   std::optional<runtime::WaitToken> waiter_;  // set while the fiber waits

@@ -1,6 +1,7 @@
 #include "net/stream_server.h"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 
 #include <string>
 
@@ -153,6 +154,36 @@ TEST_F(StreamServerTest, CloseSendsWhatWasWrittenAndRefusesMore) {
   ASSERT_TRUE(RunUntil([&] { return client.closed() && server_->active_connections() == 0; }));
   EXPECT_EQ(client.received(), "bye");
   EXPECT_EQ(late_write.code(), StatusCode::kUnavailable);
+}
+
+TEST_F(StreamServerTest, HalfClosedClientStillGetsItsReply) {
+  StartServer([](ClientStream& stream) {
+    std::string request;
+    for (;;) {
+      Result<std::string> bytes = stream.Read();
+      if (!bytes.ok()) break;
+      request += *bytes;
+    }
+    EXPECT_TRUE(stream.Write("got " + request).ok());
+  });
+  // A raw socket, so the test can shut down only its sending side.
+  Result<FileDescriptor> socket = ConnectTcp({"127.0.0.1", server_->port()});
+  ASSERT_TRUE(socket.ok()) << socket.status();
+  ASSERT_TRUE(RunUntil([&] { return server_->active_connections() == 1; }));
+  ASSERT_EQ(send(socket->get(), "PING", 4, MSG_NOSIGNAL), 4);
+  ASSERT_EQ(shutdown(socket->get(), SHUT_WR), 0);
+  std::string received;
+  bool eof = false;
+  ASSERT_TRUE(reactor_->Watch(socket->get(), kReadable, [&](uint32_t) {
+    char buffer[64];
+    const ssize_t count = recv(socket->get(), buffer, sizeof(buffer), MSG_DONTWAIT);
+    if (count > 0) received.append(buffer, static_cast<size_t>(count));
+    if (count == 0) eof = true;
+  }).ok());
+  const bool done = RunUntil([&] { return eof; });
+  reactor_->Unwatch(socket->get());
+  ASSERT_TRUE(done);
+  EXPECT_EQ(received, "got PING");
 }
 
 TEST_F(StreamServerTest, ReadTimesOutWhenTheClientIsIdle) {
