@@ -9,6 +9,7 @@ PACKAGES=(
   libboost-context-dev libleveldb-dev libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev librapidcheck-dev libcli11-dev libyaml-cpp-dev
   libbenchmark-dev clang libclang-rt-14-dev
+  libboost-dev  # Boost.Beast (header-only): the HTTP/1.1 parser in net/
 )
 
 BUILD_DIR=build             # plain build: -O2 -g, assertions on
@@ -117,6 +118,7 @@ cmd_bench() {
   "$RELEASE_DIR/tools/bench-runtime" "$@"
   "$RELEASE_DIR/tools/bench-ring" "$@"
   "$RELEASE_DIR/tools/bench-store" "$@"
+  "$RELEASE_DIR/tools/bench-net" "$@"
 }
 
 command=${1:-help}

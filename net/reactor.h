@@ -1,0 +1,122 @@
+// The production event loop: one thread, one epoll set, one Scheduler.
+//
+// The reactor owns the thread's loop and drives the core runtime the way the
+// simulator's world does: it runs ready fibers, fires timers whose deadline
+// has passed (the epoll_wait timeout is the scheduler's next deadline), and
+// calls the callback registered for each file descriptor that became ready.
+// All callbacks run on the loop thread, outside any fiber, one at a time.
+//
+// Stopping: Stop() may be called from any thread or a signal handler (it
+// sets a flag and writes an eventfd); StopOnSignals() turns SIGTERM/SIGINT
+// into a stop through a signalfd, so shutdown runs as ordinary loop code
+// rather than inside a signal handler.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <map>
+#include <memory>
+
+#include "core/runtime/scheduler.h"
+#include "core/status.h"
+#include "net/socket.h"
+
+namespace mks::net {
+
+// Readiness bits, for interests and for the events a callback receives.
+inline constexpr uint32_t kReadable = 1;
+inline constexpr uint32_t kWritable = 2;
+// Only ever reported, never requested: the peer hung up or the socket is in
+// error. A callback that sees it should read (to collect EOF or the error).
+inline constexpr uint32_t kHangup = 4;
+
+using ReadinessCallback = std::function<void(uint32_t events)>;
+
+class Reactor {
+ public:
+  // Returns a reactor driving `scheduler` (which must outlive it), or
+  // IOError when the kernel refuses an epoll set or an eventfd.
+  static Result<std::unique_ptr<Reactor>> Create(runtime::Scheduler* scheduler);
+  ~Reactor();
+  Reactor(const Reactor&) = delete;
+  Reactor& operator=(const Reactor&) = delete;
+
+  runtime::Scheduler* scheduler() const { return scheduler_; }
+
+  // Calls `callback` whenever `fd` is ready for `interest` (level-triggered:
+  // again on every turn while the condition holds). The caller keeps owning
+  // `fd` and must Unwatch it before closing it. Returns InvalidArgument when
+  // `fd` is already watched, IOError when epoll refuses it.
+  Status Watch(int fd, uint32_t interest, ReadinessCallback callback);
+
+  // Replaces the interest of a watched `fd` (0 silences it but keeps the
+  // registration). Returns InvalidArgument when `fd` is not watched.
+  Status SetInterest(int fd, uint32_t interest);
+
+  // Forgets `fd`; no callback for it runs after this returns, even one whose
+  // readiness was already collected this turn. A no-op when not watched.
+  // Safe to call from any callback, including `fd`'s own.
+  void Unwatch(int fd);
+
+  // Runs turns until Stop(). Returns OK after a stop (and clears it so Run
+  // can be called again), IOError when epoll_wait fails.
+  Status Run();
+
+  // One turn: runs ready fibers and due timers, waits for I/O at most
+  // `max_wait_ns` (negative: until the next timer or forever; 0: poll), and
+  // dispatches what became ready. Returns IOError when epoll_wait fails.
+  Status RunOnce(int64_t max_wait_ns);
+
+  // Runs turns until `done()` is true or `timeout_ns` of monotonic time pass.
+  // Returns whether `done()` became true; IOError when epoll_wait fails.
+  // For tools and tests that wait for one outcome.
+  Result<bool> RunUntil(const std::function<bool()>& done, int64_t timeout_ns);
+
+  // Makes Run() return after the current turn. Thread-safe and
+  // async-signal-safe.
+  void Stop();
+
+  // Blocks `signals` for the calling thread and routes them to the loop: when
+  // one arrives, the reactor records it and stops. Call it from the main
+  // thread before any other thread starts, or the signals may land elsewhere.
+  // Returns IOError when the kernel refuses the signalfd.
+  Status StopOnSignals(std::initializer_list<int> signals);
+
+  // The signal that stopped the loop, 0 when none did.
+  int stop_signal() const { return stop_signal_; }
+  // How many fd callbacks have run; a cheap progress counter.
+  uint64_t dispatched_events() const { return dispatched_events_; }
+
+ private:
+  struct Watcher {
+    int fd;
+    ReadinessCallback callback;
+  };
+
+  Reactor(runtime::Scheduler* scheduler, FileDescriptor epoll,
+          FileDescriptor wake);
+  void RunDueWork();
+  int EpollTimeoutMs(int64_t max_wait_ns) const;
+  void Dispatch(uint64_t watch_id, uint32_t events);
+  void DrainWake();
+  void DrainSignals();
+
+  runtime::Scheduler* const scheduler_;
+  const FileDescriptor epoll_;
+  const FileDescriptor wake_;  // eventfd written by Stop()
+  FileDescriptor signals_;     // signalfd, once StopOnSignals ran
+  std::atomic<bool> stop_requested_{false};
+  int stop_signal_ = 0;
+  uint64_t dispatched_events_ = 0;
+  // Invariant: watch_ids_ and watchers_ describe the same registrations:
+  // watch_ids_[fd] == id exactly when watchers_[id]->fd == fd. Ids are never
+  // reused, so readiness collected for a registration that has since been
+  // replaced (same fd number, new socket) finds nothing and is dropped.
+  std::map<int, uint64_t> watch_ids_;
+  std::map<uint64_t, std::shared_ptr<Watcher>> watchers_;
+  uint64_t next_watch_id_ = 1;
+};
+
+}  // namespace mks::net

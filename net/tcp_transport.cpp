@@ -1,0 +1,246 @@
+#include "net/tcp_transport.h"
+
+#include <utility>
+
+#include "core/assertions.h"
+
+namespace mks::net {
+
+Result<std::unique_ptr<TcpTransport>> TcpTransport::Create(
+    Reactor* reactor, runtime::ProcessId timer_process, NodeId self,
+    std::map<NodeId, SocketAddress> peers, TcpTransportOptions options) {
+  const auto found = peers.find(self);
+  if (found == peers.end()) {
+    return Status::InvalidArgument("node " + std::to_string(self) +
+                                   " has no address in the peer table");
+  }
+  Result<FileDescriptor> listening = ListenTcp(found->second);
+  MKS_RETURN_IF_ERROR(listening.status());
+  return CreateWithListener(reactor, timer_process, self, std::move(peers),
+                            std::move(*listening), options);
+}
+
+Result<std::unique_ptr<TcpTransport>> TcpTransport::CreateWithListener(
+    Reactor* reactor, runtime::ProcessId timer_process, NodeId self,
+    std::map<NodeId, SocketAddress> peers, FileDescriptor listening,
+    TcpTransportOptions options) {
+  MKS_ASSERT(reactor != nullptr);
+  MKS_ASSERT(reactor->scheduler()->IsAlive(timer_process));
+  if (self == kNoNode || peers.count(self) == 0 || peers.count(kNoNode) != 0) {
+    return Status::InvalidArgument("peer table must hold node " +
+                                   std::to_string(self) + " and never node 0");
+  }
+  if (options.max_queue_bytes < options.max_message_bytes + kFrameHeaderBytes ||
+      options.initial_backoff_ns <= 0 ||
+      options.max_backoff_ns < options.initial_backoff_ns) {
+    return Status::InvalidArgument("inconsistent transport options");
+  }
+  std::unique_ptr<TcpTransport> transport(
+      new TcpTransport(reactor, timer_process, self, std::move(peers), options));
+  Result<std::unique_ptr<TcpListener>> listener = TcpListener::Adopt(
+      reactor, std::move(listening), [raw = transport.get()](FileDescriptor socket) {
+        raw->OnAccept(std::move(socket));
+      });
+  MKS_RETURN_IF_ERROR(listener.status());
+  transport->listener_ = std::move(*listener);
+  return transport;
+}
+
+TcpTransport::TcpTransport(Reactor* reactor, runtime::ProcessId timer_process,
+                           NodeId self, std::map<NodeId, SocketAddress> peers,
+                           TcpTransportOptions options)
+    : reactor_(reactor),
+      scheduler_(reactor->scheduler()),
+      timer_process_(timer_process),
+      self_(self),
+      options_(options),
+      random_(options.random_seed) {
+  for (auto& [node, address] : peers) {
+    Peer& peer = peers_[node];
+    peer.address = std::move(address);
+    peer.backoff_ns = options_.initial_backoff_ns;
+  }
+  MKS_ASSERT_EQ(peers_.count(self_), 1u);
+}
+
+TcpTransport::~TcpTransport() {
+  for (auto& [node, peer] : peers_) {
+    if (peer.reconnect_timer.sequence != 0) scheduler_->Cancel(peer.reconnect_timer);
+  }
+}
+
+void TcpTransport::SetHandler(MessageHandler handler) {
+  handler_ = std::move(handler);
+}
+
+size_t TcpTransport::PendingBytes(const Peer& peer) const {
+  const size_t in_connection =
+      peer.connection ? peer.connection->pending_output_bytes() : 0;
+  return peer.queued_bytes + in_connection;
+}
+
+size_t TcpTransport::queued_bytes(NodeId peer_id) const {
+  const auto found = peers_.find(peer_id);
+  MKS_ASSERT(found != peers_.end());
+  return PendingBytes(found->second);
+}
+
+bool TcpTransport::connected_to(NodeId peer_id) const {
+  const auto found = peers_.find(peer_id);
+  MKS_ASSERT(found != peers_.end());
+  return found->second.connected;
+}
+
+Status TcpTransport::Send(NodeId to, std::string bytes) {
+  const auto found = peers_.find(to);
+  if (found == peers_.end()) {
+    return Status::InvalidArgument("unknown node " + std::to_string(to));
+  }
+  if (bytes.size() > options_.max_message_bytes) {
+    return Status::InvalidArgument(
+        "message of " + std::to_string(bytes.size()) + " bytes exceeds the " +
+        std::to_string(options_.max_message_bytes) + "-byte maximum");
+  }
+  Peer& peer = found->second;
+  const size_t frame_bytes = kFrameHeaderBytes + bytes.size();
+  if (PendingBytes(peer) + frame_bytes > options_.max_queue_bytes) {
+    ++stats_.send_queue_full;
+    return Status::ResourceExhausted("send queue to node " + std::to_string(to) +
+                                     " is full");
+  }
+  std::string frame;
+  AppendFrame(self_, bytes, &frame);
+  MKS_ASSERT_EQ(frame.size(), frame_bytes);
+  ++stats_.messages_sent;
+  if (peer.connected) {
+    MKS_ASSERT(peer.queue.empty());
+    peer.connection->Write(frame);
+    return Status::Ok();
+  }
+  peer.queued_bytes += frame.size();
+  peer.queue.push_back(std::move(frame));
+  if (!peer.connection && peer.reconnect_timer.sequence == 0) StartConnect(to);
+  return Status::Ok();
+}
+
+void TcpTransport::StartConnect(NodeId peer_id) {
+  Peer& peer = peers_.at(peer_id);
+  MKS_ASSERT(!peer.connection);
+  MKS_ASSERT(!peer.connected);
+  ConnectionHandlers handlers;
+  handlers.on_connected = [this, peer_id] { OnConnected(peer_id); };
+  handlers.on_close = [this, peer_id](Status reason) {
+    OnOutboundClosed(peer_id, std::move(reason));
+  };
+  // Peers never send on our outbound connection; anything that arrives is
+  // ignored rather than trusted.
+  Result<std::unique_ptr<Connection>> connection =
+      Connection::Connect(reactor_, peer.address, std::move(handlers));
+  if (!connection.ok()) {
+    ++stats_.connect_failures;
+    ScheduleReconnect(peer_id);
+    return;
+  }
+  peer.connection = std::move(*connection);
+}
+
+void TcpTransport::OnConnected(NodeId peer_id) {
+  Peer& peer = peers_.at(peer_id);
+  MKS_ASSERT(peer.connection);
+  MKS_ASSERT(!peer.connected);
+  peer.connected = true;
+  peer.backoff_ns = options_.initial_backoff_ns;
+  ++stats_.connects;
+  while (!peer.queue.empty()) {
+    peer.connection->Write(peer.queue.front());
+    peer.queued_bytes -= peer.queue.front().size();
+    peer.queue.pop_front();
+  }
+  MKS_ASSERT_EQ(peer.queued_bytes, 0u);
+}
+
+void TcpTransport::OnOutboundClosed(NodeId peer_id, Status reason) {
+  Peer& peer = peers_.at(peer_id);
+  MKS_ASSERT(peer.connection);
+  if (peer.connected) {
+    ++stats_.disconnects;
+  } else {
+    ++stats_.connect_failures;
+  }
+  reason.IgnoreError();  // loss is the contract; the counters tell the story
+  peer.connected = false;
+  // Destroying the connection inside its own on_close is allowed (see
+  // Connection); its unsent bytes are lost.
+  peer.connection.reset();
+  ScheduleReconnect(peer_id);
+}
+
+void TcpTransport::ScheduleReconnect(NodeId peer_id) {
+  Peer& peer = peers_.at(peer_id);
+  MKS_ASSERT(!peer.connection);
+  MKS_ASSERT_EQ(peer.reconnect_timer.sequence, 0u);
+  // Full backoff in [backoff/2, backoff]: spreads the reconnects of many
+  // nodes after a shared failure.
+  const int64_t delay_ns = random_.Range(peer.backoff_ns / 2, peer.backoff_ns);
+  peer.backoff_ns = std::min(peer.backoff_ns * 2, options_.max_backoff_ns);
+  peer.reconnect_timer = scheduler_->After(timer_process_, delay_ns, [this, peer_id] {
+    Peer& waiting = peers_.at(peer_id);
+    waiting.reconnect_timer = runtime::TimerId{};
+    StartConnect(peer_id);
+  });
+  MKS_ASSERT_NE(peer.reconnect_timer.sequence, 0u);
+}
+
+void TcpTransport::OnAccept(FileDescriptor socket) {
+  if (inbound_.size() >= options_.max_inbound_connections) {
+    ++stats_.inbound_refused;
+    return;  // `socket` closes here
+  }
+  const uint64_t inbound_id = next_inbound_id_++;
+  ConnectionHandlers handlers;
+  handlers.on_data = [this, inbound_id](std::string_view bytes) {
+    OnInboundData(inbound_id, bytes);
+  };
+  handlers.on_close = [this, inbound_id](Status reason) {
+    reason.IgnoreError();  // the sender reconnects; nothing to do here
+    inbound_.erase(inbound_id);
+  };
+  Result<std::unique_ptr<Connection>> connection =
+      Connection::Adopt(reactor_, std::move(socket), std::move(handlers));
+  if (!connection.ok()) return;  // the socket closes; the peer will retry
+  ++stats_.accepted;
+  inbound_.emplace(inbound_id,
+                   Inbound{std::move(*connection),
+                           FrameDecoder(options_.max_message_bytes)});
+  MKS_ASSERT_LE(inbound_.size(), options_.max_inbound_connections);
+}
+
+void TcpTransport::OnInboundData(uint64_t inbound_id, std::string_view bytes) {
+  const auto found = inbound_.find(inbound_id);
+  MKS_ASSERT(found != inbound_.end());
+  FrameDecoder& decoder = found->second.decoder;
+  decoder.Feed(bytes);
+  for (;;) {
+    Result<std::optional<Frame>> next = decoder.Next();
+    const bool bad = !next.ok() || (next->has_value() &&
+                                    peers_.count((*next)->sender) == 0);
+    if (bad) {
+      ++stats_.bad_frames;
+      inbound_.erase(found);  // closes the connection; return at once
+      return;
+    }
+    if (!next->has_value()) return;
+    Frame& frame = **next;
+    if (!handler_) {
+      ++stats_.messages_dropped_no_handler;
+      continue;
+    }
+    ++stats_.messages_received;
+    // The handler may send (even to itself) but must not destroy the
+    // transport; `found` stays valid because only this connection's own
+    // events erase it.
+    handler_(frame.sender, std::move(frame.payload));
+  }
+}
+
+}  // namespace mks::net
