@@ -1,0 +1,196 @@
+// Coordinator: runs one client operation against the replicas of its key.
+//
+// Any node coordinates any get, put or delete (there is no leader). For a key
+// the ring gives N replicas; the coordinator sends the operation to all N and
+// waits for as many answers as the consistency level asks:
+//
+//   write (put or delete): the coordinator stamps a new version with its own
+//     hybrid logical clock (replicas stamp nothing), sends it to the N
+//     replicas, and succeeds once W of them acknowledged that they hold it
+//     durably (synced). Replicas that answer later still apply it.
+//   read: the coordinator asks the N replicas for their newest version,
+//     waits for R successful answers, and returns the greatest version among
+//     them. Read repair: the answering replicas that returned an older
+//     version, or none, are sent the newest one; those among the R needed for
+//     the quorum are repaired (and must acknowledge) before the reply, those
+//     answering later are repaired in the background.
+//
+// With R + W > N every read quorum meets every write quorum, so a read that
+// begins after a write was acknowledged returns that write or a newer one.
+//
+// Outcomes. Success is never reported without the quorum. A write that did
+// not reach W acknowledgements before the deadline fails with Unavailable
+// whose message says how many replicas acknowledged and how many were needed;
+// such a write may still have been applied by some replicas (its outcome is
+// unknown to the client) and may later spread by read repair. A read that
+// did not get R answers fails with Unavailable likewise; it changed nothing
+// (repairs only ever spread versions that some coordinator wrote). Bad input
+// (empty or oversized key or value, a count outside 1..N) is InvalidArgument
+// and nothing is sent. "Not found" is a successful read whose result has
+// found == false; it is never an error.
+//
+// The coordinator runs on the node's scheduler; Get/Put/Delete must be called
+// from a fiber of the node's process and wait there.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "core/env.h"
+#include "core/hlc.h"
+#include "core/ring.h"
+#include "core/rpc.h"
+#include "core/runtime/scheduler.h"
+#include "core/status.h"
+#include "core/store.h"
+
+namespace mks {
+
+class ReplicaService;
+
+// How many replicas must answer. kDefault takes the cluster's configured
+// default for reads or writes; kCount takes an explicit number (R or W).
+enum class ConsistencyLevel : uint8_t { kDefault, kOne, kQuorum, kAll, kCount };
+
+struct Consistency {
+  ConsistencyLevel level = ConsistencyLevel::kDefault;
+  uint32_t count = 0;  // meaningful only for kCount; then 1..N
+
+  static Consistency Default() { return {}; }
+  static Consistency One() { return {ConsistencyLevel::kOne, 0}; }
+  static Consistency Quorum() { return {ConsistencyLevel::kQuorum, 0}; }
+  static Consistency All() { return {ConsistencyLevel::kAll, 0}; }
+  static Consistency Count(uint32_t count) {
+    return {ConsistencyLevel::kCount, count};
+  }
+  friend bool operator==(const Consistency&, const Consistency&) = default;
+};
+
+// Parses "one", "quorum", "all", "default" (any case) or a decimal count
+// ("2"). InvalidArgument naming the text otherwise (a count of 0 included).
+Result<Consistency> ParseConsistency(std::string_view text);
+// "ONE", "QUORUM", "ALL", "DEFAULT", or the count in decimal.
+std::string ToString(Consistency consistency);
+
+// The number of answers `consistency` needs from `replication_factor`
+// replicas: ONE 1, QUORUM floor(N/2)+1, ALL N, a count itself.
+// InvalidArgument for a count outside 1..N, or for kDefault (resolve it
+// first). Requires replication_factor >= 1.
+Result<uint32_t> RequiredReplies(Consistency consistency,
+                                 uint32_t replication_factor);
+
+struct CoordinatorOptions {
+  Consistency default_read = Consistency::Quorum();
+  Consistency default_write = Consistency::Quorum();
+  // How long one operation may take, from start to reply, read repair
+  // before the reply included.
+  int64_t timeout_ns = 1'000'000'000;
+  // Timeout of a background read repair message.
+  int64_t background_repair_timeout_ns = 1'000'000'000;
+};
+
+// Counters for /metrics and the simulator's summary. Each operation lands in
+// exactly one of ok / not_found / failed buckets of its kind.
+struct CoordinatorStats {
+  uint64_t reads_ok = 0;          // found a live value
+  uint64_t reads_not_found = 0;   // no version, or a tombstone
+  uint64_t reads_failed = 0;      // quorum not reached or bad input
+  uint64_t writes_ok = 0;         // puts and deletes acknowledged by W
+  uint64_t writes_failed = 0;     // quorum not reached or bad input
+  uint64_t quorum_failures = 0;   // reads or writes short of their quorum
+  uint64_t read_repairs_foreground = 0;  // repair messages awaited before a reply
+  uint64_t read_repairs_background = 0;  // repair messages sent after a reply
+  uint64_t replica_messages = 0;         // replica requests sent (remote or local)
+};
+
+// A read's answer.
+struct ReadResult {
+  // True when the newest version is a live value. False for "not found": no
+  // replica that answered held a version, or the newest is a tombstone.
+  bool found = false;
+  // The newest version among the answers (a tombstone included); absent
+  // when no answering replica held any version of the key.
+  std::optional<Version> version;
+  uint32_t replies = 0;  // successful replica answers counted (>= R)
+};
+
+// A write's answer.
+struct WriteResult {
+  Version version;    // the version the coordinator stamped and replicated
+  uint32_t acks = 0;  // acknowledgements received before the reply (>= W)
+};
+
+// The ring the coordinator routes by. Returned by reference each time an
+// operation starts, so a later membership change can swap the ring.
+using RingSource = std::function<const Ring&()>;
+
+// Issues the timestamp of a new version: strictly greater than every
+// timestamp this node issued before, across restarts (see core/node.h). May
+// fail when the node cannot make its timestamp ceiling durable.
+using TimestampSource = std::function<Result<Timestamp>()>;
+
+// Test hooks that plant known bugs (the checker must catch every one). All
+// false in production; only the simulator's canary scenarios set them.
+struct CoordinatorCanaries {
+  bool ack_before_quorum = false;    // acknowledge a write after one ack
+  bool skip_read_repair = false;     // never repair stale replicas
+};
+
+class Coordinator {
+ public:
+  // Every pointer must outlive the coordinator. `local` is this node's
+  // replica service (the coordinator calls it directly instead of sending
+  // itself a message); `rpc` reaches the other replicas; `hlc` folds in the
+  // timestamps replicas report; `next_timestamp` stamps writes.
+  Coordinator(runtime::Scheduler* scheduler, runtime::ProcessId process,
+              RpcEndpoint* rpc, ReplicaService* local, HybridLogicalClock* hlc,
+              RingSource ring, TimestampSource next_timestamp,
+              CoordinatorOptions options);
+  Coordinator(const Coordinator&) = delete;
+  Coordinator& operator=(const Coordinator&) = delete;
+
+  // Reads `key` at `consistency` (see the file comment for outcomes).
+  Result<ReadResult> Get(std::string_view key,
+                         Consistency consistency = Consistency::Default());
+  // Writes `value` under `key`.
+  Result<WriteResult> Put(std::string_view key, std::string value,
+                          Consistency consistency = Consistency::Default());
+  // Deletes `key` by writing a tombstone; acknowledged like a put.
+  Result<WriteResult> Delete(std::string_view key,
+                             Consistency consistency = Consistency::Default());
+
+  const CoordinatorStats& stats() const { return stats_; }
+  const CoordinatorOptions& options() const { return options_; }
+  void set_canaries(CoordinatorCanaries canaries) { canaries_ = canaries; }
+
+ private:
+  struct ReplicaAnswer;
+  Result<WriteResult> Write(std::string_view key, Version version,
+                            Consistency consistency);
+  Result<uint32_t> Required(Consistency consistency, bool is_read,
+                            uint32_t replication_factor) const;
+  runtime::Future<std::string> SendToReplica(NodeId replica,
+                                             std::string_view method,
+                                             std::string payload,
+                                             int64_t timeout_ns);
+  void RepairInBackground(NodeId replica, std::string key, Version newest,
+                          uint64_t ring_epoch);
+
+  runtime::Scheduler* const scheduler_;
+  const runtime::ProcessId process_;
+  RpcEndpoint* const rpc_;
+  ReplicaService* const local_;
+  HybridLogicalClock* const hlc_;
+  const RingSource ring_;
+  const TimestampSource next_timestamp_;
+  const CoordinatorOptions options_;
+  CoordinatorCanaries canaries_;
+  CoordinatorStats stats_;
+};
+
+}  // namespace mks

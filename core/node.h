@@ -1,0 +1,110 @@
+// Node: one member of the cluster, wired from the parts in core/.
+//
+// A node owns its hybrid logical clock, its store (on the environment's
+// Disk), the ring computed from the static member list, its RPC endpoint,
+// the replica service that serves other coordinators, and its own
+// coordinator. The same Node runs in the simulator (on simulated clock,
+// network and disk) and in mks-node (on the machine's clock, TCP and
+// LevelDB); only the Environment differs.
+//
+// Besides the replica methods, a node serves the client methods
+// "client.get", "client.put" and "client.delete" (ClientRequest /
+// ClientResponse in core/proto/mks.proto) over RPC, so a client that speaks
+// the cluster's own protocol (the simulator's workload clients) can use any
+// node as its coordinator. Production front-ends (RESP, HTTP) call
+// coordinator() directly.
+//
+// Recovery: everything durable is on the Disk. Open() reads the node's
+// timestamp ceiling (see below) so that a restarted node never issues a
+// timestamp at or below one it may have issued before, even when its wall
+// clock went backwards across the restart.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/coordinator.h"
+#include "core/env.h"
+#include "core/hlc.h"
+#include "core/replica.h"
+#include "core/ring.h"
+#include "core/rpc.h"
+#include "core/runtime/scheduler.h"
+#include "core/status.h"
+#include "core/store.h"
+
+namespace mks {
+
+struct NodeOptions {
+  // Every member of the cluster, this node included (static membership).
+  std::vector<NodeId> members;
+  // The epoch of the static ring.
+  uint64_t ring_epoch = 1;
+  RingOptions ring;
+  CoordinatorOptions coordinator;
+  StoreOptions store;
+  HlcOptions hlc;
+  // How far ahead of the issued timestamps the durable ceiling is raised
+  // each time it is reached. Larger means fewer synced writes; the only cost
+  // is that a restarted node's timestamps start up to this far ahead of its
+  // wall clock.
+  uint64_t timestamp_ceiling_step_ms = 10'000;
+};
+
+struct NodeStats {
+  uint64_t ceiling_raises = 0;  // synced writes of the timestamp ceiling
+};
+
+class Node {
+ public:
+  // Opens the node `env.node_id` over `env` (whose pointees, with
+  // `scheduler`, must outlive the node) and registers its RPC methods.
+  // `process` is the node's scheduler process. InvalidArgument when the
+  // options are inconsistent (the node is not a member, a bad ring);
+  // Corruption or IOError when its durable state cannot be read.
+  static Result<std::unique_ptr<Node>> Open(NodeOptions options,
+                                            Environment env,
+                                            runtime::Scheduler* scheduler,
+                                            runtime::ProcessId process);
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  NodeId id() const { return env_.node_id; }
+  Coordinator& coordinator() { return *coordinator_; }
+  ReplicaService& replica() { return *replica_; }
+  Store& store() { return *store_; }
+  const Ring& ring() const { return ring_; }
+  const RpcEndpoint& rpc() const { return *rpc_; }
+  const HybridLogicalClock& hlc() const { return hlc_; }
+  const NodeOptions& options() const { return options_; }
+  const NodeStats& stats() const { return stats_; }
+
+ private:
+  Node(NodeOptions options, Environment env, runtime::Scheduler* scheduler,
+       runtime::ProcessId process, Ring ring);
+  Status Recover();
+  void RegisterClientMethods();
+  // Issues the next write timestamp, raising the durable ceiling first when
+  // the timestamp would reach it.
+  Result<Timestamp> NextTimestamp();
+
+  const NodeOptions options_;
+  const Environment env_;
+  runtime::Scheduler* const scheduler_;
+  const runtime::ProcessId process_;
+  const Ring ring_;
+  HybridLogicalClock hlc_;
+  // Invariant: every timestamp this node has issued, before or after any
+  // restart, has physical_ms < ceiling_ms_, and ceiling_ms_ is durable.
+  uint64_t ceiling_ms_ = 0;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<RpcEndpoint> rpc_;
+  std::unique_ptr<ReplicaService> replica_;
+  std::unique_ptr<Coordinator> coordinator_;
+  NodeStats stats_;
+};
+
+}  // namespace mks
