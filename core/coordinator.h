@@ -40,6 +40,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "core/env.h"
 #include "core/hlc.h"
@@ -169,7 +171,8 @@ class Coordinator {
   void set_canaries(CoordinatorCanaries canaries) { canaries_ = canaries; }
 
  private:
-  struct ReplicaAnswer;
+  // Replica requests of one operation still awaiting their answers.
+  struct InFlightAnswers;
   Result<WriteResult> Write(std::string_view key, Version version,
                             Consistency consistency);
   Result<uint32_t> Required(Consistency consistency, bool is_read,
@@ -178,8 +181,18 @@ class Coordinator {
                                              std::string_view method,
                                              std::string payload,
                                              int64_t timeout_ns);
-  void RepairInBackground(NodeId replica, std::string key, Version newest,
-                          uint64_t ring_epoch);
+  // Sends `newest` to the answering replicas that hold an older version or
+  // none, and waits until `needed` replicas hold it. Unavailable when they
+  // cannot by `deadline_ns`.
+  Status RepairBeforeReply(
+      std::string_view key, const Version& newest,
+      const std::vector<std::pair<NodeId, std::optional<Version>>>& answers,
+      uint64_t ring_epoch, uint32_t needed, int64_t deadline_ns);
+  // In a fiber of its own: waits for the answers still in flight and sends
+  // `newest` to each replica that answers with an older version.
+  void RepairLateAnswers(std::string key, Version newest,
+                         InFlightAnswers in_flight, uint64_t ring_epoch,
+                         int64_t deadline_ns);
 
   runtime::Scheduler* const scheduler_;
   const runtime::ProcessId process_;

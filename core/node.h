@@ -92,7 +92,7 @@ class Node {
   Result<Timestamp> NextTimestamp();
 
   const NodeOptions options_;
-  const Environment env_;
+  Environment env_;
   runtime::Scheduler* const scheduler_;
   const runtime::ProcessId process_;
   const Ring ring_;

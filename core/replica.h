@@ -32,6 +32,18 @@
 
 namespace mks {
 
+namespace proto {
+class Version;
+}
+
+// Wire form of a version of `key` (core/proto/mks.proto).
+void VersionToProto(std::string_view key, const Version& version,
+                    proto::Version* out);
+// Reads a version from the wire. InvalidArgument when a field is missing or
+// malformed (no timestamp, origin 0, a tombstone with a value); limits are
+// checked by the store, not here.
+Result<Version> VersionFromProto(const proto::Version& message);
+
 struct ReplicaStats {
   uint64_t puts = 0;             // put requests served successfully
   uint64_t puts_applied = 0;     // ... of which changed the stored winner
@@ -63,13 +75,24 @@ class ReplicaService {
   // checksum (the record is then removed, so anti-entropy or read repair
   // can restore it from other replicas); IOError from the disk.
   Result<std::optional<Version>> Get(std::string_view key);
+  // OK when `version` of `key` is within the store's limits (see
+  // Store::Validate); lets a coordinator refuse bad input before sending.
+  Status Validate(std::string_view key, const Version& version) const {
+    return store_->Validate(key, version);
+  }
+  size_t max_key_bytes() const { return store_->options().max_key_bytes; }
+  // Serves one serialized replica request ("replica.put" or "replica.get")
+  // and returns the serialized response: the RPC handlers and the local
+  // coordinator share this path. InvalidArgument for an unknown method or
+  // unparsable bytes.
+  Result<std::string> Serve(std::string_view method, std::string_view payload);
 
   const ReplicaStats& stats() const { return stats_; }
   void set_canaries(ReplicaCanaries canaries) { canaries_ = canaries; }
 
  private:
-  Result<std::string> ServePut(const RpcRequest& request);
-  Result<std::string> ServeGet(const RpcRequest& request);
+  Result<std::string> ServePut(std::string_view payload);
+  Result<std::string> ServeGet(std::string_view payload);
 
   Store* const store_;
   HybridLogicalClock* const hlc_;

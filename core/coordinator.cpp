@@ -1,0 +1,414 @@
+#include "core/coordinator.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <utility>
+#include <vector>
+
+#include "core/assertions.h"
+#include "core/proto/mks.pb.h"
+#include "core/replica.h"
+
+namespace mks {
+namespace {
+
+constexpr std::string_view kReplicaPut = "replica.put";
+constexpr std::string_view kReplicaGet = "replica.get";
+
+std::string Lowercase(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string PutPayload(std::string_view key, const Version& version,
+                       uint64_t ring_epoch) {
+  proto::ReplicaPutRequest request;
+  VersionToProto(key, version, request.mutable_version());
+  request.set_ring_epoch(ring_epoch);
+  return request.SerializeAsString();
+}
+
+// One replica's answer to a read: its newest version, or none.
+Result<std::optional<Version>> ParseGetResponse(const std::string& bytes) {
+  proto::ReplicaGetResponse response;
+  if (!response.ParseFromString(bytes)) {
+    return Status::Internal("malformed replica.get response");
+  }
+  if (!response.error().empty()) return Status::IOError(response.error());
+  if (!response.found()) return std::optional<Version>();
+  Result<Version> version = VersionFromProto(response.version());
+  MKS_RETURN_IF_ERROR(version.status());
+  return std::optional<Version>(std::move(*version));
+}
+
+bool OlderThan(const std::optional<Version>& held, const Version& newest) {
+  return !held.has_value() || Supersedes(newest, *held);
+}
+
+}  // namespace
+
+// ---- Consistency ----
+
+Result<Consistency> ParseConsistency(std::string_view text) {
+  const std::string lower = Lowercase(text);
+  if (lower == "one") return Consistency::One();
+  if (lower == "quorum") return Consistency::Quorum();
+  if (lower == "all") return Consistency::All();
+  if (lower == "default") return Consistency::Default();
+  uint32_t count = 0;
+  const char* end = text.data() + text.size();
+  const auto [ptr, error] = std::from_chars(text.data(), end, count);
+  if (text.empty() || error != std::errc() || ptr != end || count == 0) {
+    return Status::InvalidArgument("consistency must be one, quorum, all or a "
+                                   "replica count >= 1, not '" +
+                                   std::string(text) + "'");
+  }
+  return Consistency::Count(count);
+}
+
+std::string ToString(Consistency consistency) {
+  switch (consistency.level) {
+    case ConsistencyLevel::kDefault: return "DEFAULT";
+    case ConsistencyLevel::kOne: return "ONE";
+    case ConsistencyLevel::kQuorum: return "QUORUM";
+    case ConsistencyLevel::kAll: return "ALL";
+    case ConsistencyLevel::kCount: return std::to_string(consistency.count);
+  }
+  MKS_ASSERT_MSG(false, "unknown consistency level");
+  return "";
+}
+
+Result<uint32_t> RequiredReplies(Consistency consistency,
+                                 uint32_t replication_factor) {
+  MKS_ASSERT_GE(replication_factor, 1u);
+  switch (consistency.level) {
+    case ConsistencyLevel::kOne: return 1u;
+    case ConsistencyLevel::kQuorum: return replication_factor / 2 + 1;
+    case ConsistencyLevel::kAll: return replication_factor;
+    case ConsistencyLevel::kCount:
+      if (consistency.count < 1 || consistency.count > replication_factor) {
+        return Status::InvalidArgument(
+            "consistency " + std::to_string(consistency.count) +
+            " is outside 1.." + std::to_string(replication_factor) +
+            " (the replication factor)");
+      }
+      return consistency.count;
+    case ConsistencyLevel::kDefault:
+      return Status::InvalidArgument("the default consistency must be resolved "
+                                     "before counting replies");
+  }
+  MKS_ASSERT_MSG(false, "unknown consistency level");
+  return 0u;
+}
+
+// ---- Coordinator ----
+
+Coordinator::Coordinator(runtime::Scheduler* scheduler,
+                         runtime::ProcessId process, RpcEndpoint* rpc,
+                         ReplicaService* local, HybridLogicalClock* hlc,
+                         RingSource ring, TimestampSource next_timestamp,
+                         CoordinatorOptions options)
+    : scheduler_(scheduler),
+      process_(process),
+      rpc_(rpc),
+      local_(local),
+      hlc_(hlc),
+      ring_(std::move(ring)),
+      next_timestamp_(std::move(next_timestamp)),
+      options_(options) {
+  MKS_ASSERT(scheduler_ != nullptr && rpc_ != nullptr && local_ != nullptr);
+  MKS_ASSERT(hlc_ != nullptr && ring_ && next_timestamp_);
+  MKS_ASSERT_GT(options_.timeout_ns, 0);
+  MKS_ASSERT(options_.default_read.level != ConsistencyLevel::kDefault);
+  MKS_ASSERT(options_.default_write.level != ConsistencyLevel::kDefault);
+}
+
+Result<uint32_t> Coordinator::Required(Consistency consistency, bool is_read,
+                                       uint32_t replication_factor) const {
+  if (consistency.level == ConsistencyLevel::kDefault) {
+    consistency = is_read ? options_.default_read : options_.default_write;
+  }
+  return RequiredReplies(consistency, replication_factor);
+}
+
+runtime::Future<std::string> Coordinator::SendToReplica(
+    NodeId replica, std::string_view method, std::string payload,
+    int64_t timeout_ns) {
+  ++stats_.replica_messages;
+  if (replica != rpc_->self()) {
+    return rpc_->Call(replica, method, std::move(payload), timeout_ns);
+  }
+  // This node is a replica itself: serve it in a fiber of its own, so the
+  // local answer races the remote ones exactly like another replica's.
+  runtime::Promise<std::string> promise(scheduler_);
+  runtime::Future<std::string> future = promise.GetFuture();
+  scheduler_->Spawn(process_, "local-replica",
+                    [this, method = std::string(method),
+                     payload = std::move(payload),
+                     promise = std::move(promise)]() mutable {
+                      Result<std::string> answer = local_->Serve(method, payload);
+                      if (answer.ok()) {
+                        promise.SetValue(std::move(*answer));
+                      } else {
+                        promise.SetError(answer.status());
+                      }
+                    });
+  return future;
+}
+
+// Invariant: futures[i] is the pending answer of replicas[i]; answered
+// entries are removed.
+struct Coordinator::InFlightAnswers {
+  std::vector<NodeId> replicas;
+  std::vector<runtime::Future<std::string>> futures;
+
+  bool empty() const { return futures.empty(); }
+  // Waits for the next answer until `deadline_ns`; nullopt on timeout.
+  std::optional<std::pair<NodeId, Result<std::string>>> Next(
+      runtime::Scheduler* scheduler, int64_t deadline_ns) {
+    MKS_ASSERT(!futures.empty());
+    MKS_ASSERT_EQ(replicas.size(), futures.size());
+    const int64_t remaining_ns = deadline_ns - scheduler->NowNanos();
+    if (remaining_ns <= 0) return std::nullopt;
+    Result<size_t> ready = runtime::WaitAnyFor(
+        scheduler, std::span<runtime::Future<std::string>>(futures), remaining_ns);
+    if (!ready.ok()) return std::nullopt;
+    const size_t index = *ready;
+    std::pair<NodeId, Result<std::string>> answer{replicas[index],
+                                                  futures[index].Get()};
+    replicas.erase(replicas.begin() + static_cast<std::ptrdiff_t>(index));
+    futures.erase(futures.begin() + static_cast<std::ptrdiff_t>(index));
+    return answer;
+  }
+};
+
+namespace {
+
+std::string ShortfallMessage(std::string_view what, std::string_view key,
+                             uint32_t got, uint32_t needed, uint32_t replicas,
+                             const std::string& errors) {
+  return std::string(what) + " of " + EscapeKeyForMessage(key) + ": " +
+         std::to_string(got) + " of " + std::to_string(replicas) +
+         " replicas answered, " + std::to_string(needed) + " needed" +
+         (errors.empty() ? std::string(" (the rest timed out)") : "; " + errors);
+}
+
+void AppendError(std::string* errors, NodeId replica, const Status& status) {
+  if (!errors->empty()) *errors += "; ";
+  *errors += "node " + std::to_string(replica) + ": " + status.ToString();
+}
+
+}  // namespace
+
+Result<WriteResult> Coordinator::Put(std::string_view key, std::string value,
+                                     Consistency consistency) {
+  Result<Timestamp> stamp = next_timestamp_();
+  if (!stamp.ok()) {
+    ++stats_.writes_failed;
+    return stamp.status();
+  }
+  return Write(key, Version::Write(*stamp, rpc_->self(), std::move(value)),
+               consistency);
+}
+
+Result<WriteResult> Coordinator::Delete(std::string_view key,
+                                        Consistency consistency) {
+  Result<Timestamp> stamp = next_timestamp_();
+  if (!stamp.ok()) {
+    ++stats_.writes_failed;
+    return stamp.status();
+  }
+  return Write(key, Version::Tombstone(*stamp, rpc_->self()), consistency);
+}
+
+Result<WriteResult> Coordinator::Write(std::string_view key, Version version,
+                                       Consistency consistency) {
+  const Ring& ring = ring_();
+  const std::span<const NodeId> replicas = ring.ReplicasForKey(key);
+  const uint32_t n = static_cast<uint32_t>(replicas.size());
+  Result<uint32_t> needed = Required(consistency, /*is_read=*/false, n);
+  Status valid = needed.ok() ? local_->Validate(key, version) : needed.status();
+  if (!valid.ok()) {
+    ++stats_.writes_failed;
+    return valid;
+  }
+  const uint32_t w = canaries_.ack_before_quorum ? 1u : *needed;
+  const int64_t deadline_ns = scheduler_->NowNanos() + options_.timeout_ns;
+  const std::string payload = PutPayload(key, version, ring.epoch());
+  InFlightAnswers in_flight;
+  for (NodeId replica : replicas) {
+    in_flight.replicas.push_back(replica);
+    in_flight.futures.push_back(
+        SendToReplica(replica, kReplicaPut, payload, options_.timeout_ns));
+  }
+  uint32_t acks = 0;
+  uint32_t failures = 0;
+  std::string errors;
+  // Stop as soon as W acknowledged, or as soon as W can no longer be reached.
+  while (acks < w && failures <= n - w && !in_flight.empty()) {
+    auto answer = in_flight.Next(scheduler_, deadline_ns);
+    if (!answer.has_value()) break;
+    if (answer->second.ok()) {
+      ++acks;
+    } else {
+      ++failures;
+      AppendError(&errors, answer->first, answer->second.status());
+    }
+  }
+  if (acks < w) {
+    ++stats_.writes_failed;
+    ++stats_.quorum_failures;
+    return Status::Unavailable(ShortfallMessage(
+        version.tombstone ? "delete" : "write", key, acks, w, n, errors));
+  }
+  MKS_ASSERT_GE(acks, w);
+  ++stats_.writes_ok;
+  return WriteResult{std::move(version), acks};
+}
+
+Result<ReadResult> Coordinator::Get(std::string_view key,
+                                    Consistency consistency) {
+  const Ring& ring = ring_();
+  const std::span<const NodeId> replicas = ring.ReplicasForKey(key);
+  const uint32_t n = static_cast<uint32_t>(replicas.size());
+  Result<uint32_t> needed = Required(consistency, /*is_read=*/true, n);
+  if (!needed.ok()) {
+    ++stats_.reads_failed;
+    return needed.status();
+  }
+  if (key.empty() || key.size() > local_->max_key_bytes()) {
+    ++stats_.reads_failed;
+    return Status::InvalidArgument("key of " + std::to_string(key.size()) +
+                                   " bytes is outside 1.." +
+                                   std::to_string(local_->max_key_bytes()));
+  }
+  const uint32_t r = *needed;
+  const int64_t deadline_ns = scheduler_->NowNanos() + options_.timeout_ns;
+  proto::ReplicaGetRequest request;
+  request.set_key(std::string(key));
+  request.set_ring_epoch(ring.epoch());
+  const std::string payload = request.SerializeAsString();
+  InFlightAnswers in_flight;
+  for (NodeId replica : replicas) {
+    in_flight.replicas.push_back(replica);
+    in_flight.futures.push_back(
+        SendToReplica(replica, kReplicaGet, payload, options_.timeout_ns));
+  }
+  std::vector<std::pair<NodeId, std::optional<Version>>> answers;
+  uint32_t failures = 0;
+  std::string errors;
+  while (answers.size() < r && failures <= n - r && !in_flight.empty()) {
+    auto answer = in_flight.Next(scheduler_, deadline_ns);
+    if (!answer.has_value()) break;
+    Result<std::optional<Version>> held =
+        answer->second.ok() ? ParseGetResponse(*answer->second)
+                            : Result<std::optional<Version>>(answer->second.status());
+    if (held.ok()) {
+      if (held->has_value()) (void)hlc_->Update((*held)->timestamp);
+      answers.emplace_back(answer->first, std::move(*held));
+    } else {
+      ++failures;
+      AppendError(&errors, answer->first, held.status());
+    }
+  }
+  if (answers.size() < r) {
+    ++stats_.reads_failed;
+    ++stats_.quorum_failures;
+    return Status::Unavailable(ShortfallMessage(
+        "read", key, static_cast<uint32_t>(answers.size()), r, n, errors));
+  }
+  ReadResult result;
+  result.replies = static_cast<uint32_t>(answers.size());
+  for (const auto& [replica, held] : answers) {
+    if (held.has_value() &&
+        (!result.version.has_value() || Supersedes(*held, *result.version))) {
+      result.version = held;
+    }
+  }
+  if (result.version.has_value() && !canaries_.skip_read_repair) {
+    Status repaired = RepairBeforeReply(key, *result.version, answers,
+                                        ring.epoch(), r, deadline_ns);
+    if (!repaired.ok()) {
+      ++stats_.reads_failed;
+      ++stats_.quorum_failures;
+      return repaired;
+    }
+  }
+  if (result.version.has_value() && !canaries_.skip_read_repair &&
+      !in_flight.empty()) {
+    RepairLateAnswers(std::string(key), *result.version, std::move(in_flight),
+                      ring.epoch(), deadline_ns);
+  }
+  result.found = result.version.has_value() && !result.version->tombstone;
+  if (result.found) {
+    ++stats_.reads_ok;
+  } else {
+    ++stats_.reads_not_found;
+  }
+  return result;
+}
+
+Status Coordinator::RepairBeforeReply(
+    std::string_view key, const Version& newest,
+    const std::vector<std::pair<NodeId, std::optional<Version>>>& answers,
+    uint64_t ring_epoch, uint32_t needed, int64_t deadline_ns) {
+  // The answer must be held by R replicas before it is returned: otherwise a
+  // version read from a single replica (the remnant of a failed write) could
+  // be seen by this read and missed by the next one.
+  uint32_t holders = 0;
+  InFlightAnswers repairs;
+  const std::string payload = PutPayload(key, newest, ring_epoch);
+  for (const auto& [replica, held] : answers) {
+    if (!OlderThan(held, newest)) {
+      ++holders;
+      continue;
+    }
+    ++stats_.read_repairs_foreground;
+    repairs.replicas.push_back(replica);
+    repairs.futures.push_back(SendToReplica(
+        replica, kReplicaPut, payload, deadline_ns - scheduler_->NowNanos()));
+  }
+  std::string errors;
+  while (holders < needed && !repairs.empty()) {
+    auto answer = repairs.Next(scheduler_, deadline_ns);
+    if (!answer.has_value()) break;
+    if (answer->second.ok()) {
+      ++holders;
+    } else {
+      AppendError(&errors, answer->first, answer->second.status());
+    }
+  }
+  if (holders >= needed) return Status::Ok();
+  return Status::Unavailable("read of " + EscapeKeyForMessage(key) +
+                             ": the newest version reached " +
+                             std::to_string(holders) + " replicas after repair, " +
+                             std::to_string(needed) + " needed" +
+                             (errors.empty() ? "" : "; " + errors));
+}
+
+void Coordinator::RepairLateAnswers(std::string key, Version newest,
+                                    InFlightAnswers in_flight,
+                                    uint64_t ring_epoch, int64_t deadline_ns) {
+  scheduler_->Spawn(
+      process_, "read-repair",
+      [this, key = std::move(key), newest = std::move(newest),
+       in_flight = std::move(in_flight), ring_epoch, deadline_ns]() mutable {
+        const std::string payload = PutPayload(key, newest, ring_epoch);
+        while (!in_flight.empty()) {
+          auto answer = in_flight.Next(scheduler_, deadline_ns);
+          if (!answer.has_value()) return;
+          if (!answer->second.ok()) continue;
+          Result<std::optional<Version>> held = ParseGetResponse(*answer->second);
+          if (!held.ok() || !OlderThan(*held, newest)) continue;
+          ++stats_.read_repairs_background;
+          // Fire and forget: a repair that is lost is retried by the next
+          // read or by anti-entropy.
+          (void)SendToReplica(answer->first, kReplicaPut, payload,
+                              options_.background_repair_timeout_ns);
+        }
+      });
+}
+
+}  // namespace mks

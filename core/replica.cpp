@@ -1,0 +1,142 @@
+#include "core/replica.h"
+
+#include <utility>
+
+#include "core/assertions.h"
+#include "core/proto/mks.pb.h"
+
+namespace mks {
+
+inline constexpr std::string_view kReplicaPut = "replica.put";
+inline constexpr std::string_view kReplicaGet = "replica.get";
+
+void VersionToProto(std::string_view key, const Version& version,
+                    proto::Version* out) {
+  MKS_ASSERT(out != nullptr);
+  MKS_ASSERT(version.origin != kNoNode);
+  out->set_key(std::string(key));
+  out->mutable_timestamp()->set_physical_ms(version.timestamp.physical_ms);
+  out->mutable_timestamp()->set_logical(version.timestamp.logical);
+  out->set_origin_node(version.origin);
+  out->set_tombstone(version.tombstone);
+  out->set_value(version.value);
+}
+
+Result<Version> VersionFromProto(const proto::Version& message) {
+  if (!message.has_timestamp()) {
+    return Status::InvalidArgument("version without a timestamp");
+  }
+  Version version;
+  version.timestamp = Timestamp{message.timestamp().physical_ms(),
+                                message.timestamp().logical()};
+  version.origin = message.origin_node();
+  version.tombstone = message.tombstone();
+  version.value = message.value();
+  if (version.timestamp == Timestamp::Zero()) {
+    return Status::InvalidArgument("version with the zero timestamp");
+  }
+  if (version.origin == kNoNode) {
+    return Status::InvalidArgument("version without an origin node");
+  }
+  if (version.tombstone && !version.value.empty()) {
+    return Status::InvalidArgument("tombstone carrying a value");
+  }
+  return version;
+}
+
+ReplicaService::ReplicaService(Store* store, HybridLogicalClock* hlc,
+                               RpcEndpoint* rpc)
+    : store_(store), hlc_(hlc) {
+  MKS_ASSERT(store_ != nullptr);
+  MKS_ASSERT(hlc_ != nullptr);
+  MKS_ASSERT(rpc != nullptr);
+  for (std::string_view method : {kReplicaPut, kReplicaGet}) {
+    rpc->RegisterHandler(std::string(method), [this, method](RpcRequest request) {
+      return Serve(method, request.payload);
+    });
+  }
+}
+
+Result<bool> ReplicaService::Put(std::string_view key, const Version& version) {
+  if (Status valid = store_->Validate(key, version); !valid.ok()) {
+    ++stats_.puts_refused;
+    return valid;
+  }
+  // Refused before anything is stored: a version from a wild clock must not
+  // land anywhere, or it would win every conflict while the clock is off.
+  if (Result<Timestamp> merged = hlc_->Update(version.timestamp); !merged.ok()) {
+    ++stats_.puts_refused;
+    return Status::InvalidArgument("version of " + EscapeKeyForMessage(key) +
+                                   " refused: " + merged.status().message());
+  }
+  Result<bool> applied =
+      store_->Apply(key, version, WriteOptions{.sync = !canaries_.no_sync});
+  if (!applied.ok()) {
+    ++stats_.puts_refused;
+    return applied.status();
+  }
+  ++stats_.puts;
+  if (*applied) ++stats_.puts_applied;
+  return *applied;
+}
+
+Result<std::optional<Version>> ReplicaService::Get(std::string_view key) {
+  Result<Version> stored = store_->Get(key);
+  if (stored.ok()) {
+    ++stats_.gets;
+    // Reads carry timestamps too: whoever reads a version must order its
+    // own later writes after it. Old versions never trip the offset rule.
+    (void)hlc_->Update(stored->timestamp);
+    return std::optional<Version>(std::move(*stored));
+  }
+  if (stored.status().IsNotFound()) {
+    ++stats_.gets;
+    return std::optional<Version>();
+  }
+  ++stats_.gets_failed;
+  if (stored.status().IsCorruption()) {
+    // Never serve it and never keep it: once removed, read repair or
+    // anti-entropy restores the key from the other replicas.
+    (void)store_->Remove(key, WriteOptions{.sync = true});
+  }
+  return stored.status();
+}
+
+Result<std::string> ReplicaService::Serve(std::string_view method,
+                                          std::string_view payload) {
+  if (method == kReplicaPut) return ServePut(payload);
+  if (method == kReplicaGet) return ServeGet(payload);
+  return Status::InvalidArgument("unknown replica method " + std::string(method));
+}
+
+Result<std::string> ReplicaService::ServePut(std::string_view payload) {
+  proto::ReplicaPutRequest request;
+  if (!request.ParseFromArray(payload.data(), static_cast<int>(payload.size())) ||
+      !request.has_version()) {
+    return Status::InvalidArgument("malformed replica.put request");
+  }
+  Result<Version> version = VersionFromProto(request.version());
+  MKS_RETURN_IF_ERROR(version.status());
+  Result<bool> applied = Put(request.version().key(), *version);
+  MKS_RETURN_IF_ERROR(applied.status());
+  proto::ReplicaPutResponse response;
+  response.set_applied(*applied);
+  return response.SerializeAsString();
+}
+
+Result<std::string> ReplicaService::ServeGet(std::string_view payload) {
+  proto::ReplicaGetRequest request;
+  if (!request.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+    return Status::InvalidArgument("malformed replica.get request");
+  }
+  Result<std::optional<Version>> stored = Get(request.key());
+  MKS_RETURN_IF_ERROR(stored.status());
+  proto::ReplicaGetResponse response;
+  response.set_found(stored->has_value());
+  if (stored->has_value()) {
+    VersionToProto(request.key(), **stored, response.mutable_version());
+  }
+  return response.SerializeAsString();
+}
+
+}  // namespace mks
