@@ -1,0 +1,198 @@
+#include "net/http_frontend.h"
+
+#include <optional>
+
+#include "core/assertions.h"
+#include "core/coordinator.h"
+
+namespace mks::net {
+namespace {
+
+constexpr std::string_view kKeyPrefix = "/v1/kv/";
+
+http::Response Json(int status, std::string body) {
+  body += "\n";
+  return {status, {{"Content-Type", "application/json"}}, std::move(body)};
+}
+
+http::Response Text(int status, std::string body) {
+  return {status, {{"Content-Type", "text/plain; charset=utf-8"}}, std::move(body)};
+}
+
+http::Response Error(int status, std::string_view message) {
+  return Json(status, "{\"error\":" + JsonString(message) + "}");
+}
+
+http::Response StatusError(const mks::Status& status) {
+  MKS_ASSERT(!status.ok());
+  switch (status.code()) {
+    case StatusCode::kInvalidArgument: return Error(400, status.message());
+    case StatusCode::kUnavailable: return Error(503, status.message());
+    case StatusCode::kTimedOut: return Error(504, status.message());
+    default: return Error(500, status.ToString());
+  }
+}
+
+http::Response MethodNotAllowed(std::string_view allow) {
+  http::Response response = Error(405, "method not allowed");
+  response.headers.push_back({"Allow", std::string(allow)});
+  return response;
+}
+
+std::string VersionText(const Version& version) {
+  return std::to_string(version.timestamp.physical_ms) + "." +
+         std::to_string(version.timestamp.logical) + "@" +
+         std::to_string(version.origin);
+}
+
+http::Response WriteAnswer(const Result<WriteResult>& written) {
+  if (!written.ok()) return StatusError(written.status());
+  MKS_ASSERT_GT(written->acks, 0u);
+  return Json(200, "{\"acks\":" + std::to_string(written->acks) +
+                       ",\"version\":" + JsonString(VersionText(written->version)) + "}");
+}
+
+}  // namespace
+
+std::string JsonString(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "\"";
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (byte < 0x20 || byte >= 0x7f) {
+      out += "\\u00";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xf];
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+  MKS_ASSERT_GE(out.size(), text.size() + 2);
+  return out;
+}
+
+HttpFrontEnd::HttpFrontEnd(KvBackend* backend) : backend_(backend) {
+  MKS_ASSERT(backend_ != nullptr);
+}
+
+http::Response HttpFrontEnd::Handle(const http::Request& request) {
+  const std::string_view path = request.path();
+  if (path.starts_with(kKeyPrefix)) {
+    Result<std::string> key = http::PercentDecode(path.substr(kKeyPrefix.size()));
+    if (!key.ok()) return Error(400, key.status().message());
+    if (key->empty()) return Error(400, "empty key");
+    return HandleKey(request, std::move(*key));
+  }
+  const bool read_only = request.method == "GET" || request.method == "HEAD";
+  if (path == "/v1/status" || path == "/v1/members" || path == "/v1/ring" ||
+      path == "/metrics" || path == "/healthz" || path == "/readyz") {
+    if (!read_only) return MethodNotAllowed("GET, HEAD");
+  } else {
+    return Error(404, "no such path: " + std::string(path));
+  }
+  if (path == "/v1/status") return Status();
+  if (path == "/v1/members") return Members();
+  if (path == "/v1/ring") return RingJson();
+  if (path == "/metrics") return Metrics();
+  if (path == "/healthz") return Text(200, "ok\n");
+  MKS_ASSERT(path == "/readyz");
+  return backend_->Ready() ? Text(200, "ready\n") : Text(503, "not ready\n");
+}
+
+http::Response HttpFrontEnd::HandleKey(const http::Request& request,
+                                       std::string key) {
+  MKS_ASSERT(!key.empty());
+  Consistency consistency = Consistency::Default();
+  const std::optional<std::string> level =
+      http::QueryParameter(request.query(), "consistency");
+  if (level.has_value()) {
+    Result<Consistency> parsed = ParseConsistency(*level);
+    if (!parsed.ok()) return StatusError(parsed.status());
+    consistency = *parsed;
+  }
+  if (request.method == "PUT") {
+    return WriteAnswer(backend_->Put(key, request.body, consistency));
+  }
+  if (request.method == "DELETE") {
+    return WriteAnswer(backend_->Delete(key, consistency));
+  }
+  if (request.method != "GET" && request.method != "HEAD") {
+    return MethodNotAllowed("GET, HEAD, PUT, DELETE");
+  }
+  Result<ReadResult> read = backend_->Get(key, consistency);
+  if (!read.ok()) return StatusError(read.status());
+  if (!read->found) return Error(404, "not found");
+  MKS_ASSERT(read->version.has_value() && !read->version->tombstone);
+  return {200,
+          {{"Content-Type", "application/octet-stream"},
+           {"X-Mks-Version", VersionText(*read->version)}},
+          read->version->value};
+}
+
+http::Response HttpFrontEnd::Status() const {
+  const BackendStatus status = backend_->Describe();
+  MKS_ASSERT_NE(status.node_id, kNoNode);
+  return Json(
+      200,
+      "{\"node_id\":" + std::to_string(status.node_id) +
+          ",\"ready\":" + (backend_->Ready() ? "true" : "false") +
+          ",\"uptime_ms\":" + std::to_string(status.uptime_ms) +
+          ",\"ring_epoch\":" + std::to_string(status.ring_epoch) +
+          ",\"members\":" + std::to_string(status.member_count) +
+          ",\"reachable_peers\":" + std::to_string(status.reachable_peers) +
+          ",\"partition_count\":" + std::to_string(status.partition_count) +
+          ",\"replication_factor\":" + std::to_string(status.replication_factor) +
+          ",\"default_read\":" + JsonString(ToString(status.default_read)) +
+          ",\"default_write\":" + JsonString(ToString(status.default_write)) + "}");
+}
+
+http::Response HttpFrontEnd::Members() const {
+  std::string body = "[";
+  for (const MemberStatus& member : backend_->Members()) {
+    MKS_ASSERT_NE(member.id, kNoNode);
+    if (body.size() > 1) body += ",";
+    body += "{\"id\":" + std::to_string(member.id) +
+            ",\"peer_address\":" + JsonString(member.peer_address) +
+            ",\"self\":" + (member.self ? "true" : "false") +
+            ",\"reachable\":" + (member.reachable ? "true" : "false") + "}";
+  }
+  return Json(200, body + "]");
+}
+
+http::Response HttpFrontEnd::RingJson() const {
+  const Ring& ring = backend_->ring();
+  std::string body = "{\"epoch\":" + std::to_string(ring.epoch()) +
+                     ",\"partition_count\":" + std::to_string(ring.partition_count()) +
+                     ",\"replication_factor\":" +
+                     std::to_string(ring.replication_factor()) + ",\"members\":[";
+  for (size_t i = 0; i < ring.members().size(); ++i) {
+    if (i > 0) body += ",";
+    body += std::to_string(ring.members()[i]);
+  }
+  body += "],\"partitions\":[";
+  for (PartitionId partition = 0; partition < ring.partition_count(); ++partition) {
+    if (partition > 0) body += ",";
+    body += "[";
+    const std::span<const NodeId> replicas = ring.PreferenceList(partition);
+    MKS_ASSERT_EQ(replicas.size(), ring.replication_factor());
+    for (size_t i = 0; i < replicas.size(); ++i) {
+      if (i > 0) body += ",";
+      body += std::to_string(replicas[i]);
+    }
+    body += "]";
+  }
+  return Json(200, body + "]}");
+}
+
+http::Response HttpFrontEnd::Metrics() const {
+  std::string body;
+  backend_->AppendMetrics(&body);
+  return {200, {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"}},
+          std::move(body)};
+}
+
+}  // namespace mks::net

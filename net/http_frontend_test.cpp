@@ -1,0 +1,142 @@
+#include "net/http_frontend.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "net/fake_kv_backend_for_test.h"
+
+namespace mks::net {
+namespace {
+
+class HttpFrontEndTest : public ::testing::Test {
+ protected:
+  http::Response Send(std::string method, std::string target, std::string body = "") {
+    http::Request request;
+    request.method = std::move(method);
+    request.target = std::move(target);
+    request.body = std::move(body);
+    return front_end_.Handle(request);
+  }
+
+  static std::optional<std::string> HeaderOf(const http::Response& response,
+                                             std::string_view name) {
+    for (const auto& [key, value] : response.headers) {
+      if (key == name) return value;
+    }
+    return std::nullopt;
+  }
+
+  FakeKvBackend backend_;
+  HttpFrontEnd front_end_{&backend_};
+};
+
+TEST_F(HttpFrontEndTest, PutGetDeleteRoundTrip) {
+  http::Response put = Send("PUT", "/v1/kv/user%2F1?consistency=all", "hello");
+  EXPECT_EQ(put.status, 200);
+  EXPECT_EQ(put.body, "{\"acks\":2,\"version\":\"1000.1@1\"}\n");
+  EXPECT_EQ(backend_.calls.back().key, "user/1");
+  EXPECT_EQ(backend_.calls.back().consistency, Consistency::All());
+
+  http::Response get = Send("GET", "/v1/kv/user%2F1");
+  EXPECT_EQ(get.status, 200);
+  EXPECT_EQ(get.body, "hello");
+  EXPECT_EQ(HeaderOf(get, "Content-Type"), "application/octet-stream");
+  EXPECT_EQ(HeaderOf(get, "X-Mks-Version"), "1000.1@1");
+  EXPECT_EQ(backend_.calls.back().consistency, Consistency::Default());
+
+  EXPECT_EQ(Send("DELETE", "/v1/kv/user%2F1?consistency=ONE").status, 200);
+  EXPECT_EQ(backend_.calls.back().consistency, Consistency::One());
+  http::Response gone = Send("GET", "/v1/kv/user%2F1?consistency=2");
+  EXPECT_EQ(gone.status, 404);
+  EXPECT_EQ(gone.body, "{\"error\":\"not found\"}\n");
+  EXPECT_EQ(backend_.calls.back().consistency, Consistency::Count(2));
+}
+
+TEST_F(HttpFrontEndTest, BadInputIsRefusedBeforeTheBackend) {
+  EXPECT_EQ(Send("GET", "/v1/kv/").status, 400);
+  EXPECT_EQ(Send("GET", "/v1/kv/a%2").status, 400);
+  EXPECT_EQ(Send("GET", "/v1/kv/a%zz").status, 400);
+  http::Response bad_level = Send("PUT", "/v1/kv/a?consistency=most", "v");
+  EXPECT_EQ(bad_level.status, 400);
+  EXPECT_NE(bad_level.body.find("most"), std::string::npos);
+  EXPECT_EQ(Send("GET", "/v1/kv/a?consistency=0").status, 400);
+  EXPECT_TRUE(backend_.calls.empty());
+  http::Response post = Send("POST", "/v1/kv/a", "v");
+  EXPECT_EQ(post.status, 405);
+  EXPECT_EQ(HeaderOf(post, "Allow"), "GET, HEAD, PUT, DELETE");
+  EXPECT_EQ(Send("DELETE", "/v1/status").status, 405);
+  EXPECT_EQ(Send("GET", "/v2/kv/a").status, 404);
+  EXPECT_EQ(Send("GET", "/").status, 404);
+  EXPECT_EQ(Send("GET", std::string(2000, '/')).status, 404);
+  EXPECT_TRUE(backend_.calls.empty());
+}
+
+TEST_F(HttpFrontEndTest, BackendErrorsMapToStatusCodes) {
+  backend_.fail_with = Status::Unavailable("1 of 2 replicas acknowledged");
+  http::Response unavailable = Send("PUT", "/v1/kv/a", "v");
+  EXPECT_EQ(unavailable.status, 503);
+  EXPECT_EQ(unavailable.body, "{\"error\":\"1 of 2 replicas acknowledged\"}\n");
+  backend_.fail_with = Status::TimedOut("late");
+  EXPECT_EQ(Send("GET", "/v1/kv/a").status, 504);
+  backend_.fail_with = Status::Corruption("bad \"record\"\n");
+  http::Response corrupt = Send("DELETE", "/v1/kv/a");
+  EXPECT_EQ(corrupt.status, 500);
+  EXPECT_EQ(corrupt.body, "{\"error\":\"Corruption: bad \\\"record\\\"\\u000a\"}\n");
+  backend_.fail_with = Status::Ok();
+  EXPECT_EQ(Send("PUT", "/v1/kv/" + std::string(2000, 'k'), "v").status, 400);
+}
+
+TEST_F(HttpFrontEndTest, StatusMembersRing) {
+  http::Response status = Send("GET", "/v1/status");
+  EXPECT_EQ(status.status, 200);
+  EXPECT_EQ(status.body,
+            "{\"node_id\":1,\"ready\":true,\"uptime_ms\":4500,\"ring_epoch\":7,"
+            "\"members\":3,\"reachable_peers\":2,\"partition_count\":8,"
+            "\"replication_factor\":3,\"default_read\":\"QUORUM\","
+            "\"default_write\":\"QUORUM\"}\n");
+  http::Response members = Send("GET", "/v1/members");
+  EXPECT_TRUE(members.body.starts_with(
+      "[{\"id\":1,\"peer_address\":\"127.0.0.1:7001\",\"self\":true,\"reachable\":true},{\"id\":2,"))
+      << members.body;
+  EXPECT_NE(members.body.find("{\"id\":3,\"peer_address\":\"127.0.0.1:7003\",\"self\":false,"
+                              "\"reachable\":false}]"),
+            std::string::npos);
+  http::Response ring = Send("GET", "/v1/ring");
+  EXPECT_EQ(ring.status, 200);
+  const std::string head =
+      "{\"epoch\":7,\"partition_count\":8,\"replication_factor\":3,\"members\":[1,2,3],"
+      "\"partitions\":[[";
+  ASSERT_TRUE(ring.body.starts_with(head)) << ring.body;
+  // Eight preference lists, each the ring's own.
+  std::string expected_lists;
+  for (PartitionId partition = 0; partition < 8; ++partition) {
+    const std::span<const NodeId> replicas = backend_.ring().PreferenceList(partition);
+    ASSERT_EQ(replicas.size(), 3u);
+    expected_lists += (partition == 0 ? "[" : ",[") + std::to_string(replicas[0]) + "," +
+                      std::to_string(replicas[1]) + "," + std::to_string(replicas[2]) + "]";
+  }
+  EXPECT_EQ(ring.body.substr(head.size() - 1), expected_lists + "]}\n");
+}
+
+TEST_F(HttpFrontEndTest, HealthReadinessMetrics) {
+  EXPECT_EQ(Send("GET", "/healthz").status, 200);
+  EXPECT_EQ(Send("HEAD", "/readyz").status, 200);
+  backend_.ready = false;
+  EXPECT_EQ(Send("GET", "/readyz").status, 503);
+  EXPECT_EQ(Send("GET", "/healthz").status, 200);
+  http::Response metrics = Send("GET", "/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_EQ(metrics.body, "# HELP mks_fake_total A fake counter.\n"
+                          "# TYPE mks_fake_total counter\nmks_fake_total 3\n");
+}
+
+TEST(JsonStringTest, EscapesEveryByteThatIsNotPrintableAscii) {
+  EXPECT_EQ(JsonString(""), "\"\"");
+  EXPECT_EQ(JsonString("a\"b\\c"), "\"a\\\"b\\\\c\"");
+  EXPECT_EQ(JsonString(std::string("\0\x1f\x7f\xff", 4)),
+            "\"\\u0000\\u001f\\u007f\\u00ff\"");
+}
+
+}  // namespace
+}  // namespace mks::net

@@ -1,0 +1,77 @@
+// KvBackend: what the client front-ends (RESP, HTTP) need from a node.
+//
+// The front-ends speak to this interface rather than to core's Node, so
+// their command handling is tested against a small in-memory backend
+// (net/fake_kv_backend_for_test.h) and runs in production over a Node
+// (net/node_backend.h). Get/Put/Delete keep the coordinator's contract
+// (core/coordinator.h): success only with the quorum, Unavailable saying how
+// many replicas answered, InvalidArgument for bad input, "not found" as a
+// successful read with found == false.
+//
+// Threading: every method is called on the node's scheduler thread; Get,
+// Put and Delete only from a fiber of the node's process, since they wait.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/coordinator.h"
+#include "core/env.h"
+#include "core/ring.h"
+#include "core/status.h"
+
+namespace mks::net {
+
+// A summary of the node for /v1/status and INFO.
+struct BackendStatus {
+  NodeId node_id = kNoNode;
+  uint64_t ring_epoch = 0;
+  uint32_t member_count = 0;
+  uint32_t partition_count = 0;
+  uint32_t replication_factor = 0;  // the effective N
+  Consistency default_read;
+  Consistency default_write;
+  int64_t uptime_ms = 0;
+  uint32_t reachable_peers = 0;  // peers whose connection is up now
+};
+
+// One member of the cluster as this node sees it.
+struct MemberStatus {
+  NodeId id = kNoNode;
+  std::string peer_address;  // "host:port"
+  bool self = false;
+  bool reachable = false;  // self, or this node's connection to it is up
+};
+
+class KvBackend {
+ public:
+  virtual ~KvBackend() = default;
+
+  // Reads `key` at `consistency`. Fails as Coordinator::Get.
+  virtual Result<ReadResult> Get(std::string_view key,
+                                 Consistency consistency) = 0;
+  // Writes `value` under `key`. Fails as Coordinator::Put.
+  virtual Result<WriteResult> Put(std::string_view key, std::string value,
+                                  Consistency consistency) = 0;
+  // Writes a tombstone for `key`. Fails as Coordinator::Delete.
+  virtual Result<WriteResult> Delete(std::string_view key,
+                                     Consistency consistency) = 0;
+
+  // The node's summary now. Never fails.
+  virtual BackendStatus Describe() const = 0;
+  // Every member, ascending by id, this node included.
+  virtual std::vector<MemberStatus> Members() const = 0;
+  // The ring requests are routed by; lives as long as the backend.
+  virtual const Ring& ring() const = 0;
+  // Whether the node can serve requests at the default consistency now
+  // (enough peers reachable for a quorum). Liveness is separate: a backend
+  // that exists is alive.
+  virtual bool Ready() const = 0;
+  // Appends the node's counters in Prometheus text exposition format
+  // (HELP and TYPE lines, then samples), every name prefixed "mks_".
+  virtual void AppendMetrics(std::string* out) const = 0;
+};
+
+}  // namespace mks::net
