@@ -123,6 +123,16 @@ Status TcpTransport::Send(NodeId to, std::string bytes) {
   return Status::Ok();
 }
 
+void TcpTransport::ConnectAll() {
+  for (auto& [peer_id, peer] : peers_) {
+    if (peer_id == self_ || peer.connection || peer.reconnect_timer.sequence != 0) {
+      continue;
+    }
+    StartConnect(peer_id);
+    MKS_ASSERT(peer.connection || peer.reconnect_timer.sequence != 0);
+  }
+}
+
 void TcpTransport::StartConnect(NodeId peer_id) {
   Peer& peer = peers_.at(peer_id);
   MKS_ASSERT(!peer.connection);

@@ -92,6 +92,11 @@ class TcpTransport final : public Network {
   Status Send(NodeId to, std::string bytes) override;
   void SetHandler(MessageHandler handler) override;
 
+  // Starts connecting to every other peer not connected or connecting yet,
+  // so reachability (connected_to) is known before the first message; as
+  // always, a lost connection is re-dialled with backoff.
+  void ConnectAll();
+
   uint16_t listen_port() const { return listener_->port(); }
   const TcpTransportStats& stats() const { return stats_; }
   // Bytes accepted for `peer` and not yet taken by the kernel.

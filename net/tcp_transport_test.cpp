@@ -101,6 +101,18 @@ TEST_F(TcpTransportTest, DeliversBothWaysInOrderAndToItself) {
   EXPECT_EQ(b_->stats().bad_frames, 0u);
 }
 
+TEST_F(TcpTransportTest, ConnectAllDialsEveryOtherPeerBeforeAnyMessage) {
+  EXPECT_FALSE(a_->connected_to(kB));
+  a_->ConnectAll();
+  a_->ConnectAll();  // already connecting: no second connection
+  ASSERT_TRUE(RunUntil([&] { return a_->connected_to(kB); }));
+  EXPECT_FALSE(a_->connected_to(kA));      // never to itself
+  EXPECT_FALSE(a_->connected_to(kNobody));  // refused, retried with backoff
+  EXPECT_EQ(a_->stats().connects, 1u);
+  EXPECT_GE(a_->stats().connect_failures, 1u);
+  EXPECT_EQ(a_->stats().messages_sent, 0u);
+}
+
 TEST_F(TcpTransportTest, ReconnectsAfterThePeersListenerRestarts) {
   ASSERT_TRUE(a_->Send(kB, "before").ok());
   ASSERT_TRUE(RunUntil([&] { return received_by_b_.size() == 1; }));
