@@ -1,0 +1,286 @@
+// mks-node: one production node. The core Node on the machine's clocks,
+// TCP between peers and LevelDB in the data directory, with the RESP and
+// HTTP front-ends for clients. Settings come from a YAML file (--config)
+// and the command line, which wins; see tools/node_config.h.
+//
+// Shutdown: SIGTERM or SIGINT stop the event loop (through a signalfd, so
+// shutdown is ordinary code); the servers close their connections, and the
+// node and LevelDB close. Everything acknowledged was synced, so a restart
+// over the same data directory recovers it.
+//
+// Exit codes: 0 after a signal, 1 when the node cannot start, 2 for bad
+// settings.
+#include <CLI/CLI.hpp>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+
+#include "disk/leveldb_disk.h"
+#include "net/http_frontend.h"
+#include "net/metrics.h"
+#include "net/node_backend.h"
+#include "net/reactor.h"
+#include "net/resp_frontend.h"
+#include "net/sessions.h"
+#include "net/stream_server.h"
+#include "net/system_clock.h"
+#include "net/tcp_transport.h"
+#include "tools/node_config.h"
+
+namespace mks::tools {
+namespace {
+
+enum class LogLevel { kDebug, kInfo, kWarn, kError };
+
+// Logs to stderr: "2026-11-24T20:11:36.123Z I node 1: message".
+class Logger {
+ public:
+  bool SetLevel(std::string_view name) {
+    if (name == "debug") level_ = LogLevel::kDebug;
+    else if (name == "info") level_ = LogLevel::kInfo;
+    else if (name == "warn") level_ = LogLevel::kWarn;
+    else if (name == "error") level_ = LogLevel::kError;
+    else return false;
+    return true;
+  }
+  void set_node(NodeId node) { node_ = node; }
+
+  void Log(LogLevel level, const std::string& message) const {
+    if (level < level_) return;
+    timespec now{};
+    clock_gettime(CLOCK_REALTIME, &now);
+    tm utc{};
+    gmtime_r(&now.tv_sec, &utc);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &utc);
+    static constexpr char kLetters[] = "DIWE";
+    std::fprintf(stderr, "%s.%03ldZ %c node %u: %s\n", stamp, now.tv_nsec / 1'000'000,
+                 kLetters[static_cast<int>(level)], node_, message.c_str());
+  }
+  void Info(const std::string& message) const { Log(LogLevel::kInfo, message); }
+  void Warn(const std::string& message) const { Log(LogLevel::kWarn, message); }
+  void Error(const std::string& message) const { Log(LogLevel::kError, message); }
+  void Debug(const std::string& message) const { Log(LogLevel::kDebug, message); }
+
+ private:
+  LogLevel level_ = LogLevel::kInfo;
+  NodeId node_ = 0;
+};
+
+// Everything a running node owns, in construction order; destroyed in
+// reverse, so servers go before the node and the node before its disk.
+struct RunningNode {
+  net::SystemClock clock;
+  runtime::Scheduler scheduler{&clock};
+  std::unique_ptr<net::Reactor> reactor;
+  runtime::ProcessId process = 0;
+  std::unique_ptr<disk::LevelDbDisk> disk;
+  std::unique_ptr<net::TcpTransport> transport;
+  std::unique_ptr<Node> node;
+  std::unique_ptr<net::NodeBackend> node_backend;
+  std::unique_ptr<net::MeteredKvBackend> backend;
+  std::unique_ptr<net::HttpFrontEnd> http_front_end;
+  std::unique_ptr<net::StreamServer> resp_server;
+  std::unique_ptr<net::StreamServer> http_server;
+};
+
+// Limits past what the store accepts, so an oversized value gets the
+// store's clear error while input far beyond it is a protocol error.
+constexpr size_t kMaxRequestValueBytes = 4 * 1024 * 1024;
+
+Status StartServers(const NodeSettings& settings, const Logger& log,
+                    RunningNode* running) {
+  net::RespSessionOptions resp_options;
+  resp_options.limits.max_bulk_bytes = kMaxRequestValueBytes;
+  resp_options.limits.max_command_bytes = 16 * kMaxRequestValueBytes;
+  net::KvBackend* backend = running->backend.get();
+  Result<std::unique_ptr<net::StreamServer>> resp = net::StreamServer::Listen(
+      running->reactor.get(), running->process, {settings.client_host, settings.resp_port},
+      [backend, resp_options, &log](net::ClientStream& stream) {
+        net::RespConnection connection(backend);
+        const Status end = net::ServeResp(
+            stream,
+            [&connection](const net::resp::Command& command, std::string* reply) {
+              return connection.Execute(command, reply);
+            },
+            resp_options);
+        log.Debug("resp connection " + std::to_string(stream.id()) + " ended: " +
+                  end.ToString());
+      });
+  if (!resp.ok()) return Status::IOError("RESP listener: " + resp.status().ToString());
+  running->resp_server = std::move(*resp);
+
+  net::HttpSessionOptions http_options;
+  http_options.limits.max_body_bytes = kMaxRequestValueBytes;
+  net::HttpFrontEnd* front_end = running->http_front_end.get();
+  Result<std::unique_ptr<net::StreamServer>> http = net::StreamServer::Listen(
+      running->reactor.get(), running->process, {settings.client_host, settings.http_port},
+      [front_end, http_options, &log](net::ClientStream& stream) {
+        const Status end = net::ServeHttp(
+            stream,
+            [front_end](const net::http::Request& request) {
+              return front_end->Handle(request);
+            },
+            http_options);
+        log.Debug("http connection " + std::to_string(stream.id()) + " ended: " +
+                  end.ToString());
+      });
+  if (!http.ok()) return Status::IOError("HTTP listener: " + http.status().ToString());
+  running->http_server = std::move(*http);
+  return Status::Ok();
+}
+
+Status Start(const NodeSettings& settings, const Logger& log, RunningNode* running) {
+  Result<std::map<NodeId, net::SocketAddress>> peers = ParsePeers(settings);
+  MKS_RETURN_IF_ERROR(peers.status());
+  Result<NodeOptions> options = MakeNodeOptions(settings, *peers);
+  MKS_RETURN_IF_ERROR(options.status());
+
+  Result<std::unique_ptr<net::Reactor>> reactor = net::Reactor::Create(&running->scheduler);
+  MKS_RETURN_IF_ERROR(reactor.status());
+  running->reactor = std::move(*reactor);
+  // Before LevelDB starts its thread, so the signals stay on this one.
+  MKS_RETURN_IF_ERROR(running->reactor->StopOnSignals({SIGTERM, SIGINT}));
+  running->process = running->scheduler.CreateProcess("node");
+
+  Result<std::unique_ptr<disk::LevelDbDisk>> disk = disk::LevelDbDisk::Open(settings.data_dir);
+  MKS_RETURN_IF_ERROR(disk.status());
+  running->disk = std::move(*disk);
+
+  net::TcpTransportOptions transport_options;
+  transport_options.random_seed =
+      static_cast<uint64_t>(running->clock.WallMicros()) ^ static_cast<uint64_t>(getpid());
+  Result<std::unique_ptr<net::TcpTransport>> transport = net::TcpTransport::Create(
+      running->reactor.get(), running->process, settings.node_id, *peers, transport_options);
+  MKS_RETURN_IF_ERROR(transport.status());
+  running->transport = std::move(*transport);
+
+  // The RPC incarnation is drawn from this seed: it must differ across
+  // restarts of the node, so it mixes the wall clock and the pid.
+  Environment env{settings.node_id, &running->clock, running->transport.get(),
+                  running->disk.get(), Random(transport_options.random_seed * 31 + 7)};
+  Result<std::unique_ptr<Node>> node =
+      Node::Open(*options, env, &running->scheduler, running->process);
+  MKS_RETURN_IF_ERROR(node.status());
+  running->node = std::move(*node);
+
+  running->node_backend = std::make_unique<net::NodeBackend>(
+      running->node.get(), running->transport.get(), &running->clock, *peers);
+  running->backend =
+      std::make_unique<net::MeteredKvBackend>(running->node_backend.get(), &running->clock);
+  running->http_front_end = std::make_unique<net::HttpFrontEnd>(running->backend.get());
+  MKS_RETURN_IF_ERROR(StartServers(settings, log, running));
+  running->transport->ConnectAll();
+  log.Info("serving: peers on " + peers->at(settings.node_id).ToString() + ", RESP on " +
+           settings.client_host + ":" + std::to_string(running->resp_server->port()) +
+           ", HTTP on " + settings.client_host + ":" +
+           std::to_string(running->http_server->port()) + ", data in " + settings.data_dir +
+           ", " + std::to_string(peers->size()) + " members, N=" +
+           std::to_string(running->node->ring().replication_factor()) + " Q=" +
+           std::to_string(running->node->ring().partition_count()) + " R=" +
+           ToString(options->coordinator.default_read) + " W=" +
+           ToString(options->coordinator.default_write));
+  return Status::Ok();
+}
+
+int Run(const NodeSettings& settings, Logger& log) {
+  RunningNode running;
+  const Status started = Start(settings, log, &running);
+  if (!started.ok()) {
+    log.Error("cannot start: " + started.ToString());
+    return 1;
+  }
+  const Status ran = running.reactor->Run();
+  if (!ran.ok()) {
+    log.Error("event loop failed: " + ran.ToString());
+    return 1;
+  }
+  log.Info("signal " + std::to_string(running.reactor->stop_signal()) + ": shutting down");
+  // Servers first: their connections end, so no new operation starts.
+  running.resp_server.reset();
+  running.http_server.reset();
+  running.scheduler.Kill(running.process);
+  running.http_front_end.reset();
+  running.backend.reset();
+  running.node_backend.reset();
+  running.node.reset();
+  running.transport.reset();
+  running.disk.reset();
+  log.Info("stopped");
+  return 0;
+}
+
+Result<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::IOError("cannot read " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+}  // namespace mks::tools
+
+int main(int argc, char** argv) {
+  using mks::tools::NodeSettings;
+  NodeSettings settings;
+  std::string config_path;
+  CLI::App app{"mks-node: one node of a my-key-store cluster"};
+  app.add_option("-c,--config", config_path, "YAML config file (options below override it)")
+      ->check(CLI::ExistingFile);
+  // Each option's config key, so the file does not override the command line.
+  std::vector<std::pair<CLI::Option*, std::string>> keyed = {
+      {app.add_option("--id", settings.node_id, "node id (> 0)"), "node_id"},
+      {app.add_option("--listen", settings.listen, "peer address host:port"), "listen"},
+      {app.add_option("--client-host", settings.client_host, "address for RESP and HTTP"),
+       "client_host"},
+      {app.add_option("--resp-port", settings.resp_port, "RESP port"), "resp_port"},
+      {app.add_option("--http-port", settings.http_port, "HTTP port"), "http_port"},
+      {app.add_option("--data-dir", settings.data_dir, "LevelDB directory"), "data_dir"},
+      {app.add_option("--peer", settings.peers, "a member, id=host:port (repeat)"), "peers"},
+      {app.add_option("-N,--replication-factor", settings.replication_factor, "N"),
+       "replication_factor"},
+      {app.add_option("-R,--read-consistency", settings.read_consistency,
+                      "default read level: one, quorum, all, or a count"),
+       "read_consistency"},
+      {app.add_option("-W,--write-consistency", settings.write_consistency,
+                      "default write level"),
+       "write_consistency"},
+      {app.add_option("-Q,--partitions", settings.partition_count, "partition count"),
+       "partition_count"},
+      {app.add_option("--timeout-ms", settings.timeout_ms, "per operation"), "timeout_ms"},
+      {app.add_option("--log-level", settings.log_level, "debug, info, warn, error"),
+       "log_level"},
+  };
+  CLI11_PARSE(app, argc, argv);
+
+  if (!config_path.empty()) {
+    std::vector<std::string> given;
+    for (const auto& [option, key] : keyed) {
+      if (option->count() > 0) given.push_back(key);
+    }
+    mks::Result<std::string> text = mks::tools::ReadFile(config_path);
+    mks::Status applied = text.ok() ? mks::tools::ApplyYaml(*text, given, &settings)
+                                    : text.status();
+    if (!applied.ok()) {
+      std::fprintf(stderr, "mks-node: %s\n", applied.ToString().c_str());
+      return 2;
+    }
+  }
+  mks::tools::Logger log;
+  if (!log.SetLevel(settings.log_level)) {
+    std::fprintf(stderr, "mks-node: unknown log level '%s'\n", settings.log_level.c_str());
+    return 2;
+  }
+  if (settings.data_dir.empty() || settings.listen.empty() || settings.node_id == 0) {
+    std::fprintf(stderr, "mks-node: --id, --listen and --data-dir are required\n");
+    return 2;
+  }
+  log.set_node(settings.node_id);
+  return mks::tools::Run(settings, log);
+}

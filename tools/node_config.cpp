@@ -1,0 +1,125 @@
+#include "tools/node_config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include "core/assertions.h"
+#include "core/coordinator.h"
+
+namespace mks::tools {
+namespace {
+
+template <typename T>
+Status Read(const YAML::Node& value, std::string_view key, T* out) {
+  try {
+    *out = value.as<T>();
+    return Status::Ok();
+  } catch (const YAML::Exception& error) {
+    return Status::InvalidArgument("config key '" + std::string(key) +
+                                   "': " + error.what());
+  }
+}
+
+Status ApplyKey(const std::string& key, const YAML::Node& value,
+                NodeSettings* s) {
+  if (key == "node_id") return Read(value, key, &s->node_id);
+  if (key == "listen") return Read(value, key, &s->listen);
+  if (key == "client_host") return Read(value, key, &s->client_host);
+  if (key == "resp_port") return Read(value, key, &s->resp_port);
+  if (key == "http_port") return Read(value, key, &s->http_port);
+  if (key == "data_dir") return Read(value, key, &s->data_dir);
+  if (key == "peers") return Read(value, key, &s->peers);
+  if (key == "replication_factor") return Read(value, key, &s->replication_factor);
+  if (key == "read_consistency") return Read(value, key, &s->read_consistency);
+  if (key == "write_consistency") return Read(value, key, &s->write_consistency);
+  if (key == "partition_count") return Read(value, key, &s->partition_count);
+  if (key == "timeout_ms") return Read(value, key, &s->timeout_ms);
+  if (key == "log_level") return Read(value, key, &s->log_level);
+  return Status::InvalidArgument("unknown config key '" + key + "'");
+}
+
+}  // namespace
+
+Status ApplyYaml(std::string_view yaml_text, const std::vector<std::string>& keep,
+                 NodeSettings* settings) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml_text));
+  } catch (const YAML::Exception& error) {
+    return Status::InvalidArgument(std::string("config: ") + error.what());
+  }
+  if (root.IsNull()) return Status::Ok();
+  if (!root.IsMap()) return Status::InvalidArgument("config: not a mapping");
+  for (const auto& entry : root) {
+    std::string key;
+    MKS_RETURN_IF_ERROR(Read(entry.first, "(a key)", &key));
+    if (std::find(keep.begin(), keep.end(), key) != keep.end()) continue;
+    MKS_RETURN_IF_ERROR(ApplyKey(key, entry.second, settings));
+  }
+  return Status::Ok();
+}
+
+Result<std::map<NodeId, net::SocketAddress>> ParsePeers(const NodeSettings& settings) {
+  if (settings.node_id == kNoNode) return Status::InvalidArgument("node id must be positive");
+  Result<net::SocketAddress> listen = net::ParseSocketAddress(settings.listen);
+  if (!listen.ok()) return Status::InvalidArgument("listen: " + listen.status().message());
+  std::map<NodeId, net::SocketAddress> peers;
+  for (const std::string& entry : settings.peers) {
+    const size_t equals = entry.find('=');
+    NodeId id = 0;
+    const char* end = entry.data() + (equals == std::string::npos ? 0 : equals);
+    if (equals == std::string::npos ||
+        std::from_chars(entry.data(), end, id).ptr != end || id == kNoNode) {
+      return Status::InvalidArgument("peer '" + entry + "' is not id=host:port");
+    }
+    Result<net::SocketAddress> address = net::ParseSocketAddress(entry.substr(equals + 1));
+    if (!address.ok()) {
+      return Status::InvalidArgument("peer '" + entry + "': " + address.status().message());
+    }
+    if (!peers.emplace(id, *address).second) {
+      return Status::InvalidArgument("peer " + std::to_string(id) + " listed twice");
+    }
+  }
+  const auto self = peers.find(settings.node_id);
+  if (self == peers.end()) {
+    peers.emplace(settings.node_id, *listen);
+  } else if (!(self->second == *listen)) {
+    return Status::InvalidArgument("peer list gives this node " + self->second.ToString() +
+                                   " but it listens on " + listen->ToString());
+  }
+  MKS_ASSERT(peers.contains(settings.node_id));
+  return peers;
+}
+
+Result<NodeOptions> MakeNodeOptions(const NodeSettings& settings,
+                                    const std::map<NodeId, net::SocketAddress>& peers) {
+  MKS_ASSERT(!peers.empty());
+  NodeOptions options;
+  for (const auto& [id, address] : peers) options.members.push_back(id);
+  options.ring.partition_count = settings.partition_count;
+  options.ring.replication_factor = settings.replication_factor;
+  Result<Consistency> read = ParseConsistency(settings.read_consistency);
+  if (!read.ok()) return Status::InvalidArgument("read consistency: " + read.status().message());
+  Result<Consistency> write = ParseConsistency(settings.write_consistency);
+  if (!write.ok()) return Status::InvalidArgument("write consistency: " + write.status().message());
+  if (read->level == ConsistencyLevel::kDefault || write->level == ConsistencyLevel::kDefault) {
+    return Status::InvalidArgument("a node's default consistency cannot be DEFAULT");
+  }
+  const uint32_t effective_n =
+      std::min<uint32_t>(settings.replication_factor, static_cast<uint32_t>(peers.size()));
+  for (const Consistency level : {*read, *write}) {
+    if (effective_n == 0) break;
+    Result<uint32_t> needed = RequiredReplies(level, effective_n);
+    if (!needed.ok()) return Status::InvalidArgument("consistency: " + needed.status().message());
+  }
+  options.coordinator.default_read = *read;
+  options.coordinator.default_write = *write;
+  if (settings.timeout_ms <= 0) return Status::InvalidArgument("timeout_ms must be positive");
+  options.coordinator.timeout_ns = settings.timeout_ms * 1'000'000;
+  MKS_ASSERT_EQ(options.members.size(), peers.size());
+  return options;
+}
+
+}  // namespace mks::tools
