@@ -1,0 +1,192 @@
+// mks: the command-line client. Talks HTTP to any node (every node
+// coordinates any request).
+//
+//   mks [--node host:port] [--consistency L] get KEY
+//   mks ... put KEY VALUE        (or put KEY - to read the value from stdin)
+//   mks ... del KEY
+//   mks ... status | members | ring
+//
+// Exit codes: 0 success, 1 key not found, 2 usage, 3 node unreachable,
+// 4 the node answered with an error (printed).
+#include <CLI/CLI.hpp>
+
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <iterator>
+#include <string>
+
+namespace {
+
+constexpr int kExitNotFound = 1;
+constexpr int kExitUnreachable = 3;
+constexpr int kExitServerError = 4;
+
+struct HttpAnswer {
+  int status = 0;
+  std::string body;
+};
+
+// Percent-encodes everything but unreserved characters (RFC 3986).
+std::string PercentEncode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (std::isalnum(byte) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xf];
+    }
+  }
+  return out;
+}
+
+// Connects to "host:port"; returns the socket or -1 with *error set.
+int Connect(const std::string& node, int timeout_s, std::string* error) {
+  const size_t colon = node.rfind(':');
+  if (colon == std::string::npos) {
+    *error = "node address '" + node + "' is not host:port";
+    return -1;
+  }
+  const std::string host = node.substr(0, colon);
+  const std::string port = node.substr(colon + 1);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  const int resolved = getaddrinfo(host.c_str(), port.c_str(), &hints, &found);
+  if (resolved != 0) {
+    *error = "cannot resolve " + node + ": " + gai_strerror(resolved);
+    return -1;
+  }
+  int fd = -1;
+  for (addrinfo* at = found; at != nullptr && fd < 0; at = at->ai_next) {
+    fd = socket(at->ai_family, at->ai_socktype, at->ai_protocol);
+    if (fd < 0) continue;
+    timeval timeout{timeout_s, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+    if (connect(fd, at->ai_addr, at->ai_addrlen) != 0) {
+      *error = "cannot reach node " + node + ": " + std::strerror(errno);
+      close(fd);
+      fd = -1;
+    }
+  }
+  freeaddrinfo(found);
+  return fd;
+}
+
+// One request with "Connection: close"; the answer is everything up to EOF.
+bool Request(const std::string& node, int timeout_s, const std::string& method,
+             const std::string& target, const std::string& body, HttpAnswer* answer,
+             std::string* error) {
+  const int fd = Connect(node, timeout_s, error);
+  if (fd < 0) return false;
+  std::string request = method + " " + target + " HTTP/1.1\r\nHost: " + node +
+                        "\r\nConnection: close\r\nContent-Length: " +
+                        std::to_string(body.size()) + "\r\n\r\n" + body;
+  for (size_t sent = 0; sent < request.size();) {
+    const ssize_t n = send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) {
+      *error = "sending to " + node + ": " + std::strerror(errno);
+      close(fd);
+      return false;
+    }
+    sent += static_cast<size_t>(n);
+  }
+  std::string received;
+  char buffer[65536];
+  for (;;) {
+    const ssize_t n = recv(fd, buffer, sizeof buffer, 0);
+    if (n == 0) break;
+    if (n < 0) {
+      *error = "reading from " + node + ": " + std::strerror(errno);
+      close(fd);
+      return false;
+    }
+    received.append(buffer, static_cast<size_t>(n));
+  }
+  close(fd);
+  const size_t header_end = received.find("\r\n\r\n");
+  if (!received.starts_with("HTTP/1.") || received.size() < 12 ||
+      header_end == std::string::npos) {
+    *error = "node " + node + " did not answer with HTTP";
+    return false;
+  }
+  answer->status = std::atoi(received.substr(9, 3).c_str());
+  answer->body = received.substr(header_end + 4);
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"mks: the my-key-store client"};
+  std::string node = "127.0.0.1:8080";
+  std::string consistency;
+  int timeout_s = 5;
+  app.add_option("-n,--node", node, "HTTP address of any node, host:port");
+  app.add_option("-c,--consistency", consistency, "one, quorum, all, or a count");
+  app.add_option("--timeout", timeout_s, "seconds to wait for the node");
+  app.require_subcommand(1);
+  std::string key;
+  std::string value;
+  CLI::App* get = app.add_subcommand("get", "print the value of KEY");
+  get->add_option("key", key)->required();
+  CLI::App* put = app.add_subcommand("put", "store VALUE under KEY ('-' reads stdin)");
+  put->add_option("key", key)->required();
+  put->add_option("value", value)->required();
+  CLI::App* del = app.add_subcommand("del", "delete KEY");
+  del->add_option("key", key)->required();
+  CLI::App* status = app.add_subcommand("status", "the node's summary (JSON)");
+  CLI::App* members = app.add_subcommand("members", "the members (JSON)");
+  CLI::App* ring = app.add_subcommand("ring", "the ring (JSON)");
+  CLI11_PARSE(app, argc, argv);
+
+  std::string method = "GET";
+  std::string target;
+  const std::string query = consistency.empty() ? "" : "?consistency=" + PercentEncode(consistency);
+  if (get->parsed() || put->parsed() || del->parsed()) {
+    target = "/v1/kv/" + PercentEncode(key) + query;
+    if (put->parsed()) method = "PUT";
+    if (del->parsed()) method = "DELETE";
+  } else if (status->parsed()) {
+    target = "/v1/status";
+  } else if (members->parsed()) {
+    target = "/v1/members";
+  } else if (ring->parsed()) {
+    target = "/v1/ring";
+  }
+  if (put->parsed() && value == "-") {
+    value.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  }
+  HttpAnswer answer;
+  std::string error;
+  if (!Request(node, timeout_s, method, target, put->parsed() ? value : "", &answer, &error)) {
+    std::fprintf(stderr, "mks: %s\n", error.c_str());
+    return kExitUnreachable;
+  }
+  if (get->parsed() && answer.status == 404) {
+    std::fprintf(stderr, "mks: %s: not found\n", key.c_str());
+    return kExitNotFound;
+  }
+  if (answer.status != 200) {
+    std::fprintf(stderr, "mks: node %s answered %d: %s", node.c_str(), answer.status,
+                 answer.body.c_str());
+    return kExitServerError;
+  }
+  std::fwrite(answer.body.data(), 1, answer.body.size(), stdout);
+  if (get->parsed() && isatty(STDOUT_FILENO) && !answer.body.ends_with('\n')) {
+    std::fputc('\n', stdout);
+  }
+  return 0;
+}
