@@ -1,0 +1,98 @@
+# Shell functions to run a local cluster of mks-node processes on 127.0.0.1.
+# Sourced by tools/cluster_test.sh, tools/bench_cluster.sh and dev.sh.
+#
+# Set before calling: MKS_NODE (path of mks-node), CLUSTER_DIR (a directory
+# for configs, data, logs and pids). Node i (1-based) gets
+# CLUSTER_DIR/node-i.yaml, data in CLUSTER_DIR/data-i, its log in
+# CLUSTER_DIR/node-i.log and its pid in CLUSTER_DIR/node-i.pid. Its ports are
+# in the arrays PEER_PORT, RESP_PORT and HTTP_PORT (index i).
+
+PEER_PORT=(); RESP_PORT=(); HTTP_PORT=()
+
+# free_ports COUNT: prints COUNT distinct ports that were free a moment ago
+# (all bound at once, so they differ; meson's python3 is always there).
+free_ports() {
+  python3 -c '
+import socket, sys
+sockets = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in sockets: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in sockets))' "$1"
+}
+
+# cluster_ports COUNT [BASE]: assigns ports to COUNT nodes; with BASE, fixed
+# ones (peer BASE+i, RESP BASE+100+i, HTTP BASE+200+i), else free ones.
+cluster_ports() {
+  local count=$1 base=${2:-} i ports
+  if [ -z "$base" ]; then
+    read -r -a ports <<<"$(free_ports $((3 * count)))"
+  fi
+  for ((i = 1; i <= count; i++)); do
+    if [ -n "$base" ]; then
+      PEER_PORT[i]=$((base + i)); RESP_PORT[i]=$((base + 100 + i)); HTTP_PORT[i]=$((base + 200 + i))
+    else
+      PEER_PORT[i]=${ports[3 * i - 3]}; RESP_PORT[i]=${ports[3 * i - 2]}; HTTP_PORT[i]=${ports[3 * i - 1]}
+    fi
+  done
+}
+
+# write_configs COUNT N [extra YAML lines]: one config file per node.
+write_configs() {
+  local count=$1 n=$2 extra=${3:-} i j peers=""
+  for ((j = 1; j <= count; j++)); do
+    peers+="\"$j=127.0.0.1:${PEER_PORT[j]}\", "
+  done
+  for ((i = 1; i <= count; i++)); do
+    cat >"$CLUSTER_DIR/node-$i.yaml" <<EOF
+node_id: $i
+listen: 127.0.0.1:${PEER_PORT[i]}
+client_host: 127.0.0.1
+resp_port: ${RESP_PORT[i]}
+http_port: ${HTTP_PORT[i]}
+data_dir: $CLUSTER_DIR/data-$i
+peers: [${peers%, }]
+replication_factor: $n
+read_consistency: quorum
+write_consistency: quorum
+$extra
+EOF
+  done
+}
+
+# start_node I: starts node I in the background, appending to its log.
+start_node() {
+  "$MKS_NODE" --config "$CLUSTER_DIR/node-$1.yaml" >>"$CLUSTER_DIR/node-$1.log" 2>&1 &
+  echo $! >"$CLUSTER_DIR/node-$1.pid"
+  disown $! 2>/dev/null || true  # no "Killed" notice when a test kills it
+}
+
+# kill_node I [SIGNAL]: signals node I (default KILL) and waits until it is gone.
+kill_node() {
+  local pid_file="$CLUSTER_DIR/node-$1.pid" pid
+  [ -f "$pid_file" ] || return 0
+  pid=$(cat "$pid_file")
+  kill "-${2:-KILL}" "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  rm -f "$pid_file"
+}
+
+# stop_cluster COUNT: SIGTERM to every node still running.
+stop_cluster() {
+  local i
+  for ((i = 1; i <= $1; i++)); do kill_node "$i" TERM; done
+}
+
+# wait_connected COUNT: waits (at most 20 s) until every node serves HTTP and
+# reaches all its peers.
+wait_connected() {
+  local count=$1 i status
+  for ((i = 1; i <= count; i++)); do
+    for _ in $(seq 200); do
+      status=$(curl -sf "http://127.0.0.1:${HTTP_PORT[i]}/v1/status" 2>/dev/null || true)
+      case "$status" in *"\"reachable_peers\":$((count - 1)),"*) continue 2 ;; esac
+      sleep 0.1
+    done
+    echo "node $i did not connect to its peers; its log:" >&2
+    cat "$CLUSTER_DIR/node-$i.log" >&2
+    return 1
+  done
+}

@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# Whole-system tests over real processes: a 3-node cluster of mks-node on
+# 127.0.0.1 with free ports, driven through mks, redis-cli, curl and raw
+# sockets.
+#
+# usage: cluster_test.sh MKS_NODE MKS CASE
+#   CASE: quorum | restart | clients | malformed
+set -euo pipefail
+MKS_NODE=$1
+MKS=$2
+CASE=$3
+SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tools/cluster_lib.sh
+. "$SCRIPT_DIR/cluster_lib.sh"
+CLUSTER_DIR=$(mktemp -d "${TMPDIR:-/tmp}/mks-cluster-test.XXXXXX")
+
+finish() {
+  local code=$?
+  stop_cluster 3
+  if [ "$code" -ne 0 ]; then
+    for log in "$CLUSTER_DIR"/node-*.log; do echo "== $log"; cat "$log"; done >&2
+  fi
+  rm -rf "$CLUSTER_DIR"
+}
+trap finish EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+# expect WHAT EXPECTED ACTUAL
+expect() { [ "$2" = "$3" ] || fail "$1: expected '$2', got '$3'"; }
+mks() { "$MKS" --timeout 10 -n "127.0.0.1:${HTTP_PORT[$1]}" "${@:2}"; }
+rcli() { redis-cli -p "${RESP_PORT[$1]}" "${@:2}"; }
+
+start_cluster() {
+  cluster_ports 3
+  write_configs 3 3 "log_level: info"
+  for i in 1 2 3; do start_node "$i"; done
+  wait_connected 3
+}
+
+# A put through node 1 is read through node 3 at QUORUM, via both clients.
+case_quorum() {
+  start_cluster
+  mks 1 -c quorum put greeting "hello world" >/dev/null
+  expect "mks get via node 3" "hello world" "$(mks 3 -c quorum get greeting)"
+  expect "redis SET via node 1" OK "$(rcli 1 SET color blue CONSISTENCY quorum)"
+  expect "redis GET via node 3" blue "$(rcli 3 GET color CONSISTENCY QUORUM)"
+  expect "ALL sees it on node 2" blue "$(rcli 2 GET color CONSISTENCY all)"
+  mks 2 del greeting >/dev/null
+  local code=0
+  mks 3 -c quorum get greeting 2>/dev/null || code=$?
+  expect "deleted key is not found" 1 "$code"
+}
+
+# kill -9 one node: QUORUM writes still succeed; after its restart, reads
+# through it return the latest values.
+case_restart() {
+  start_cluster
+  local i
+  for i in $(seq 20); do mks 1 put "key-$i" "before-$i" >/dev/null; done
+  kill_node 2 KILL
+  for i in $(seq 20); do
+    mks 1 -c quorum put "key-$i" "after-$i" >/dev/null || fail "QUORUM write $i with node 2 down"
+  done
+  expect "redis QUORUM write with a node down" OK "$(rcli 3 SET during down)"
+  local code=0
+  mks 1 -c all put needs-all x 2>/dev/null || code=$?
+  expect "ALL write with a node down fails" 4 "$code"
+  start_node 2
+  wait_connected 3
+  for i in $(seq 20); do
+    expect "read of key-$i through the restarted node" "after-$i" "$(mks 2 -c quorum get "key-$i")"
+  done
+  expect "redis read through the restarted node" down "$(rcli 2 GET during)"
+}
+
+case_clients() {
+  start_cluster
+  expect PING PONG "$(rcli 1 PING)"
+  expect ECHO hi "$(rcli 1 ECHO hi)"
+  expect MSET OK "$(rcli 1 MSET a 1 b 2 c 3)"
+  expect MGET "$(printf '1\n\n3')" "$(rcli 2 MGET a nope c)"
+  expect EXISTS 2 "$(rcli 3 EXISTS a b zz)"
+  expect DEL 1 "$(rcli 1 DEL a zz)"
+  expect "GET after DEL" "" "$(rcli 2 GET a)"
+  expect "CONSISTENCY on one connection" "$(printf 'OK\nONE\nOK\n2')" \
+    "$(printf 'CONSISTENCY one\nCONSISTENCY\nSET x y\nGET b\n' | rcli 1)"
+  case "$(rcli 1 GET x CONSISTENCY sometimes)" in *"ERR"*) ;; *) fail "bad level accepted" ;; esac
+  case "$(rcli 1 INFO)" in *"node_id:1"*"members:3"*) ;; *) fail "INFO" ;; esac
+  case "$(rcli 1 FLUSHALL)" in *"unknown command"*) ;; *) fail "unknown command" ;; esac
+  # Pipelining: many commands in one write, answered in order.
+  local pipeline="" i
+  for i in $(seq 200); do pipeline+="SET p$i v$i"$'\n'; done
+  case "$(printf '%s' "$pipeline" | rcli 2 --pipe 2>&1)" in
+    *"errors: 0, replies: 200"*) ;; *) fail "pipelined SETs" ;; esac
+  expect "a pipelined value" v137 "$(rcli 3 GET p137)"
+
+  local base="http://127.0.0.1:${HTTP_PORT[1]}"
+  expect "curl PUT" 200 "$(curl -s -o /dev/null -w '%{http_code}' -X PUT --data-binary 'v 1' "$base/v1/kv/a%20key?consistency=all")"
+  expect "curl GET via node 3" "v 1" "$(curl -s "http://127.0.0.1:${HTTP_PORT[3]}/v1/kv/a%20key?consistency=quorum")"
+  expect "curl 404" 404 "$(curl -s -o /dev/null -w '%{http_code}' "$base/v1/kv/missing")"
+  expect "curl DELETE" 200 "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$base/v1/kv/a%20key")"
+  expect "curl bad level" 400 "$(curl -s -o /dev/null -w '%{http_code}' "$base/v1/kv/k?consistency=most")"
+  expect "healthz" ok "$(curl -sf "$base/healthz")"
+  expect "readyz" ready "$(curl -sf "$base/readyz")"
+  # Keep-alive: two requests, one connection.
+  expect "keep-alive" "1 0" "$(curl -s -o /dev/null -o /dev/null -w '%{num_connects} ' "$base/healthz" "$base/readyz" | xargs)"
+  local metrics
+  metrics=$(curl -sf "$base/metrics")
+  for metric in 'mks_client_operations_total{operation="put",outcome="ok"}' \
+                mks_client_operation_latency_seconds_bucket mks_quorum_failures_total \
+                mks_read_repairs_total 'mks_messages_total{direction="sent"}' mks_storage_puts_total; do
+    case "$metrics" in *"$metric"*) ;; *) fail "metric $metric missing" ;; esac
+  done
+  case "$(mks 1 members)" in *'"id":3'*'"reachable":true'*) ;; *) fail "members" ;; esac
+  case "$(mks 2 ring)" in *'"partition_count":256'*) ;; *) fail "ring" ;; esac
+  case "$(mks 3 status)" in *'"node_id":3'*) ;; *) fail "status" ;; esac
+}
+
+# send_raw PORT BYTES: writes BYTES on a fresh connection and prints what
+# comes back within a second.
+send_raw() {
+  python3 -c '
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(sys.argv[2].encode("latin-1").decode("unicode_escape").encode("latin-1"))
+s.settimeout(1.0)
+data = b""
+try:
+    while True:
+        chunk = s.recv(65536)
+        if not chunk: break
+        data += chunk
+except socket.timeout:
+    pass
+sys.stdout.write(data.decode("latin-1"))' "$1" "$2"
+}
+
+# abrupt PORT BYTES: writes BYTES and resets the connection at once.
+abrupt() {
+  python3 -c '
+import socket, struct, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(sys.argv[2].encode("latin-1").decode("unicode_escape").encode("latin-1"))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+s.close()' "$1" "$2"
+}
+
+case_malformed() {
+  start_cluster
+  local resp=${RESP_PORT[1]} http=${HTTP_PORT[1]}
+  case "$(send_raw "$resp" '*1\r\n:5\r\n')" in "-ERR Protocol error"*) ;; *) fail "RESP type error" ;; esac
+  case "$(send_raw "$resp" '*2\r\n$3\r\nSET\r\n$999999999\r\n')" in "-ERR Protocol error"*) ;; *) fail "RESP oversized bulk" ;; esac
+  case "$(send_raw "$resp" '*-5x\r\n')" in "-ERR Protocol error"*) ;; *) fail "RESP bad count" ;; esac
+  case "$(send_raw "$http" 'GARBAGE\r\n\r\n')" in "HTTP/1.1 400"*) ;; *) fail "HTTP garbage" ;; esac
+  case "$(send_raw "$http" 'PUT /v1/kv/x HTTP/1.1\r\nContent-Length: 999999999999\r\n\r\n')" in
+    "HTTP/1.1 413"*) ;; *) fail "HTTP oversized body" ;; esac
+  case "$(send_raw "$http" 'GET /v1/kv/%zz HTTP/1.1\r\nConnection: close\r\n\r\n')" in
+    "HTTP/1.1 400"*) ;; *) fail "HTTP bad escape" ;; esac
+  for _ in $(seq 20); do
+    abrupt "$resp" '*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100\r\nabc'
+    abrupt "$http" 'PUT /v1/kv/x HTTP/1.1\r\nContent-Length: 100\r\n\r\nabc'
+    abrupt "$resp" 'SET k v\r\nGET k\r\n'
+  done
+  # A value over the store's limit is an error for that command only.
+  case "$(head -c 2000000 /dev/zero | tr '\0' a | rcli 1 -x SET big)" in
+    *"ERR"*) ;; *) fail "oversized value accepted" ;; esac
+  kill -0 "$(cat "$CLUSTER_DIR/node-1.pid")" || fail "node 1 died"
+  expect "still serving RESP" PONG "$(rcli 1 PING)"
+  expect "still serving writes" OK "$(rcli 1 SET after-abuse yes)"
+  expect "still serving HTTP" yes "$(curl -sf "http://127.0.0.1:$http/v1/kv/after-abuse")"
+}
+
+"case_$CASE"
+echo "cluster test '$CASE' passed"
