@@ -10,6 +10,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev librapidcheck-dev libcli11-dev libyaml-cpp-dev
   libbenchmark-dev clang libclang-rt-14-dev
   libboost-dev  # Boost.Beast (header-only): the HTTP/1.1 parser in net/
+  redis-tools curl redis-server  # cluster tests and tools/bench_cluster.sh
 )
 
 BUILD_DIR=build             # plain build: -O2 -g, assertions on
@@ -41,6 +42,11 @@ usage: ./dev.sh COMMAND [ARGS]
                     deps, build, and run mks-sim on SCENARIO
                     (default scenarios/default.yaml; exit code is its verdict)
   bench             deps, release build, run the benchmarks
+  dc                build, start a local 3-node cluster on 127.0.0.1
+                    (peers 7001-7003, RESP 7101-7103, HTTP 7201-7203) with
+                    data in a temporary directory; in tmux panes when tmux
+                    is installed, else in the background with logs
+  dc!               stop that cluster and remove its data
   help              this text
 USAGE
 }
@@ -121,9 +127,51 @@ cmd_bench() {
   "$RELEASE_DIR/tools/bench-net" "$@"
 }
 
+DC_STATE=$BUILD_DIR/dc-dir  # holds the running dev cluster's directory
+
+cmd_dc() {
+  if [ -f "$DC_STATE" ]; then
+    echo "a dev cluster is already running in $(cat "$DC_STATE"); ./dev.sh dc! stops it" >&2
+    return 1
+  fi
+  cmd_build
+  MKS_NODE=$PWD/$BUILD_DIR/tools/mks-node
+  CLUSTER_DIR=$(mktemp -d "${TMPDIR:-/tmp}/mks-dc.XXXXXX")
+  . tools/cluster_lib.sh
+  cluster_ports 3 7000
+  write_configs 3 3
+  echo "$CLUSTER_DIR" >"$DC_STATE"
+  if command -v tmux >/dev/null; then
+    tmux new-session -d -s mks-dc -x 200 -y 50 "exec $MKS_NODE --config $CLUSTER_DIR/node-1.yaml"
+    tmux split-window -t mks-dc "exec $MKS_NODE --config $CLUSTER_DIR/node-2.yaml"
+    tmux split-window -t mks-dc "exec $MKS_NODE --config $CLUSTER_DIR/node-3.yaml"
+    tmux select-layout -t mks-dc even-vertical
+    local i=1 pid
+    for pid in $(tmux list-panes -t mks-dc -F '#{pane_pid}'); do
+      echo "$pid" >"$CLUSTER_DIR/node-$i.pid"; i=$((i + 1))
+    done
+    log "nodes in tmux session mks-dc (tmux attach -t mks-dc)"
+  else
+    for i in 1 2 3; do start_node "$i"; done
+    log "nodes in the background; logs in $CLUSTER_DIR/node-*.log"
+  fi
+  wait_connected 3
+  log "cluster up: redis-cli -p 7101 | curl localhost:7201/v1/status | $BUILD_DIR/tools/mks -n 127.0.0.1:7201 status"
+}
+
+cmd_dc!() {
+  if [ ! -f "$DC_STATE" ]; then echo "no dev cluster is running" >&2; return 0; fi
+  CLUSTER_DIR=$(cat "$DC_STATE")
+  . tools/cluster_lib.sh
+  stop_cluster 3
+  if command -v tmux >/dev/null; then tmux kill-session -t mks-dc 2>/dev/null || true; fi
+  rm -rf "$CLUSTER_DIR" "$DC_STATE"
+  log "dev cluster stopped"
+}
+
 command=${1:-help}
 shift || true
 case "$command" in
-  deps|build|test|sim|bench|help) "cmd_$command" "$@" ;;
+  deps|build|test|sim|bench|dc|dc!|help) "cmd_$command" "$@" ;;
   *) echo "unknown command: $command" >&2; cmd_help >&2; exit 2 ;;
 esac
