@@ -11,13 +11,13 @@
 # usage: tools/bench_cluster.sh [BUILD_DIR] [REQUESTS]
 #   BUILD_DIR  where mks-node was built (default build-release; build it with
 #              ./dev.sh bench or ninja -C build-release tools/mks-node)
-#   REQUESTS   per test (default 100000)
+#   REQUESTS   per test (default 20000)
 # Needs redis-benchmark, redis-server and curl (./dev.sh deps installs them).
 # All processes share this machine's cores, so the figures are relative.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${1:-build-release}
-REQUESTS=${2:-100000}
+REQUESTS=${2:-20000}
 MKS_NODE=$PWD/$BUILD_DIR/tools/mks-node
 [ -x "$MKS_NODE" ] || { echo "no $MKS_NODE: build it first" >&2; exit 2; }
 . tools/cluster_lib.sh
