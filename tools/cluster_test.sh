@@ -17,10 +17,16 @@ CLUSTER_DIR=$(mktemp -d "${TMPDIR:-/tmp}/mks-cluster-test.XXXXXX")
 finish() {
   local code=$?
   stop_cluster 3
+  # A sanitizer build reports at exit (leaks) into the node's log.
+  if grep -l "Sanitizer" "$CLUSTER_DIR"/node-*.log >&2 2>/dev/null; then
+    echo "FAIL: a sanitizer reported in the logs above" >&2
+    code=1
+  fi
   if [ "$code" -ne 0 ]; then
     for log in "$CLUSTER_DIR"/node-*.log; do echo "== $log"; cat "$log"; done >&2
   fi
   rm -rf "$CLUSTER_DIR"
+  exit "$code"
 }
 trap finish EXIT
 
