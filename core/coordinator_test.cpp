@@ -198,6 +198,40 @@ TEST(ConsistencyTest, ParsesNamesAndCounts) {
   EXPECT_EQ(ToString(Consistency::Quorum()), "QUORUM");
 }
 
+// For every N from 1 to 5, every level and every number of dead replicas: a
+// write or read succeeds exactly when enough replicas are alive, and a
+// success counts at least the required answers.
+TEST(ConsistencyTest, OutcomesFollowTheArithmeticForEveryNAndLevel) {
+  for (uint32_t n = 1; n <= 5; ++n) {
+    std::vector<Consistency> levels = {Consistency::One(), Consistency::Quorum(),
+                                       Consistency::All()};
+    for (uint32_t count = 1; count <= n; ++count) levels.push_back(Consistency::Count(count));
+    for (uint32_t dead = 0; dead < n; ++dead) {
+      TestCluster cluster(n, n);
+      // Node 1 coordinates and stays up; the highest ids die.
+      for (uint32_t i = 0; i < dead; ++i) cluster.Crash(static_cast<NodeId>(n - i));
+      for (const Consistency& level : levels) {
+        const uint32_t needed = *RequiredReplies(level, n);
+        const bool possible = n - dead >= needed;
+        Result<WriteResult> put = cluster.Put(1, "k", "v", level);
+        EXPECT_EQ(put.ok(), possible) << "N=" << n << " dead=" << dead << " "
+                                      << ToString(level) << ": " << put.status();
+        if (put.ok()) {
+          EXPECT_GE(put->acks, needed);
+        } else {
+          EXPECT_TRUE(put.status().IsUnavailable()) << put.status();
+        }
+        Result<ReadResult> got = cluster.Get(1, "k", level);
+        EXPECT_EQ(got.ok(), possible) << "N=" << n << " dead=" << dead << " "
+                                      << ToString(level) << ": " << got.status();
+        if (got.ok()) {
+          EXPECT_GE(got->replies, needed);
+        }
+      }
+    }
+  }
+}
+
 // ---- Reads and writes ----
 
 TEST(CoordinatorTest, WriteThroughOneNodeIsReadThroughAnother) {
