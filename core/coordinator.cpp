@@ -268,6 +268,14 @@ Result<WriteResult> Coordinator::Write(std::string_view key, Version version,
   return WriteResult{std::move(version), acks};
 }
 
+bool Coordinator::Newer(const Version& candidate,
+                        const std::optional<Version>& best) const {
+  if (canaries_.ignore_tombstones && candidate.tombstone) return false;
+  if (!best.has_value()) return true;
+  if (canaries_.winner_by_value) return candidate.value > best->value;
+  return Supersedes(candidate, *best);
+}
+
 Result<ReadResult> Coordinator::Get(std::string_view key,
                                     Consistency consistency) {
   const Ring& ring = ring_();
@@ -322,10 +330,7 @@ Result<ReadResult> Coordinator::Get(std::string_view key,
   ReadResult result;
   result.replies = static_cast<uint32_t>(answers.size());
   for (const auto& [replica, held] : answers) {
-    if (held.has_value() &&
-        (!result.version.has_value() || Supersedes(*held, *result.version))) {
-      result.version = held;
-    }
+    if (held.has_value() && Newer(*held, result.version)) result.version = held;
   }
   if (result.version.has_value() && !canaries_.skip_read_repair) {
     Status repaired = RepairBeforeReply(key, *result.version, answers,
@@ -360,15 +365,17 @@ Status Coordinator::RepairBeforeReply(
   uint32_t holders = 0;
   InFlightAnswers repairs;
   const std::string payload = PutPayload(key, newest, ring_epoch);
+  const int64_t remaining_ns = deadline_ns - scheduler_->NowNanos();
   for (const auto& [replica, held] : answers) {
     if (!OlderThan(held, newest)) {
       ++holders;
       continue;
     }
+    if (remaining_ns <= 0) continue;  // no time left to wait for a repair
     ++stats_.read_repairs_foreground;
     repairs.replicas.push_back(replica);
-    repairs.futures.push_back(SendToReplica(
-        replica, kReplicaPut, payload, deadline_ns - scheduler_->NowNanos()));
+    repairs.futures.push_back(
+        SendToReplica(replica, kReplicaPut, payload, remaining_ns));
   }
   std::string errors;
   while (holders < needed && !repairs.empty()) {

@@ -141,6 +141,8 @@ using TimestampSource = std::function<Result<Timestamp>()>;
 struct CoordinatorCanaries {
   bool ack_before_quorum = false;    // acknowledge a write after one ack
   bool skip_read_repair = false;     // never repair stale replicas
+  bool winner_by_value = false;      // reads pick the greatest value, not version
+  bool ignore_tombstones = false;    // reads skip tombstones when picking
 };
 
 class Coordinator {
@@ -181,6 +183,8 @@ class Coordinator {
                                              std::string_view method,
                                              std::string payload,
                                              int64_t timeout_ns);
+  // Whether a read prefers `candidate` over the best answer so far.
+  bool Newer(const Version& candidate, const std::optional<Version>& best) const;
   // Sends `newest` to the answering replicas that hold an older version or
   // none, and waits until `needed` replicas hold it. Unavailable when they
   // cannot by `deadline_ns`.

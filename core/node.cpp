@@ -47,8 +47,11 @@ Result<std::unique_ptr<Node>> Node::Open(NodeOptions options, Environment env,
     return Status::InvalidArgument("node " + std::to_string(env.node_id) +
                                    " is not in its own member list");
   }
-  if (options.timestamp_ceiling_step_ms == 0) {
-    return Status::InvalidArgument("timestamp_ceiling_step_ms must be positive");
+  if (options.timestamp_ceiling_step_ms == 0 ||
+      options.timestamp_ceiling_step_ms * 4 > options.hlc.max_offset_ms) {
+    return Status::InvalidArgument(
+        "timestamp_ceiling_step_ms must be in 1..max_offset_ms/4 (" +
+        std::to_string(options.hlc.max_offset_ms / 4) + ")");
   }
   std::unique_ptr<Node> node(new Node(std::move(options), std::move(env),
                                       scheduler, process, std::move(*ring)));

@@ -47,10 +47,12 @@ struct NodeOptions {
   StoreOptions store;
   HlcOptions hlc;
   // How far ahead of the issued timestamps the durable ceiling is raised
-  // each time it is reached. Larger means fewer synced writes; the only cost
-  // is that a restarted node's timestamps start up to this far ahead of its
-  // wall clock.
-  uint64_t timestamp_ceiling_step_ms = 10'000;
+  // each time it is reached: at most one synced write per step of wall time.
+  // A restarted node's timestamps start up to this far ahead of its wall
+  // clock, and replicas refuse timestamps more than hlc.max_offset_ms ahead
+  // of theirs, so the step must stay well below that offset (Open() requires
+  // step * 4 <= max_offset_ms).
+  uint64_t timestamp_ceiling_step_ms = 100;
 };
 
 struct NodeStats {

@@ -61,6 +61,8 @@ class [[nodiscard]] Status {
   bool IsNotFound() const { return code_ == StatusCode::kNotFound; }
   bool IsTimedOut() const { return code_ == StatusCode::kTimedOut; }
   bool IsCorruption() const { return code_ == StatusCode::kCorruption; }
+  bool IsInvalidArgument() const { return code_ == StatusCode::kInvalidArgument; }
+  bool IsUnavailable() const { return code_ == StatusCode::kUnavailable; }
 
   // "NotFound: key 'x'" or "OK".
   std::string ToString() const;

@@ -1,4 +1,5 @@
 #include "sim/counter_protocol.h"
+#include "sim/kv_protocol.h"
 
 #include <algorithm>
 #include <optional>
@@ -491,6 +492,11 @@ std::string_view OutcomeName(Outcome outcome) {
 Result<std::unique_ptr<Protocol>> MakeProtocol(const Scenario& scenario) {
   if (scenario.protocol == "counter") {
     return std::unique_ptr<Protocol>(std::make_unique<CounterProtocol>(scenario));
+  }
+  if (scenario.protocol == "kv") {
+    Result<std::unique_ptr<KvProtocol>> kv = KvProtocol::Make(scenario);
+    MKS_RETURN_IF_ERROR(kv.status());
+    return std::unique_ptr<Protocol>(std::move(*kv));
   }
   return Status::InvalidArgument("unknown protocol '" + scenario.protocol + "'");
 }

@@ -16,6 +16,7 @@
 #include "core/env.h"
 #include "core/runtime/scheduler.h"
 #include "core/status.h"
+#include "core/timestamp.h"
 #include "sim/scenario.h"
 
 namespace mks::sim {
@@ -61,6 +62,12 @@ struct Operation {
   Outcome outcome = Outcome::kPending;
   int64_t invoke_ns = 0;     // true time
   int64_t complete_ns = 0;   // true time; 0 while pending
+  // Versioned protocols (kv): the version a write stamped, or the newest
+  // version a read returned (a tombstone included). version_origin is
+  // kNoNode when there is none (a read that found no version at all).
+  Timestamp version_timestamp;
+  NodeId version_origin = kNoNode;
+  bool version_tombstone = false;
 };
 
 // Receives the history. Invoke() is called when a client sends an operation,

@@ -395,9 +395,9 @@ Scenario ParseRoot(const YAML::Node& root, const std::string& path) {
   s.path = path;
   Fields top(root, path, "scenario");
   top.ReadString("protocol", &s.protocol);
-  if (s.protocol != "counter") {
+  if (s.protocol != "counter" && s.protocol != "kv") {
     top.Fail(top.Node("protocol"),
-             "unknown protocol '" + s.protocol + "' (known: counter)");
+             "unknown protocol '" + s.protocol + "' (known: counter, kv)");
   }
   top.Read("nodes", &s.nodes, 1, 1000);
   top.Read("duration_ms", &s.duration_ms, 1, kMaxMs);

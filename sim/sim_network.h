@@ -98,6 +98,7 @@ class SimNetwork {
 
   // ---- Rates ----
   NetworkConfig& config() { return config_; }
+  const NetworkConfig& config() const { return config_; }
   const NetworkStats& stats() const { return stats_; }
   size_t endpoint_count() const { return endpoints_.size(); }
 

@@ -417,6 +417,30 @@ void World::RecordFault(FaultFamily family, bool scripted, uint64_t a,
     ++summary_.random_faults[index];
   }
   tracer_->Record(now_ns(), TraceKind::kFault, index, a, b, what);
+  constexpr size_t kRecentFaults = 6;
+  recent_faults_.push_back(std::to_string(now_ns() / kMsNanos) + " ms " +
+                           std::string(FaultFamilyName(family)) + " " +
+                           std::string(what) + " (" + std::to_string(a) + ", " +
+                           std::to_string(b) + ")");
+  if (recent_faults_.size() > kRecentFaults) recent_faults_.pop_front();
+}
+
+std::string World::FaultsInForce() const {
+  auto list = [](const std::vector<NodeId>& nodes) {
+    std::string out = "[";
+    for (NodeId node : nodes) out += (out.size() > 1 ? " " : "") + std::to_string(node);
+    return out + "]";
+  };
+  const NetworkConfig& config = network_.config();
+  std::string out = "faults in force at " + std::to_string(now_ns() / kMsNanos) +
+                    " ms: down " + list(NodesInState(NodeState::kDown)) +
+                    ", paused " + list(NodesInState(NodeState::kPaused)) +
+                    ", loss " + std::to_string(config.loss_ppm) + " ppm, duplicate " +
+                    std::to_string(config.duplicate_ppm) + " ppm, reorder " +
+                    std::to_string(config.reorder_ppm) + " ppm; latest faults:";
+  if (recent_faults_.empty()) out += " none";
+  for (const std::string& fault : recent_faults_) out += " [" + fault + "]";
+  return out;
 }
 
 // ---- Random fault families ----
@@ -590,7 +614,8 @@ void World::CheckLiveness() {
     return;
   }
   if (converged.IsCorruption()) {
-    summary_.violations.push_back("after convergence: " + converged.message());
+    summary_.violations.push_back("after convergence: " + converged.message() +
+                                  "\n    " + FaultsInForce());
     Finish(Verdict::kSafetyViolation);
     return;
   }
@@ -621,7 +646,7 @@ void World::Complete(const Operation& op) {
   const std::vector<std::string>& found = checker.violations();
   if (found.size() == checker_violations_seen_) return;
   for (size_t i = checker_violations_seen_; i < found.size(); ++i) {
-    summary_.violations.push_back(found[i]);
+    summary_.violations.push_back(found[i] + "\n    " + FaultsInForce());
   }
   checker_violations_seen_ = found.size();
   Finish(Verdict::kSafetyViolation);

@@ -24,6 +24,7 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -145,6 +146,9 @@ class World final : private HistorySink {
   void InjectRandomCrashOrPause(FaultFamily family, int64_t duration_ns);
   void InjectRandomClog(int64_t until_ns);
   void InjectRateBurst(FaultFamily family, int64_t duration_ns);
+  // What a reader of a violation needs to know of the world right now: the
+  // nodes down or paused, the network's rates, and the latest faults.
+  std::string FaultsInForce() const;
   void RecordFault(FaultFamily family, bool scripted, uint64_t a, uint64_t b,
                    std::string_view what);
   void EndSafetyPhase();
@@ -182,6 +186,8 @@ class World final : private HistorySink {
   bool done_ = false;
   int64_t safety_end_ns_ = 0;
   size_t checker_violations_seen_ = 0;  // copied into summary_.violations
+  // The latest faults, oldest first, at most kRecentFaults of them.
+  std::deque<std::string> recent_faults_;
   RunSummary summary_;
 };
 

@@ -69,6 +69,7 @@ void Scheduler::Kill(ProcessId process) {
     victim.alive = false;
     victim.paused = false;
     victim.held_fibers.clear();
+    for (const TimerId& timer : victim.held_timers) held_timers_.erase(timer);
     victim.held_timers.clear();
     // Timers first, so no callback of the dying process fires while its
     // fibers unwind.
@@ -100,12 +101,17 @@ void Scheduler::Unpause(ProcessId process) {
   target.paused = false;
   for (FiberId id : target.held_fibers) ready_.push_back(id);
   target.held_fibers.clear();
-  std::vector<UniqueFunction<void()>> held;
-  held.swap(target.held_timers);
-  for (UniqueFunction<void()>& callback : held) {
-    At(process, NowNanos(), std::move(callback));
+  // Back under their own ids and past deadlines: they fire next, in the
+  // order they came due, and whoever holds an id can still cancel them.
+  for (const TimerId& id : target.held_timers) {
+    auto held = held_timers_.find(id);
+    MKS_ASSERT(held != held_timers_.end());
+    MKS_ASSERT_EQ(held->second.process, process);
+    timers_.emplace(id, std::move(held->second));
+    held_timers_.erase(held);
+    target.timers.insert(id);
   }
-  MKS_ASSERT(target.held_timers.empty());
+  target.held_timers.clear();
 }
 
 bool Scheduler::IsPaused(ProcessId process) const {
@@ -270,6 +276,12 @@ TimerId Scheduler::At(ProcessId process, int64_t deadline_ns,
 }
 
 void Scheduler::Cancel(TimerId timer) {
+  auto held = held_timers_.find(timer);
+  if (held != held_timers_.end()) {
+    ProcessOf(held->second.process).held_timers.erase(timer);
+    held_timers_.erase(held);
+    return;
+  }
   auto it = timers_.find(timer);
   if (it == timers_.end()) return;
   ProcessOf(it->second.process).timers.erase(timer);
@@ -287,12 +299,14 @@ bool Scheduler::FireNextTimer() {
   auto it = timers_.begin();
   if (it->first.deadline_ns > NowNanos()) return false;
   Timer timer = std::move(it->second);
-  ProcessOf(timer.process).timers.erase(it->first);
+  const TimerId it_id = it->first;
+  ProcessOf(timer.process).timers.erase(it_id);
   timers_.erase(it);
   MKS_ASSERT(IsAlive(timer.process));
   Process& owner = ProcessOf(timer.process);
   if (owner.paused) {
-    owner.held_timers.push_back(std::move(timer.callback));
+    owner.held_timers.insert(it_id);
+    held_timers_.emplace(it_id, std::move(timer));
     return true;
   }
   timer.callback();

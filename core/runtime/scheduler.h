@@ -188,7 +188,9 @@ class Scheduler {
     bool paused = false;
     // Invariant: empty unless `paused`; what came due while paused, in order.
     std::vector<FiberId> held_fibers;
-    std::vector<UniqueFunction<void()>> held_timers;
+    // Timers that came due while paused; their callbacks wait in
+    // held_timers_ under the same id, so Cancel() still reaches them.
+    std::set<TimerId> held_timers;
   };
   struct Timer {
     ProcessId process;
@@ -215,6 +217,9 @@ class Scheduler {
   // that died since are skipped.
   std::deque<FiberId> ready_;
   std::map<TimerId, Timer> timers_;  // ordered by (deadline, sequence)
+  // Invariant: exactly the timers listed in some paused process's
+  // held_timers; disjoint from timers_.
+  std::map<TimerId, Timer> held_timers_;
   Fiber* current_ = nullptr;         // the fiber running now, if any
   ProcessId next_process_ = 1;
   FiberId next_fiber_ = 1;

@@ -408,6 +408,24 @@ TEST_F(SchedulerTest, PausedProcessRunsNothingUntilUnpaused) {
   EXPECT_EQ(log[3], "frozen wakes at 30");
 }
 
+// A deadline timer that came due while its process was paused can still be
+// cancelled by whoever holds its id (an RPC reply arriving after the pause).
+TEST_F(SchedulerTest, TimersHeldByAPauseCanStillBeCancelled) {
+  const ProcessId frozen = scheduler_.CreateProcess("frozen");
+  int cancelled_fired = 0;
+  int kept_fired = 0;
+  const TimerId doomed = scheduler_.After(frozen, kMs, [&] { ++cancelled_fired; });
+  scheduler_.After(frozen, 2 * kMs, [&] { ++kept_fired; });
+  scheduler_.Pause(frozen);
+  Drive();
+  scheduler_.Cancel(doomed);
+  scheduler_.Unpause(frozen);
+  Drive();
+  EXPECT_EQ(cancelled_fired, 0);
+  EXPECT_EQ(kept_fired, 1);
+  scheduler_.Cancel(doomed);  // cancelling again is a no-op
+}
+
 TEST_F(SchedulerTest, KillingAPausedProcessDropsWhatItHeld) {
   const ProcessId frozen = scheduler_.CreateProcess("frozen");
   int fired = 0;

@@ -1,0 +1,463 @@
+#include "core/coordinator.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/loopback_network_for_test.h"
+#include "core/map_disk_for_test.h"
+#include "core/node.h"
+#include "core/runtime/manual_clock.h"
+
+namespace mks {
+namespace {
+
+using runtime::Future;
+using runtime::ManualClock;
+using runtime::ProcessId;
+
+constexpr int64_t kMsNanos = 1'000'000;
+// A realistic wall clock: 2023-11-14, in nanoseconds.
+constexpr int64_t kStartNanos = 1'700'000'000'000 * kMsNanos;
+
+// A node's own view of the shared clock: the same monotonic time, a wall
+// clock shifted by an offset (skew).
+class OffsetClock final : public Clock {
+ public:
+  explicit OffsetClock(ManualClock* base) : base_(base) {}
+  int64_t WallMicros() override { return base_->WallMicros() + offset_us_; }
+  int64_t MonotonicNanos() override { return base_->MonotonicNanos(); }
+  void set_offset_ms(int64_t offset_ms) { offset_us_ = offset_ms * 1000; }
+
+ private:
+  ManualClock* base_;
+  int64_t offset_us_ = 0;
+};
+
+// Nodes 1..size on one scheduler and one loopback network. Messages to a
+// crashed node are dropped; messages to a "slow" node are held until
+// released.
+class TestCluster {
+ public:
+  TestCluster(uint32_t size, uint32_t replication_factor) {
+    clock_.AdvanceTo(kStartNanos);
+    for (NodeId id = 1; id <= size; ++id) {
+      members_.push_back(id);
+      slots_[id].clock = std::make_unique<OffsetClock>(&clock_);
+      hub_.NetworkOf(id);
+    }
+    hub_.NetworkOf(kOutsider);
+    options_.members = members_;
+    options_.ring.partition_count = 16;
+    options_.ring.replication_factor = replication_factor;
+    options_.coordinator.timeout_ns = 500 * kMsNanos;
+    for (NodeId id : members_) Start(id);
+  }
+  ~TestCluster() {
+    for (auto& [id, slot] : slots_) Crash(id);
+  }
+
+  void Start(NodeId id) {
+    Slot& slot = slots_.at(id);
+    MKS_ASSERT(slot.node == nullptr);
+    slot.process = scheduler_.CreateProcess("node" + std::to_string(id));
+    Environment env;
+    env.node_id = id;
+    env.clock = slot.clock.get();
+    env.network = hub_.NetworkOf(id);
+    env.disk = &slot.disk;
+    env.random = Random(id * 7919 + slot.incarnations++);
+    Result<std::unique_ptr<Node>> node =
+        Node::Open(options_, std::move(env), &scheduler_, slot.process);
+    MKS_ASSERT_MSG(node.ok(), node.status().ToString());
+    slot.node = std::move(*node);
+    down_.erase(id);
+  }
+  void Crash(NodeId id) {
+    Slot& slot = slots_.at(id);
+    if (slot.node == nullptr) return;
+    scheduler_.Kill(slot.process);
+    slot.node.reset();
+    down_.insert(id);
+  }
+  void Slow(NodeId id) { slow_.insert(id); }
+  void Release(NodeId id) {
+    slow_.erase(id);
+    for (auto& message : held_) hub_.Inject(message.from, message.to, std::move(message.bytes));
+    held_.clear();
+  }
+
+  // Runs fibers, delivers messages and fires timers until nothing is left.
+  void Settle() {
+    for (;;) {
+      scheduler_.RunReady();
+      bool delivered = false;
+      for (auto& message : hub_.TakeAll()) {
+        delivered = true;
+        if (down_.count(message.to) > 0) continue;
+        if (slow_.count(message.to) > 0) {
+          held_.push_back(std::move(message));
+          continue;
+        }
+        hub_.Deliver(std::move(message));
+      }
+      if (delivered) continue;
+      const std::optional<int64_t> next = scheduler_.NextDeadlineNanos();
+      if (!next) return;
+      if (*next > clock_.MonotonicNanos()) clock_.AdvanceTo(*next);
+      scheduler_.FireNextTimer();
+    }
+  }
+
+  template <typename F>
+  auto RunOn(NodeId id, F body) {
+    auto future = scheduler_.Spawn(slots_.at(id).process, "test", std::move(body));
+    Settle();
+    MKS_ASSERT(future.IsReady());
+    return *future.Get();
+  }
+  Result<WriteResult> Put(NodeId via, std::string key, std::string value,
+                          Consistency consistency = Consistency::Default()) {
+    return RunOn(via, [&] { return node(via).coordinator().Put(key, value, consistency); });
+  }
+  Result<WriteResult> Delete(NodeId via, std::string key,
+                             Consistency consistency = Consistency::Default()) {
+    return RunOn(via, [&] { return node(via).coordinator().Delete(key, consistency); });
+  }
+  Result<ReadResult> Get(NodeId via, std::string key,
+                         Consistency consistency = Consistency::Default()) {
+    return RunOn(via, [&] { return node(via).coordinator().Get(key, consistency); });
+  }
+  // What `id` stores for `key`, read straight from its store.
+  std::optional<Version> Stored(NodeId id, const std::string& key) {
+    Result<Version> version = node(id).store().Get(key);
+    if (!version.ok()) return std::nullopt;
+    return *version;
+  }
+
+  Node& node(NodeId id) { return *slots_.at(id).node; }
+  OffsetClock& clock_of(NodeId id) { return *slots_.at(id).clock; }
+  ManualClock& clock() { return clock_; }
+  LoopbackHub& hub() { return hub_; }
+  const std::vector<NodeId>& members() const { return members_; }
+
+  static constexpr NodeId kOutsider = 99;
+
+ private:
+  struct Slot {
+    MapDisk disk;
+    std::unique_ptr<OffsetClock> clock;
+    ProcessId process = 0;
+    uint64_t incarnations = 0;
+    std::unique_ptr<Node> node;
+  };
+  ManualClock clock_;
+  runtime::Scheduler scheduler_{&clock_};
+  LoopbackHub hub_;
+  NodeOptions options_;
+  std::vector<NodeId> members_;
+  std::map<NodeId, Slot> slots_;
+  std::set<NodeId> down_;
+  std::set<NodeId> slow_;
+  std::vector<LoopbackHub::Message> held_;
+};
+
+// ---- Consistency arithmetic ----
+
+TEST(ConsistencyTest, RequiredRepliesForEveryLevelAndReplicationFactor) {
+  for (uint32_t n = 1; n <= 5; ++n) {
+    EXPECT_EQ(*RequiredReplies(Consistency::One(), n), 1u);
+    EXPECT_EQ(*RequiredReplies(Consistency::Quorum(), n), n / 2 + 1);
+    EXPECT_EQ(*RequiredReplies(Consistency::All(), n), n);
+    for (uint32_t count = 1; count <= n; ++count) {
+      EXPECT_EQ(*RequiredReplies(Consistency::Count(count), n), count);
+    }
+    EXPECT_TRUE(RequiredReplies(Consistency::Count(n + 1), n).status().IsInvalidArgument());
+    EXPECT_TRUE(RequiredReplies(Consistency::Count(0), n).status().IsInvalidArgument());
+    // A majority for reads and writes always overlaps: R + W > N.
+    EXPECT_GT(2 * *RequiredReplies(Consistency::Quorum(), n), n);
+  }
+  EXPECT_TRUE(RequiredReplies(Consistency::Default(), 3).status().IsInvalidArgument());
+}
+
+TEST(ConsistencyTest, ParsesNamesAndCounts) {
+  EXPECT_EQ(*ParseConsistency("one"), Consistency::One());
+  EXPECT_EQ(*ParseConsistency("QUORUM"), Consistency::Quorum());
+  EXPECT_EQ(*ParseConsistency("All"), Consistency::All());
+  EXPECT_EQ(*ParseConsistency("default"), Consistency::Default());
+  EXPECT_EQ(*ParseConsistency("2"), Consistency::Count(2));
+  for (const char* bad : {"", "0", "-1", "two", "2x", "99999999999"}) {
+    Result<Consistency> parsed = ParseConsistency(bad);
+    EXPECT_TRUE(parsed.status().IsInvalidArgument()) << bad;
+  }
+  EXPECT_EQ(ToString(Consistency::Count(3)), "3");
+  EXPECT_EQ(ToString(Consistency::Quorum()), "QUORUM");
+}
+
+// For every N from 1 to 5, every level and every number of dead replicas: a
+// write or read succeeds exactly when enough replicas are alive, and a
+// success counts at least the required answers.
+TEST(ConsistencyTest, OutcomesFollowTheArithmeticForEveryNAndLevel) {
+  for (uint32_t n = 1; n <= 5; ++n) {
+    std::vector<Consistency> levels = {Consistency::One(), Consistency::Quorum(),
+                                       Consistency::All()};
+    for (uint32_t count = 1; count <= n; ++count) levels.push_back(Consistency::Count(count));
+    for (uint32_t dead = 0; dead < n; ++dead) {
+      TestCluster cluster(n, n);
+      // Node 1 coordinates and stays up; the highest ids die.
+      for (uint32_t i = 0; i < dead; ++i) cluster.Crash(static_cast<NodeId>(n - i));
+      for (const Consistency& level : levels) {
+        const uint32_t needed = *RequiredReplies(level, n);
+        const bool possible = n - dead >= needed;
+        Result<WriteResult> put = cluster.Put(1, "k", "v", level);
+        EXPECT_EQ(put.ok(), possible) << "N=" << n << " dead=" << dead << " "
+                                      << ToString(level) << ": " << put.status();
+        if (put.ok()) {
+          EXPECT_GE(put->acks, needed);
+        } else {
+          EXPECT_TRUE(put.status().IsUnavailable()) << put.status();
+        }
+        Result<ReadResult> got = cluster.Get(1, "k", level);
+        EXPECT_EQ(got.ok(), possible) << "N=" << n << " dead=" << dead << " "
+                                      << ToString(level) << ": " << got.status();
+        if (got.ok()) {
+          EXPECT_GE(got->replies, needed);
+        }
+      }
+    }
+  }
+}
+
+// ---- Reads and writes ----
+
+TEST(CoordinatorTest, WriteThroughOneNodeIsReadThroughAnother) {
+  TestCluster cluster(3, 3);
+  Result<WriteResult> put = cluster.Put(1, "apple", "red");
+  ASSERT_TRUE(put.ok()) << put.status();
+  EXPECT_GE(put->acks, 2u);
+  EXPECT_EQ(put->version.origin, 1u);
+  Result<ReadResult> got = cluster.Get(3, "apple");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_TRUE(got->found);
+  EXPECT_EQ(got->version->value, "red");
+  EXPECT_EQ(got->version->timestamp, put->version.timestamp);
+  // Every replica applied it, those after the quorum included.
+  for (NodeId id : cluster.members()) {
+    EXPECT_EQ(cluster.Stored(id, "apple"), put->version) << "node " << id;
+  }
+}
+
+TEST(CoordinatorTest, NotFoundIsAnAnswerNotAnError) {
+  TestCluster cluster(3, 3);
+  Result<ReadResult> missing = cluster.Get(2, "nothing");
+  ASSERT_TRUE(missing.ok()) << missing.status();
+  EXPECT_FALSE(missing->found);
+  EXPECT_FALSE(missing->version.has_value());
+  EXPECT_EQ(cluster.node(2).coordinator().stats().reads_not_found, 1u);
+
+  ASSERT_TRUE(cluster.Put(1, "k", "v").ok());
+  Result<WriteResult> deleted = cluster.Delete(2, "k");
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  Result<ReadResult> after = cluster.Get(3, "k", Consistency::All());
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_FALSE(after->found);
+  ASSERT_TRUE(after->version.has_value());
+  EXPECT_TRUE(after->version->tombstone);
+  EXPECT_EQ(after->version->timestamp, deleted->version.timestamp);
+}
+
+TEST(CoordinatorTest, TheGreatestVersionWinsAcrossCoordinators) {
+  TestCluster cluster(4, 3);
+  std::optional<Version> greatest;
+  for (int i = 0; i < 20; ++i) {
+    const NodeId via = static_cast<NodeId>(i % 4 + 1);
+    Result<WriteResult> put = cluster.Put(via, "counter", std::to_string(i));
+    ASSERT_TRUE(put.ok()) << put.status();
+    if (!greatest || Supersedes(put->version, *greatest)) greatest = put->version;
+    // No time passes here, so coordinators that have not heard of each
+    // other's stamps may issue smaller ones: last-writer-wins then keeps
+    // the greatest stamp, not the last write in real time.
+    Result<ReadResult> got = cluster.Get(static_cast<NodeId>((i + 2) % 4 + 1), "counter");
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->version, greatest);
+  }
+}
+
+TEST(CoordinatorTest, WithSynchronizedClocksTheLastWriteInRealTimeWins) {
+  TestCluster cluster(4, 3);
+  for (int i = 0; i < 20; ++i) {
+    cluster.clock().AdvanceTo(cluster.clock().MonotonicNanos() + kMsNanos);
+    ASSERT_TRUE(cluster.Put(static_cast<NodeId>(i % 4 + 1), "counter", std::to_string(i)).ok());
+    Result<ReadResult> got = cluster.Get(static_cast<NodeId>((i + 2) % 4 + 1), "counter");
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->version->value, std::to_string(i));
+  }
+}
+
+// ---- Dead and slow replicas ----
+
+TEST(CoordinatorTest, QuorumWritesSurviveOneDeadReplicaButAllDoesNot) {
+  TestCluster cluster(3, 3);
+  cluster.Crash(3);
+  Result<WriteResult> quorum = cluster.Put(1, "k", "v1", Consistency::Quorum());
+  ASSERT_TRUE(quorum.ok()) << quorum.status();
+  EXPECT_EQ(quorum->acks, 2u);
+
+  Result<WriteResult> all = cluster.Put(1, "k", "v2", Consistency::All());
+  ASSERT_TRUE(all.status().IsUnavailable()) << all.status();
+  EXPECT_NE(all.status().message().find("2 of 3 replicas answered, 3 needed"),
+            std::string::npos) << all.status();
+
+  Result<ReadResult> read_all = cluster.Get(2, "k", Consistency::All());
+  ASSERT_TRUE(read_all.status().IsUnavailable()) << read_all.status();
+  EXPECT_NE(read_all.status().message().find("2 of 3 replicas answered, 3 needed"),
+            std::string::npos) << read_all.status();
+  EXPECT_GE(cluster.node(1).coordinator().stats().quorum_failures, 1u);
+}
+
+TEST(CoordinatorTest, TwoDeadReplicasFailQuorumWithCounts) {
+  TestCluster cluster(3, 3);
+  cluster.Crash(2);
+  cluster.Crash(3);
+  Result<WriteResult> put = cluster.Put(1, "k", "v");
+  ASSERT_TRUE(put.status().IsUnavailable()) << put.status();
+  EXPECT_NE(put.status().message().find("1 of 3 replicas answered, 2 needed"),
+            std::string::npos) << put.status();
+  Result<ReadResult> got = cluster.Get(1, "k");
+  ASSERT_TRUE(got.status().IsUnavailable()) << got.status();
+  // ONE still works: the coordinator is a replica itself.
+  EXPECT_TRUE(cluster.Put(1, "k", "v", Consistency::One()).ok());
+  EXPECT_TRUE(cluster.Get(1, "k", Consistency::Count(1)).ok());
+}
+
+TEST(CoordinatorTest, SlowReplicaDoesNotDelayAQuorumButFailsAll) {
+  TestCluster cluster(3, 3);
+  cluster.Slow(3);
+  const int64_t start_ns = cluster.clock().MonotonicNanos();
+  ASSERT_TRUE(cluster.Put(1, "k", "v").ok());
+  Result<ReadResult> all = cluster.Get(2, "k", Consistency::All());
+  EXPECT_TRUE(all.status().IsUnavailable()) << all.status();
+  // The ALL read waited for its deadline; the quorum write had not.
+  EXPECT_GE(cluster.clock().MonotonicNanos() - start_ns,
+            cluster.node(2).coordinator().options().timeout_ns);
+  cluster.Release(3);
+  cluster.Settle();
+  // The held write arrived late and was applied anyway.
+  EXPECT_TRUE(cluster.Stored(3, "k").has_value());
+}
+
+// ---- Read repair ----
+
+TEST(CoordinatorTest, ReadRepairConvergesAStaleReplicaBeforeTheReply) {
+  TestCluster cluster(3, 3);
+  ASSERT_TRUE(cluster.Put(1, "k", "old").ok());
+  cluster.Crash(3);
+  Result<WriteResult> newer = cluster.Put(1, "k", "new");
+  ASSERT_TRUE(newer.ok());
+  cluster.Start(3);
+  EXPECT_EQ(cluster.Stored(3, "k")->value, "old");
+
+  Result<ReadResult> got = cluster.Get(3, "k", Consistency::All());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->version->value, "new");
+  EXPECT_EQ(cluster.node(3).coordinator().stats().read_repairs_foreground, 1u);
+  EXPECT_EQ(cluster.Stored(3, "k"), newer->version);
+}
+
+TEST(CoordinatorTest, ReadRepairOfLateAnswersRunsInTheBackground) {
+  TestCluster cluster(3, 3);
+  cluster.Crash(3);
+  Result<WriteResult> put = cluster.Put(1, "k", "v");
+  ASSERT_TRUE(put.ok());
+  cluster.Start(3);
+  EXPECT_FALSE(cluster.Stored(3, "k").has_value());
+  // ONE from node 1: its own answer suffices; node 3's empty answer comes
+  // later and is repaired after the reply.
+  Result<ReadResult> got = cluster.Get(1, "k", Consistency::One());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->version->value, "v");
+  cluster.Settle();
+  const CoordinatorStats& stats = cluster.node(1).coordinator().stats();
+  EXPECT_EQ(stats.read_repairs_foreground, 0u);
+  EXPECT_EQ(stats.read_repairs_background, 1u);
+  EXPECT_EQ(cluster.Stored(3, "k"), put->version);
+}
+
+TEST(CoordinatorTest, ReadRepairSpreadsTombstones) {
+  TestCluster cluster(3, 3);
+  ASSERT_TRUE(cluster.Put(1, "k", "v").ok());
+  cluster.Crash(2);
+  ASSERT_TRUE(cluster.Delete(1, "k").ok());
+  cluster.Start(2);
+  EXPECT_FALSE(cluster.Stored(2, "k")->tombstone);
+  Result<ReadResult> got = cluster.Get(2, "k", Consistency::All());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_FALSE(got->found);
+  EXPECT_TRUE(cluster.Stored(2, "k")->tombstone);
+}
+
+TEST(CoordinatorTest, SkippingReadRepairLeavesTheReplicaStale) {
+  TestCluster cluster(3, 3);
+  cluster.Crash(3);
+  ASSERT_TRUE(cluster.Put(1, "k", "v").ok());
+  cluster.Start(3);
+  cluster.node(3).coordinator().set_canaries({.skip_read_repair = true});
+  ASSERT_TRUE(cluster.Get(3, "k", Consistency::All()).ok());
+  cluster.Settle();
+  EXPECT_FALSE(cluster.Stored(3, "k").has_value());
+}
+
+// ---- Bad input ----
+
+TEST(CoordinatorTest, BadInputIsRefusedAndNothingIsSent) {
+  TestCluster cluster(3, 3);
+  const uint64_t sent_before = cluster.hub().sent_count();
+  EXPECT_TRUE(cluster.Put(1, "", "v").status().IsInvalidArgument());
+  EXPECT_TRUE(cluster.Put(1, std::string(1025, 'k'), "v").status().IsInvalidArgument());
+  EXPECT_TRUE(cluster.Put(1, "k", std::string(1024 * 1024 + 1, 'v')).status().IsInvalidArgument());
+  EXPECT_TRUE(cluster.Put(1, "k", "v", Consistency::Count(4)).status().IsInvalidArgument());
+  EXPECT_TRUE(cluster.Get(1, "", Consistency::One()).status().IsInvalidArgument());
+  EXPECT_TRUE(cluster.Get(1, "k", Consistency::Count(4)).status().IsInvalidArgument());
+  EXPECT_EQ(cluster.hub().sent_count(), sent_before);
+  for (NodeId id : cluster.members()) EXPECT_FALSE(cluster.Stored(id, "k").has_value());
+  // Binary keys and values are fine.
+  std::string binary;
+  for (int b = 0; b < 256; ++b) binary.push_back(static_cast<char>(b));
+  ASSERT_TRUE(cluster.Put(2, binary, binary).ok());
+  EXPECT_EQ(cluster.Get(3, binary)->version->value, binary);
+}
+
+// ---- Clocks ----
+
+TEST(CoordinatorTest, ReplicasRefuseVersionsFromAWildClock) {
+  TestCluster cluster(3, 3);
+  cluster.clock_of(1).set_offset_ms(60'000);  // a minute ahead: beyond 500 ms
+  Result<WriteResult> put = cluster.Put(1, "k", "v");
+  ASSERT_TRUE(put.status().IsUnavailable()) << put.status();
+  EXPECT_NE(put.status().message().find("refused"), std::string::npos) << put.status();
+  EXPECT_FALSE(cluster.Stored(2, "k").has_value());
+  EXPECT_EQ(cluster.node(2).replica().stats().puts_refused, 1u);
+}
+
+TEST(CoordinatorTest, ARestartedNodeStampsAboveEverythingItStampedBefore) {
+  TestCluster cluster(3, 3);
+  Result<WriteResult> before = cluster.Put(1, "k", "before");
+  ASSERT_TRUE(before.ok());
+  cluster.Crash(1);
+  // The wall clock went back across the restart, within the tolerated
+  // offset: without the durable ceiling the node would reissue stamps.
+  cluster.clock_of(1).set_offset_ms(-400);
+  cluster.Start(1);
+  Result<WriteResult> after = cluster.Put(1, "k", "after");
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_GT(after->version.timestamp, before->version.timestamp);
+  EXPECT_EQ(cluster.Get(2, "k")->version->value, "after");
+  EXPECT_GE(cluster.node(1).stats().ceiling_raises, 1u);
+}
+
+}  // namespace
+}  // namespace mks

@@ -1,0 +1,450 @@
+#include "sim/kv_protocol.h"
+
+#include <utility>
+
+#include "core/assertions.h"
+#include "core/node.h"
+#include "core/proto/mks.pb.h"
+#include "core/rpc.h"
+
+namespace mks::sim {
+namespace {
+
+constexpr int64_t kMsNanos = 1'000'000;
+// Between two attempts of a liveness-phase read that failed.
+constexpr int64_t kSweepRetryNanos = 50 * kMsNanos;
+
+// ---- Digest encoding: the records a node holds, partition by partition ----
+
+void PutFixed32(std::string* out, uint32_t value) {
+  for (int shift = 24; shift >= 0; shift -= 8) out->push_back(static_cast<char>(value >> shift));
+}
+void PutFixed64(std::string* out, uint64_t value) {
+  for (int shift = 56; shift >= 0; shift -= 8) out->push_back(static_cast<char>(value >> shift));
+}
+uint64_t GetFixed(std::string_view* in, int bytes) {
+  MKS_ASSERT_GE(in->size(), static_cast<size_t>(bytes));
+  uint64_t value = 0;
+  for (int i = 0; i < bytes; ++i) value = (value << 8) | static_cast<uint8_t>((*in)[static_cast<size_t>(i)]);
+  in->remove_prefix(static_cast<size_t>(bytes));
+  return value;
+}
+std::string GetBytes(std::string_view* in) {
+  const auto size = static_cast<size_t>(GetFixed(in, 4));
+  MKS_ASSERT_GE(in->size(), size);
+  std::string out(in->substr(0, size));
+  in->remove_prefix(size);
+  return out;
+}
+
+// One record of a digest.
+struct DigestRecord {
+  std::string key;
+  Timestamp timestamp;
+  NodeId origin = kNoNode;
+  bool tombstone = false;
+  std::string value;
+  friend bool operator==(const DigestRecord&, const DigestRecord&) = default;
+};
+
+// partition -> its records in key order, as one node holds them.
+using NodeRecords = std::map<PartitionId, std::vector<DigestRecord>>;
+
+NodeRecords DecodeDigest(std::string_view digest) {
+  NodeRecords out;
+  while (!digest.empty()) {
+    const auto partition = static_cast<PartitionId>(GetFixed(&digest, 4));
+    DigestRecord record;
+    record.key = GetBytes(&digest);
+    record.timestamp.physical_ms = GetFixed(&digest, 8);
+    record.timestamp.logical = static_cast<uint32_t>(GetFixed(&digest, 4));
+    record.origin = static_cast<NodeId>(GetFixed(&digest, 4));
+    record.tombstone = GetFixed(&digest, 1) != 0;
+    record.value = GetBytes(&digest);
+    out[partition].push_back(std::move(record));
+  }
+  return out;
+}
+
+// ---- Nodes ----
+
+class KvNode final : public ProtocolNode {
+ public:
+  KvNode(const NodeContext& context, const KvCanaries& canaries) {
+    const Scenario& scenario = *context.scenario;
+    NodeOptions options;
+    options.members = context.nodes;
+    options.ring.partition_count = scenario.partitions;
+    options.ring.replication_factor = scenario.replicas;
+    options.coordinator.default_read = Consistency::Count(scenario.read_quorum);
+    options.coordinator.default_write = Consistency::Count(scenario.write_quorum);
+    // Answer the client before it gives up, so a slow quorum is reported as
+    // a failure rather than lost as a client timeout.
+    options.coordinator.timeout_ns = scenario.workload.request_timeout_ms * kMsNanos * 3 / 4;
+    Result<std::unique_ptr<Node>> node =
+        Node::Open(std::move(options), context.env, context.scheduler, context.process);
+    MKS_ASSERT_MSG(node.ok(), node.status().ToString());
+    node_ = std::move(*node);
+    node_->coordinator().set_canaries(canaries.coordinator);
+    node_->replica().set_canaries(canaries.replica);
+  }
+
+  std::string ConvergenceDigest() const override {
+    std::string digest;
+    for (PartitionId partition : node_->ring().PartitionsOwnedBy(node_->id())) {
+      const Status visited = node_->store().ForEachInPartition(
+          partition, [&](std::string_view key, const Version& version) {
+            PutFixed32(&digest, partition);
+            PutFixed32(&digest, static_cast<uint32_t>(key.size()));
+            digest.append(key);
+            PutFixed64(&digest, version.timestamp.physical_ms);
+            PutFixed32(&digest, version.timestamp.logical);
+            PutFixed32(&digest, version.origin);
+            digest.push_back(version.tombstone ? 1 : 0);
+            PutFixed32(&digest, static_cast<uint32_t>(version.value.size()));
+            digest.append(version.value);
+            return true;
+          });
+      // A node that cannot read its own records has not converged; the
+      // digest says so with a record no other replica can hold.
+      if (!visited.ok()) {
+        PutFixed32(&digest, partition);
+        const std::string what = "unreadable: " + visited.ToString();
+        PutFixed32(&digest, static_cast<uint32_t>(what.size()));
+        digest.append(what);
+        digest.append(std::string(8 + 4 + 4 + 1 + 4, '\0'));
+      }
+    }
+    return digest;
+  }
+
+ private:
+  std::unique_ptr<Node> node_;
+};
+
+// ---- Clients ----
+
+class KvClient final : public WorkloadClient {
+ public:
+  explicit KvClient(const ClientContext& context)
+      : context_(context),
+        env_(context.env),
+        rpc_(context.scheduler, context.process, env_.network, env_.node_id,
+             RpcOptions{env_.random.Next64() | 1}) {
+    MKS_ASSERT(context.workload != nullptr && context.history != nullptr);
+    MKS_ASSERT(!context.nodes.empty());
+    context_.scheduler->Spawn(context_.process, "workload", [this] { Loop(); });
+  }
+
+  void Stop() override { stopped_ = true; }
+  bool Idle() const override { return stopped_ && swept_; }
+
+ private:
+  void Loop() {
+    const Workload& w = *context_.workload;
+    const int64_t interval_ns = 1'000'000'000LL / w.ops_per_second;
+    while (!stopped_) {
+      context_.scheduler->SleepFor(
+          env_.random.Range(interval_ns / 2, interval_ns + interval_ns / 2));
+      if (stopped_) break;
+      RunOne(RandomOperation(w), "");
+    }
+    Sweep(w);
+    swept_ = true;
+  }
+
+  Operation RandomOperation(const Workload& w) {
+    Operation op;
+    op.key = "k";
+    op.key += std::to_string(env_.random.Uniform(w.key_space));
+    const uint64_t roll = env_.random.Uniform(100);
+    op.kind = roll < w.read_percent ? OperationKind::kRead
+              : roll < w.read_percent + w.write_percent ? OperationKind::kWrite
+                                                        : OperationKind::kDelete;
+    return op;
+  }
+
+  // Reads every key at ALL until each read succeeds (see the file comment).
+  void Sweep(const Workload& w) {
+    for (uint32_t k = 0; k < w.key_space; ++k) {
+      for (;;) {
+        Operation op;
+        op.key = "k";
+        op.key += std::to_string(k);
+        op.kind = OperationKind::kRead;
+        if (RunOne(std::move(op), "all") == Outcome::kOk) break;
+        context_.scheduler->SleepFor(kSweepRetryNanos);
+      }
+    }
+  }
+
+  Outcome RunOne(Operation op, const std::string& consistency) {
+    const Workload& w = *context_.workload;
+    op.client = env_.node_id;
+    op.id = ++next_id_;
+    op.node = context_.nodes[env_.random.Uniform(context_.nodes.size())];
+    proto::ClientRequest request;
+    request.set_key(op.key);
+    request.set_consistency(consistency);
+    if (op.kind == OperationKind::kWrite) {
+      op.value = "c" + std::to_string(op.client) + "." + std::to_string(op.id) + ".";
+      const auto size = static_cast<size_t>(
+          env_.random.Range(w.value_bytes_min, w.value_bytes_max));
+      if (op.value.size() < size) op.value.append(size - op.value.size(), 'v');
+      request.set_value(op.value);
+    }
+    const char* method = op.kind == OperationKind::kRead    ? "client.get"
+                         : op.kind == OperationKind::kWrite ? "client.put"
+                                                            : "client.delete";
+    op.invoke_ns = context_.scheduler->NowNanos();
+    context_.history->Invoke(op);
+    Result<std::string> reply = rpc_.CallAndWait(
+        op.node, method, request.SerializeAsString(), w.request_timeout_ms * kMsNanos);
+    op.complete_ns = context_.scheduler->NowNanos();
+    Finish(&op, reply);
+    context_.history->Complete(op);
+    return op.outcome;
+  }
+
+  static void Finish(Operation* op, const Result<std::string>& reply) {
+    const bool is_read = op->kind == OperationKind::kRead;
+    if (!reply.ok()) {
+      // A refused request changed nothing. A write short of its quorum, or
+      // one whose reply never came, may still have been applied somewhere.
+      const bool refused = reply.status().IsInvalidArgument();
+      op->outcome = is_read || refused ? Outcome::kFailed : Outcome::kUnknown;
+      if (is_read) op->value.clear();
+      return;
+    }
+    proto::ClientResponse response;
+    MKS_ASSERT(response.ParseFromString(*reply));
+    op->outcome = Outcome::kOk;
+    if (response.has_version()) {
+      const proto::Version& version = response.version();
+      op->version_timestamp = Timestamp{version.timestamp().physical_ms(),
+                                        version.timestamp().logical()};
+      op->version_origin = version.origin_node();
+      op->version_tombstone = version.tombstone();
+      if (is_read) op->value = version.value();
+    } else if (is_read) {
+      op->value.clear();
+    }
+  }
+
+  ClientContext context_;
+  Environment env_;
+  RpcEndpoint rpc_;
+  bool stopped_ = false;
+  bool swept_ = false;
+  uint64_t next_id_ = 0;
+};
+
+}  // namespace
+
+// ---- Checker ----
+
+KvChecker::KvChecker(Ring ring, bool quorums_overlap)
+    : ring_(std::move(ring)), quorums_overlap_(quorums_overlap) {}
+
+std::string KvChecker::Story(const Operation& op) {
+  static constexpr const char* kKinds[] = {"read", "write", "delete"};
+  std::string story = std::string(kKinds[static_cast<int>(op.kind)]) + " of " +
+                      op.key + " by client " + std::to_string(op.client) +
+                      " op " + std::to_string(op.id) + " via node " +
+                      std::to_string(op.node) + " [" +
+                      std::to_string(op.invoke_ns / kMsNanos) + " ms";
+  if (op.complete_ns != 0) story += ".." + std::to_string(op.complete_ns / kMsNanos) + " ms";
+  story += "]";
+  if (op.version_origin != kNoNode) {
+    story += " version " + ToString(op.version_timestamp) + "@" +
+             std::to_string(op.version_origin) +
+             (op.version_tombstone ? " (tombstone)" : "");
+  }
+  return story;
+}
+
+void KvChecker::Violation(const Operation& op, const std::string& what) {
+  violations_.push_back(Story(op) + ": " + what);
+}
+
+void KvChecker::Invoke(const Operation& op) {
+  KeyHistory& history = keys_[op.key];
+  if (op.kind == OperationKind::kRead) {
+    read_floor_[{op.client, op.id}] =
+        ReadFloor{history.acked_floor, history.acked_floor_story};
+    return;
+  }
+  if (op.kind == OperationKind::kDelete) {
+    history.delete_invoked = true;
+  } else {
+    history.invoked_values.emplace(op.value, Story(op));
+  }
+}
+
+void KvChecker::Complete(const Operation& op) {
+  KeyHistory& history = keys_[op.key];
+  if (op.kind == OperationKind::kRead) {
+    auto floor = read_floor_.find({op.client, op.id});
+    MKS_ASSERT(floor != read_floor_.end());
+    if (op.outcome == Outcome::kOk) CheckRead(op, floor->second);
+    read_floor_.erase(floor);
+    return;
+  }
+  if (op.outcome != Outcome::kOk) return;
+  if (op.version_origin == kNoNode) {
+    Violation(op, "acknowledged without a version");
+    return;
+  }
+  const Stamp stamp{op.version_timestamp, op.version_origin};
+  const std::string value = op.kind == OperationKind::kDelete ? "" : op.value;
+  auto [it, inserted] = history.stamped.emplace(stamp, std::make_pair(value, Story(op)));
+  if (!inserted) {
+    Violation(op, "reused the version of " + it->second.second);
+  }
+  if (!history.acked_floor || *history.acked_floor < stamp) {
+    history.acked_floor = stamp;
+    history.acked_floor_story = Story(op);
+  }
+}
+
+std::string KvChecker::PhantomCheck(const std::string& key, const Stamp& stamp,
+                                    bool tombstone,
+                                    const std::string& value) const {
+  auto history = keys_.find(key);
+  if (history == keys_.end()) return "no write of the key was ever invoked";
+  if (tombstone) {
+    if (!history->second.delete_invoked) return "a tombstone, but no delete was invoked";
+  } else if (history->second.invoked_values.count(value) == 0) {
+    return "a value no write ever carried";
+  }
+  auto known = history->second.stamped.find(stamp);
+  if (known != history->second.stamped.end() &&
+      known->second.first != (tombstone ? "" : value)) {
+    return "a value that differs from the one " + known->second.second + " wrote";
+  }
+  return "";
+}
+
+void KvChecker::CheckRead(const Operation& read, const ReadFloor& floor) {
+  const bool returned = read.version_origin != kNoNode;
+  const Stamp stamp{read.version_timestamp, read.version_origin};
+  if (returned) {
+    const std::string phantom =
+        PhantomCheck(read.key, stamp, read.version_tombstone, read.value);
+    if (!phantom.empty()) Violation(read, "phantom read: " + phantom);
+  }
+  if (!quorums_overlap_ || !floor.stamp.has_value()) return;
+  if (!returned) {
+    Violation(read, "stale read: found no version, but " + floor.story +
+                        " was acknowledged before the read began");
+  } else if (stamp < *floor.stamp) {
+    Violation(read, "stale read: returned an older version than " + floor.story +
+                        ", acknowledged before the read began");
+  }
+}
+
+Status KvChecker::CheckConverged(const std::vector<std::string>& digests) {
+  MKS_ASSERT_EQ(digests.size(), ring_.members().size());
+  std::vector<NodeRecords> nodes;
+  for (const std::string& digest : digests) nodes.push_back(DecodeDigest(digest));
+  // Each partition: every replica holds the same records.
+  std::map<std::string, DigestRecord> converged;  // key -> its one version
+  for (PartitionId partition = 0; partition < ring_.partition_count(); ++partition) {
+    const std::span<const NodeId> replicas = ring_.PreferenceList(partition);
+    const NodeRecords& first = nodes.at(replicas[0] - 1);
+    const auto first_it = first.find(partition);
+    const std::vector<DigestRecord> empty;
+    const std::vector<DigestRecord>& reference = first_it == first.end() ? empty : first_it->second;
+    for (NodeId replica : replicas.subspan(1)) {
+      const NodeRecords& other = nodes.at(replica - 1);
+      const auto it = other.find(partition);
+      const std::vector<DigestRecord>& held = it == other.end() ? empty : it->second;
+      if (held != reference) {
+        return Status::Unavailable(
+            "partition " + std::to_string(partition) + ": node " +
+            std::to_string(replica) + " holds " + std::to_string(held.size()) +
+            " records, node " + std::to_string(replicas[0]) + " " +
+            std::to_string(reference.size()) + ", or they differ");
+      }
+    }
+    for (const DigestRecord& record : reference) converged[record.key] = record;
+  }
+  // The converged state against the history.
+  for (const auto& [key, history] : keys_) {
+    auto it = converged.find(key);
+    if (it == converged.end()) {
+      if (history.acked_floor) {
+        return Status::Corruption("lost acknowledged write: key " + key +
+                                  " converged with no version, but " +
+                                  history.acked_floor_story + " was acknowledged");
+      }
+      continue;
+    }
+    const DigestRecord& record = it->second;
+    const Stamp stamp{record.timestamp, record.origin};
+    const std::string phantom = PhantomCheck(key, stamp, record.tombstone, record.value);
+    if (!phantom.empty()) {
+      return Status::Corruption("phantom: key " + key + " converged on " + phantom);
+    }
+    if (history.acked_floor && stamp < *history.acked_floor) {
+      return Status::Corruption(
+          "lost acknowledged write: key " + key + " converged on version " +
+          ToString(record.timestamp) + "@" + std::to_string(record.origin) +
+          ", older than " + history.acked_floor_story);
+    }
+  }
+  return Status::Ok();
+}
+
+// ---- Protocol ----
+
+const std::vector<std::string>& KvCanaryNames() {
+  static const std::vector<std::string> names = {
+      "ack_before_quorum", "skip_read_repair", "winner_by_value",
+      "ignore_tombstones", "lose_synced_writes"};
+  return names;
+}
+
+Status EnableKvCanary(std::string_view name, KvCanaries* canaries) {
+  MKS_ASSERT(canaries != nullptr);
+  if (name == "ack_before_quorum") {
+    canaries->coordinator.ack_before_quorum = true;
+  } else if (name == "skip_read_repair") {
+    canaries->coordinator.skip_read_repair = true;
+  } else if (name == "winner_by_value") {
+    canaries->coordinator.winner_by_value = true;
+  } else if (name == "ignore_tombstones") {
+    canaries->coordinator.ignore_tombstones = true;
+  } else if (name == "lose_synced_writes") {
+    canaries->replica.no_sync = true;
+  } else {
+    return Status::InvalidArgument("unknown kv canary '" + std::string(name) + "'");
+  }
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<KvProtocol>> KvProtocol::Make(const Scenario& scenario) {
+  std::vector<NodeId> members;
+  for (NodeId id = 1; id <= scenario.nodes; ++id) members.push_back(id);
+  Result<Ring> ring = Ring::Build(members, 1,
+                                  RingOptions{scenario.partitions, scenario.replicas});
+  MKS_RETURN_IF_ERROR(ring.status());
+  const uint32_t n = ring->replication_factor();
+  if (scenario.read_quorum < 1 || scenario.read_quorum > n ||
+      scenario.write_quorum < 1 || scenario.write_quorum > n) {
+    return Status::InvalidArgument(scenario.path + ": R and W must be in 1.." +
+                                   std::to_string(n));
+  }
+  const bool overlap = scenario.read_quorum + scenario.write_quorum > n;
+  return std::unique_ptr<KvProtocol>(new KvProtocol(std::move(*ring), overlap));
+}
+
+std::unique_ptr<ProtocolNode> KvProtocol::StartNode(const NodeContext& context) {
+  return std::make_unique<KvNode>(context, canaries_);
+}
+
+std::unique_ptr<WorkloadClient> KvProtocol::StartClient(const ClientContext& context) {
+  return std::make_unique<KvClient>(context);
+}
+
+}  // namespace mks::sim
