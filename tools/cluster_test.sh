@@ -77,6 +77,9 @@ case_restart() {
     expect "read of key-$i through the restarted node" "after-$i" "$(mks 2 -c quorum get "key-$i")"
   done
   expect "redis read through the restarted node" down "$(rcli 2 GET during)"
+  # The restarted node coordinates writes again, and they win over older ones.
+  mks 2 -c all put key-1 final >/dev/null || fail "ALL write through the restarted node"
+  expect "write through the restarted node" final "$(mks 3 -c one get key-1)"
 }
 
 case_clients() {
