@@ -241,9 +241,11 @@ class CounterNode final : public ProtocolNode {
   Environment env_;  // a copy: its Random stream is this incarnation's own
   // Invariant: every vector has node_count() entries; index = origin - 1.
   std::map<std::string, std::vector<uint64_t>> counts_;
-  std::map<NodeId, uint64_t> last_request_;  // client -> last applied id
+  // Both only looked up per client, never iterated: hash order cannot
+  // reach behaviour, and a lookup is one probe instead of a tree walk.
+  std::unordered_map<NodeId, uint64_t> last_request_;  // client -> last applied id
   // client -> the latest request id this incarnation refused (disk error).
-  std::map<NodeId, uint64_t> failed_request_;
+  std::unordered_map<NodeId, uint64_t> failed_request_;
   uint64_t corrupt_records_ = 0;
 };
 

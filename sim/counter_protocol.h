@@ -32,6 +32,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>  // here, not in the .cpp: its BUGGIFY sites are keyed by line
 #include <vector>
 
 #include "sim/protocol.h"

@@ -31,6 +31,7 @@
 #include <set>
 #include <string>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -241,7 +242,9 @@ class Scheduler {
   std::deque<Process> processes_;
   // Invariant: a fiber is in `fibers_` from spawn until its body returns or
   // it is destroyed; it is in its process's `fibers` set for the same span.
-  std::map<FiberId, std::unique_ptr<Fiber>> fibers_;
+  // Only ever looked up by id, never iterated (order lives in the process
+  // sets and ready_), so the hash order cannot reach behaviour.
+  std::unordered_map<FiberId, std::unique_ptr<Fiber>> fibers_;
   // Invariant: every FiberId here was ready when pushed; entries of fibers
   // that died since are skipped.
   std::deque<FiberId> ready_;
