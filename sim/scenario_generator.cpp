@@ -183,6 +183,8 @@ void PickFamily(FaultFamily kind, uint32_t nodes, FamilyConfig* f) {
   if (kind == FaultFamily::kCrash || kind == FaultFamily::kPause) {
     f->max_down = Pick<uint32_t>(1, nodes);
   }
+  // An off family is written as absent: shorter files, the same run.
+  if (!f->enabled) *f = FamilyConfig{};
 }
 
 void PickFaults(Scenario* s) {
