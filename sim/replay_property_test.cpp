@@ -16,6 +16,7 @@
 #include <sstream>
 #include <string>
 
+#include "sim/counter_protocol.h"
 #include "sim/regression.h"
 #include "sim/scenario_generator.h"
 #include "sim/scenario_writer.h"
@@ -220,6 +221,37 @@ TEST(ReplayPropertyTest, EveryRegressionReplaysToItsRecordedVerdict) {
         << (first->violations.empty() ? first->liveness_failure : first->violations[0]);
     Result<RunSummary> second = RunScenario(*scenario, *scenario->seed);
     EXPECT_EQ(first->trace_hash, second->trace_hash);
+  }
+}
+
+// The shipped scenarios must catch every counter canary within a bounded
+// number of seeds; how many each took is printed. A scenario without crashes
+// cannot catch ack_without_persist, so the bound applies to the suite, not
+// to each scenario.
+TEST(ReplayPropertyTest, ShippedScenariosCatchEveryCounterCanaryWithinBoundedSeeds) {
+  constexpr uint64_t kSeedBound = 50;
+  for (std::string_view canary : kCounterCanaries) {
+    uint64_t fewest = 0;  // seeds the quickest scenario took; 0: none caught it
+    for (const auto& entry : std::filesystem::directory_iterator(kScenarioDir)) {
+      if (entry.path().extension() != ".yaml") continue;
+      Result<Scenario> scenario = LoadScenario(entry.path().string());
+      ASSERT_TRUE(scenario.ok()) << scenario.status().ToString();
+      if (scenario->protocol != "counter") continue;
+      scenario->canaries = {std::string(canary)};
+      uint64_t seeds = 0;
+      for (uint64_t seed = 1; seed <= kSeedBound && seeds == 0; ++seed) {
+        Result<RunSummary> run = RunScenario(*scenario, seed);
+        ASSERT_TRUE(run.ok()) << run.status().ToString();
+        if (run->verdict != Verdict::kPass) seeds = seed;
+      }
+      std::cout << "canary " << canary << ", " << entry.path().filename().string()
+                << ": " << (seeds == 0 ? "not caught in " + std::to_string(kSeedBound)
+                                       : "caught at seed " + std::to_string(seeds))
+                << "\n";
+      if (seeds != 0 && (fewest == 0 || seeds < fewest)) fewest = seeds;
+    }
+    EXPECT_NE(fewest, 0u) << "no shipped scenario catches canary " << canary
+                          << " within " << kSeedBound << " seeds";
   }
 }
 

@@ -45,7 +45,8 @@ std::string_view ExitName(int code) {
 // One finished seed.
 struct SeedResult {
   int exit_code = 0;
-  std::string output;  // the worker's stdout and stderr
+  std::string trace_hash;
+  std::string output;  // the worker's stdout and stderr; kept for failures only
 };
 
 std::string ReadFile(const std::string& path) {
@@ -77,8 +78,11 @@ class Sweep {
     std::error_code error;
     self_ = std::filesystem::read_symlink("/proc/self/exe", error).string();
     if (error) return Fail("cannot find this executable: " + error.message());
-    char pattern[] = "/tmp/mks-sim-sweep-XXXXXX";
-    if (mkdtemp(pattern) == nullptr) return Fail("cannot create a work directory");
+    std::string pattern =
+        (std::filesystem::temp_directory_path(error) / "mks-sim-sweep-XXXXXX").string();
+    if (error || mkdtemp(pattern.data()) == nullptr) {
+      return Fail("cannot create a work directory in " + pattern);
+    }
     work_dir_ = pattern;
     const auto start = std::chrono::steady_clock::now();
     int code = Loop();
@@ -166,7 +170,11 @@ class Sweep {
     if (killed_.erase(pid) > 0) return;  // outranked by a lower failure
     SeedResult result;
     result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : kExitAssertion;
-    result.output = ReadFile(OutputPath(seed));
+    const std::string output = ReadFile(OutputPath(seed));
+    std::error_code ignored;
+    std::filesystem::remove(OutputPath(seed), ignored);
+    result.trace_hash = TraceHash(output);
+    if (result.exit_code != kExitPass) result.output = output;
     ++seeds_run_;
     if (result.exit_code != kExitPass &&
         (!lowest_failure_.has_value() || seed < *lowest_failure_)) {
@@ -193,17 +201,21 @@ class Sweep {
     }
   }
 
-  // With -v, one line per seed, in seed order, as soon as all below it are in.
+  // With -v, one line per seed, in seed order, as soon as all below it are
+  // in. Seeds printed (or passed over, without -v) are forgotten, so a long
+  // sweep holds at most `jobs` results, plus the failure.
   void PrintInOrder() {
     for (auto it = finished_.find(next_to_print_); it != finished_.end();
          it = finished_.find(next_to_print_)) {
       if (options_.verbose) {
         std::cout << "seed " << it->first << ": " << ExitName(it->second.exit_code)
-                  << " (trace hash " << TraceHash(it->second.output) << ")\n"
+                  << " (trace hash " << it->second.trace_hash << ")\n"
                   << std::flush;
       }
       // Seeds above the first failure may have finished too; not reported.
       if (it->first == options_.seeds.last || it->first == lowest_failure_) break;
+      MKS_ASSERT_EQ(it->second.exit_code, kExitPass);
+      finished_.erase(it);
       ++next_to_print_;
     }
   }
@@ -245,6 +257,7 @@ class Sweep {
   std::optional<uint64_t> lowest_failure_;
   std::map<pid_t, uint64_t> running_;   // worker -> seed
   std::set<pid_t> killed_;
+  // Finished seeds from next_to_print_ up (see PrintInOrder).
   std::map<uint64_t, SeedResult> finished_;
 };
 
