@@ -229,7 +229,7 @@ TEST(ReplayPropertyTest, EveryRegressionReplaysToItsRecordedVerdict) {
 // cannot catch ack_without_persist, so the bound applies to the suite, not
 // to each scenario.
 TEST(ReplayPropertyTest, ShippedScenariosCatchEveryCounterCanaryWithinBoundedSeeds) {
-  constexpr uint64_t kSeedBound = 50;
+  constexpr uint64_t kSeedBound = MKS_CANARY_SEED_BOUND;
   for (std::string_view canary : kCounterCanaries) {
     uint64_t fewest = 0;  // seeds the quickest scenario took; 0: none caught it
     for (const auto& entry : std::filesystem::directory_iterator(kScenarioDir)) {
