@@ -143,6 +143,7 @@ struct Scenario {
   const FamilyConfig& family(FaultFamily f) const {
     return faults[static_cast<size_t>(f)];
   }
+  // Every field, `path` and the events' `line` included.
   friend bool operator==(const Scenario&, const Scenario&) = default;
 };
 

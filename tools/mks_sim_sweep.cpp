@@ -151,6 +151,7 @@ class Sweep {
           ++next_seed_;
         }
       }
+      MKS_ASSERT_LE(running_.size(), static_cast<size_t>(options_.jobs));
       if (running_.empty()) return kExitPass;
       int status = 0;
       const pid_t pid = waitpid(-1, &status, 0);
@@ -221,6 +222,8 @@ class Sweep {
   }
 
   int Report(double seconds) {
+    MKS_ASSERT(running_.empty());
+    MKS_ASSERT_GE(seconds, 0.0);
     const double minutes = seconds / 60.0;
     const double per_minute = minutes > 0 ? static_cast<double>(seeds_run_) / minutes : 0;
     char rate[160];
@@ -233,7 +236,9 @@ class Sweep {
       return kExitPass;
     }
     const uint64_t seed = *lowest_failure_;
+    MKS_ASSERT_EQ(finished_.count(seed), 1u);
     const SeedResult& failed = finished_.at(seed);
+    MKS_ASSERT_NE(failed.exit_code, kExitPass);
     std::cout << "---- output of seed " << seed << " ----\n"
               << failed.output << "---- end of seed " << seed << " ----\n"
               << "failing seed: " << seed << "\n"
