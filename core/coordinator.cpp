@@ -23,10 +23,11 @@ std::string Lowercase(std::string_view text) {
 }
 
 std::string PutPayload(std::string_view key, const Version& version,
-                       uint64_t ring_epoch) {
+                       uint64_t ring_epoch, bool repair) {
   proto::ReplicaPutRequest request;
   VersionToProto(key, version, request.mutable_version());
   request.set_ring_epoch(ring_epoch);
+  request.set_repair(repair);
   return request.SerializeAsString();
 }
 
@@ -236,7 +237,7 @@ Result<WriteResult> Coordinator::Write(std::string_view key, Version version,
   }
   const uint32_t w = canaries_.ack_before_quorum ? 1u : *needed;
   const int64_t deadline_ns = scheduler_->NowNanos() + options_.timeout_ns;
-  const std::string payload = PutPayload(key, version, ring.epoch());
+  const std::string payload = PutPayload(key, version, ring.epoch(), /*repair=*/false);
   InFlightAnswers in_flight;
   for (NodeId replica : replicas) {
     in_flight.replicas.push_back(replica);
@@ -364,7 +365,7 @@ Status Coordinator::RepairBeforeReply(
   // be seen by this read and missed by the next one.
   uint32_t holders = 0;
   InFlightAnswers repairs;
-  const std::string payload = PutPayload(key, newest, ring_epoch);
+  const std::string payload = PutPayload(key, newest, ring_epoch, /*repair=*/true);
   const int64_t remaining_ns = deadline_ns - scheduler_->NowNanos();
   for (const auto& [replica, held] : answers) {
     if (!OlderThan(held, newest)) {
@@ -402,7 +403,7 @@ void Coordinator::RepairLateAnswers(std::string key, Version newest,
       process_, "read-repair",
       [this, key = std::move(key), newest = std::move(newest),
        in_flight = std::move(in_flight), ring_epoch, deadline_ns]() mutable {
-        const std::string payload = PutPayload(key, newest, ring_epoch);
+        const std::string payload = PutPayload(key, newest, ring_epoch, /*repair=*/true);
         while (!in_flight.empty()) {
           auto answer = in_flight.Next(scheduler_, deadline_ns);
           if (!answer.has_value()) return;

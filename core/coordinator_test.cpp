@@ -443,6 +443,23 @@ TEST(CoordinatorTest, ReplicasRefuseVersionsFromAWildClock) {
   EXPECT_EQ(cluster.node(2).replica().stats().puts_refused, 1u);
 }
 
+// A version stamped while a clock stood far ahead, already held by one
+// replica, must still converge: repairs are applied whatever their stamp.
+TEST(CoordinatorTest, RepairsSpreadVersionsStampedAheadOfTheReplicasClocks) {
+  TestCluster cluster(3, 3);
+  cluster.clock_of(1).set_offset_ms(2'000);
+  Result<WriteResult> ahead = cluster.Put(1, "k", "ahead", Consistency::One());
+  ASSERT_TRUE(ahead.ok()) << ahead.status();
+  cluster.Settle();
+  EXPECT_FALSE(cluster.Stored(2, "k").has_value());  // refused as a new write
+  cluster.clock_of(1).set_offset_ms(0);
+  Result<ReadResult> got = cluster.Get(2, "k", Consistency::All());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->version, ahead->version);
+  for (NodeId id : cluster.members()) EXPECT_EQ(cluster.Stored(id, "k"), ahead->version);
+  EXPECT_GE(cluster.node(2).replica().stats().repairs_from_ahead, 1u);
+}
+
 TEST(CoordinatorTest, ARestartedNodeStampsAboveEverythingItStampedBefore) {
   TestCluster cluster(3, 3);
   Result<WriteResult> before = cluster.Put(1, "k", "before");

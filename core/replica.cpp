@@ -57,17 +57,21 @@ ReplicaService::ReplicaService(Store* store, HybridLogicalClock* hlc,
   }
 }
 
-Result<bool> ReplicaService::Put(std::string_view key, const Version& version) {
+Result<bool> ReplicaService::Put(std::string_view key, const Version& version,
+                                 bool repair) {
   if (Status valid = store_->Validate(key, version); !valid.ok()) {
     ++stats_.puts_refused;
     return valid;
   }
-  // Refused before anything is stored: a version from a wild clock must not
-  // land anywhere, or it would win every conflict while the clock is off.
+  // Refused before anything is stored: a new version from a wild clock must
+  // not land anywhere, or it would win every conflict while the clock is off.
   if (Result<Timestamp> merged = hlc_->Update(version.timestamp); !merged.ok()) {
-    ++stats_.puts_refused;
-    return Status::InvalidArgument("version of " + EscapeKeyForMessage(key) +
-                                   " refused: " + merged.status().message());
+    if (!repair) {
+      ++stats_.puts_refused;
+      return Status::InvalidArgument("version of " + EscapeKeyForMessage(key) +
+                                     " refused: " + merged.status().message());
+    }
+    ++stats_.repairs_from_ahead;
   }
   Result<bool> applied =
       store_->Apply(key, version, WriteOptions{.sync = !canaries_.no_sync});
@@ -117,7 +121,7 @@ Result<std::string> ReplicaService::ServePut(std::string_view payload) {
   }
   Result<Version> version = VersionFromProto(request.version());
   MKS_RETURN_IF_ERROR(version.status());
-  Result<bool> applied = Put(request.version().key(), *version);
+  Result<bool> applied = Put(request.version().key(), *version, request.repair());
   MKS_RETURN_IF_ERROR(applied.status());
   proto::ReplicaPutResponse response;
   response.set_applied(*applied);

@@ -9,10 +9,16 @@
 // least as new, which is all a coordinator's quorum needs.
 //
 // Every received timestamp is folded into the node's hybrid logical clock
-// (causality). A version stamped further ahead of this node's wall clock
+// (causality). A new write stamped further ahead of this node's wall clock
 // than the clock's maximum offset is refused with InvalidArgument and
 // counted: a node with a wild clock must not plant versions that would win
-// every conflict for as long as its clock is off.
+// every conflict for as long as its clock is off. A repair is different: it
+// spreads a version that already won on some replica, so refusing it would
+// only keep the replicas apart forever (a version stamped while the clocks
+// stood far ahead could then never converge). Repairs are applied whatever
+// their stamp; their timestamp is folded into the clock only when within
+// the offset. The cost: a version from a wild clock that reached one
+// replica (its own coordinator's, at W = 1) can spread by repair.
 //
 // A replica serves any key it is asked for, whether or not the ring places
 // the key's partition here: with static membership the coordinator's ring is
@@ -48,6 +54,7 @@ struct ReplicaStats {
   uint64_t puts = 0;             // put requests served successfully
   uint64_t puts_applied = 0;     // ... of which changed the stored winner
   uint64_t puts_refused = 0;     // bad input, clock offset, or disk error
+  uint64_t repairs_from_ahead = 0;  // repairs applied beyond the clock offset
   uint64_t gets = 0;             // get requests served successfully
   uint64_t gets_failed = 0;      // corruption or disk error
 };
@@ -67,9 +74,10 @@ class ReplicaService {
 
   // Applies `version` of `key` durably. Returns whether it changed the
   // stored winner. InvalidArgument for a version outside the store's limits
-  // or stamped too far ahead (nothing written); the store's Corruption or
-  // IOError otherwise.
-  Result<bool> Put(std::string_view key, const Version& version);
+  // or, unless `repair`, stamped too far ahead (nothing written); the
+  // store's Corruption or IOError otherwise.
+  Result<bool> Put(std::string_view key, const Version& version,
+                   bool repair = false);
   // Returns the newest version of `key` held here (a tombstone included), or
   // nullopt when there is none. Corruption when the stored record fails its
   // checksum (the record is then removed, so anti-entropy or read repair

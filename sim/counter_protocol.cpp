@@ -73,10 +73,20 @@ std::string DedupKey(NodeId client) {
   return out;
 }
 
+constexpr std::string_view kCanaryAckWithoutPersist = kCounterCanaries[0];
+
+bool HasCanary(const NodeContext& context, std::string_view name) {
+  MKS_ASSERT(context.scenario != nullptr);
+  const std::vector<std::string>& canaries = context.scenario->canaries;
+  return std::find(canaries.begin(), canaries.end(), name) != canaries.end();
+}
+
 class CounterNode final : public ProtocolNode {
  public:
   explicit CounterNode(const NodeContext& context)
-      : context_(context), env_(context.env) {
+      : context_(context),
+        env_(context.env),
+        ack_without_persist_(HasCanary(context, kCanaryAckWithoutPersist)) {
     MKS_ASSERT(env_.disk != nullptr && env_.network != nullptr);
     MKS_ASSERT_GE(env_.node_id, 1u);
     Load();
@@ -154,6 +164,10 @@ class CounterNode final : public ProtocolNode {
       // client's "failed" means "not applied". (Copies never outlive the
       // incarnation: deliveries die with the process.)
       ok = false;
+    } else if (request.request_id() > last && ack_without_persist_) {
+      // The planted bug: acknowledged, but only in memory.
+      ++counts[self];
+      last = request.request_id();
     } else if (request.request_id() > last) {
       WriteBatch batch;
       const std::string count_key = CountKey(env_.node_id, request.key());
@@ -241,10 +255,13 @@ class CounterNode final : public ProtocolNode {
   Environment env_;  // a copy: its Random stream is this incarnation's own
   // Invariant: every vector has node_count() entries; index = origin - 1.
   std::map<std::string, std::vector<uint64_t>> counts_;
-  std::map<NodeId, uint64_t> last_request_;  // client -> last applied id
+  // Both only looked up per client, never iterated: hash order cannot
+  // reach behaviour, and a lookup is one probe instead of a tree walk.
+  std::unordered_map<NodeId, uint64_t> last_request_;  // client -> last applied id
   // client -> the latest request id this incarnation refused (disk error).
-  std::map<NodeId, uint64_t> failed_request_;
+  std::unordered_map<NodeId, uint64_t> failed_request_;
   uint64_t corrupt_records_ = 0;
+  const bool ack_without_persist_;  // canary: see kCounterCanaries
 };
 
 class CounterClient final : public WorkloadClient {
@@ -473,6 +490,21 @@ std::unique_ptr<WorkloadClient> CounterProtocol::StartClient(
   return std::make_unique<CounterClient>(context);
 }
 
+Status CheckCounterCanaries(const Scenario& scenario) {
+  for (const std::string& canary : scenario.canaries) {
+    if (std::find(kCounterCanaries.begin(), kCounterCanaries.end(), canary) ==
+        kCounterCanaries.end()) {
+      std::string known;
+      for (std::string_view name : kCounterCanaries) {
+        known += (known.empty() ? "" : ", ") + std::string(name);
+      }
+      return Status::InvalidArgument("unknown canary '" + canary +
+                                     "' for protocol counter (known: " + known + ")");
+    }
+  }
+  return Status::Ok();
+}
+
 uint64_t CounterNodeCorruptRecords(const ProtocolNode& node) {
   const auto* counter = dynamic_cast<const CounterNode*>(&node);
   MKS_ASSERT(counter != nullptr);
@@ -491,6 +523,7 @@ std::string_view OutcomeName(Outcome outcome) {
 
 Result<std::unique_ptr<Protocol>> MakeProtocol(const Scenario& scenario) {
   if (scenario.protocol == "counter") {
+    MKS_RETURN_IF_ERROR(CheckCounterCanaries(scenario));
     return std::unique_ptr<Protocol>(std::make_unique<CounterProtocol>(scenario));
   }
   if (scenario.protocol == "kv") {

@@ -28,10 +28,12 @@
 //    vectors, and every acknowledged increment is in them.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>  // here, not in the .cpp: its BUGGIFY sites are keyed by line
 #include <vector>
 
 #include "sim/protocol.h"
@@ -82,6 +84,17 @@ class CounterProtocol final : public Protocol {
  private:
   CounterChecker checker_;
 };
+
+// Canaries (scenario field `canaries:`), bugs planted on purpose so tests
+// can prove the checker catches them:
+//  * ack_without_persist: a node acknowledges an increment it keeps only in
+//    memory, so a crash forgets an acknowledged write.
+inline constexpr std::array<std::string_view, 1> kCounterCanaries = {
+    "ack_without_persist"};
+
+// OK when every canary the scenario names is one of kCounterCanaries;
+// InvalidArgument naming the first unknown one otherwise.
+Status CheckCounterCanaries(const Scenario& scenario);
 
 // Introspection for tests: the records a counter node skipped at start
 // because their checksum failed. Requires a node made by CounterProtocol.

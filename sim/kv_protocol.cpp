@@ -6,6 +6,7 @@
 #include "core/node.h"
 #include "core/proto/mks.pb.h"
 #include "core/rpc.h"
+#include "sim/world.h"
 
 namespace mks::sim {
 namespace {
@@ -13,6 +14,8 @@ namespace {
 constexpr int64_t kMsNanos = 1'000'000;
 // Between two attempts of a liveness-phase read that failed.
 constexpr int64_t kSweepRetryNanos = 50 * kMsNanos;
+// Between two liveness-phase passes over the key space.
+constexpr int64_t kSweepPauseNanos = 200 * kMsNanos;
 
 // ---- Digest encoding: the records a node holds, partition by partition ----
 
@@ -137,7 +140,7 @@ class KvClient final : public WorkloadClient {
   }
 
   void Stop() override { stopped_ = true; }
-  bool Idle() const override { return stopped_ && swept_; }
+  bool Idle() const override { return stopped_ && swept_ && !in_flight_; }
 
  private:
   void Loop() {
@@ -149,8 +152,21 @@ class KvClient final : public WorkloadClient {
       if (stopped_) break;
       RunOne(RandomOperation(w), "");
     }
-    Sweep(w);
-    swept_ = true;
+    // One client sweeps for all: the world checks convergence only when
+    // every client is idle, and staggered passes of several clients could
+    // leave no such moment.
+    if (env_.node_id != kFirstClientId) {
+      swept_ = true;
+      return;
+    }
+    // Pass after pass: a write still in flight when one pass read its key
+    // (a clogged or slow message) lands after it, and only a later pass
+    // repairs it. The world checks convergence between passes.
+    for (;;) {
+      Sweep(w);
+      swept_ = true;
+      context_.scheduler->SleepFor(kSweepPauseNanos);
+    }
   }
 
   Operation RandomOperation(const Workload& w) {
@@ -198,8 +214,10 @@ class KvClient final : public WorkloadClient {
                                                             : "client.delete";
     op.invoke_ns = context_.scheduler->NowNanos();
     context_.history->Invoke(op);
+    in_flight_ = true;
     Result<std::string> reply = rpc_.CallAndWait(
         op.node, method, request.SerializeAsString(), w.request_timeout_ms * kMsNanos);
+    in_flight_ = false;
     op.complete_ns = context_.scheduler->NowNanos();
     Finish(&op, reply);
     context_.history->Complete(op);
@@ -235,7 +253,8 @@ class KvClient final : public WorkloadClient {
   Environment env_;
   RpcEndpoint rpc_;
   bool stopped_ = false;
-  bool swept_ = false;
+  bool swept_ = false;     // at least one liveness pass completed
+  bool in_flight_ = false;  // an operation awaits its reply
   uint64_t next_id_ = 0;
 };
 
@@ -435,8 +454,14 @@ Result<std::unique_ptr<KvProtocol>> KvProtocol::Make(const Scenario& scenario) {
     return Status::InvalidArgument(scenario.path + ": R and W must be in 1.." +
                                    std::to_string(n));
   }
+  KvCanaries canaries;
+  for (const std::string& name : scenario.canaries) {
+    MKS_RETURN_IF_ERROR(EnableKvCanary(name, &canaries));
+  }
   const bool overlap = scenario.read_quorum + scenario.write_quorum > n;
-  return std::unique_ptr<KvProtocol>(new KvProtocol(std::move(*ring), overlap));
+  std::unique_ptr<KvProtocol> protocol(new KvProtocol(std::move(*ring), overlap));
+  protocol->set_canaries(canaries);
+  return protocol;
 }
 
 std::unique_ptr<ProtocolNode> KvProtocol::StartNode(const NodeContext& context) {

@@ -8,8 +8,9 @@
 // the write that produced it.
 //
 // Liveness phase: anti-entropy does not exist yet, so when the world stops
-// the clients, each client reads every key of the key space at ALL (with
-// read repair) until each read succeeds. That drives every replica of every
+// the clients, the first client reads every key of the key space at ALL
+// (with read repair) until each read succeeds, and repeats such passes (a
+// write delayed in the network may land after a pass read its key). That drives every replica of every
 // written key to the newest version; the checker then requires the replicas
 // of each partition to hold identical records. When anti-entropy lands this
 // sweep goes, and convergence must come from the protocol alone.
@@ -91,7 +92,8 @@ class KvChecker final : public Checker {
 };
 
 // Known bugs planted on every node, for proving that the checker catches
-// them (canaries). None is set in a normal run.
+// them (canaries): the scenario's `canaries:` list, or set_canaries(). None
+// is set in a normal run.
 struct KvCanaries {
   CoordinatorCanaries coordinator;
   ReplicaCanaries replica;
@@ -104,7 +106,8 @@ Status EnableKvCanary(std::string_view name, KvCanaries* canaries);
 
 class KvProtocol final : public Protocol {
  public:
-  // Fails like Ring::Build for an impossible cluster.
+  // Fails like Ring::Build for an impossible cluster, and with
+  // InvalidArgument for R or W outside 1..N or an unknown canary.
   static Result<std::unique_ptr<KvProtocol>> Make(const Scenario& scenario);
   std::string name() const override { return "kv"; }
   std::unique_ptr<ProtocolNode> StartNode(const NodeContext& context) override;

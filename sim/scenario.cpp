@@ -390,6 +390,37 @@ void ParseBuggify(Fields& top, Scenario* s, const std::string& path) {
   f.Finish();
 }
 
+// The optional replay fields: seed, expect, canaries.
+void ParseReplay(Fields& top, Scenario* s) {
+  if (top.Has("seed")) {
+    const YAML::Node value = top.Node("seed");
+    uint64_t seed = 0;
+    if (!value.IsScalar() || value.Scalar().starts_with("-") ||
+        !YAML::convert<uint64_t>::decode(value, seed)) {
+      top.Fail(value, "scenario.seed must be an unsigned 64-bit integer");
+    }
+    s->seed = seed;
+  }
+  if (top.Has("expect")) {
+    top.ReadString("expect", &s->expect);
+    if (std::find(kExpectableVerdicts.begin(), kExpectableVerdicts.end(),
+                  s->expect) == kExpectableVerdicts.end()) {
+      top.Fail(top.Node("expect"), "scenario.expect must be 'pass', 'safety "
+                                   "violation' or 'liveness violation'");
+    }
+  }
+  if (top.Has("canaries")) {
+    const YAML::Node list = top.Node("canaries");
+    if (!list.IsSequence()) top.Fail(list, "canaries must be a list of names");
+    for (const YAML::Node& item : list) {
+      if (!item.IsScalar() || item.Scalar().empty()) {
+        top.Fail(item, "canaries: each canary is a name");
+      }
+      s->canaries.push_back(item.Scalar());
+    }
+  }
+}
+
 Scenario ParseRoot(const YAML::Node& root, const std::string& path) {
   Scenario s;
   s.path = path;
@@ -418,6 +449,7 @@ Scenario ParseRoot(const YAML::Node& root, const std::string& path) {
   ParseFaults(top, &s, path);
   ParseSwarm(top, &s, path);
   ParseBuggify(top, &s, path);
+  ParseReplay(top, &s);
   top.Finish();
   return s;
 }

@@ -49,6 +49,7 @@ struct FamilyConfig {
   uint32_t ppm = 0;        // loss, duplicate, reorder, disk_error: the rate
   int64_t step_max_ms = 0; // clock_step: steps are uniform in [-max, max]
   uint32_t max_down = 1;   // crash, pause: nodes down or paused at once
+  friend bool operator==(const FamilyConfig&, const FamilyConfig&) = default;
 };
 
 enum class TimelineAction : uint8_t {
@@ -85,6 +86,7 @@ struct TimelineEvent {
   int64_t step_ms = 0;
   uint32_t ppm = 0;
   int line = 0;  // in the scenario file, for messages
+  friend bool operator==(const TimelineEvent&, const TimelineEvent&) = default;
 };
 
 struct Workload {
@@ -97,11 +99,13 @@ struct Workload {
   uint32_t value_bytes_min = 8;
   uint32_t value_bytes_max = 64;
   int64_t request_timeout_ms = 1000;
+  friend bool operator==(const Workload&, const Workload&) = default;
 };
 
 struct NodeClock {
   NodeId node = kNoNode;
   ClockModel model;
+  friend bool operator==(const NodeClock&, const NodeClock&) = default;
 };
 
 struct Scenario {
@@ -126,12 +130,26 @@ struct Scenario {
   bool buggify_enabled = true;
   uint32_t buggify_site_percent = 25;
   uint32_t buggify_fire_ppm = 20000;
+  // Replay: the seed mks-sim uses when no --seed is given (a regression
+  // file carries its own), and the verdict a regression file records
+  // (one of kExpectableVerdicts; empty when none is recorded).
+  std::optional<uint64_t> seed;
+  std::string expect;
+  // Bugs the protocol plants on purpose, by name, to prove the checker
+  // catches them. The protocol refuses names it does not know.
+  std::vector<std::string> canaries;
 
   FamilyConfig& family(FaultFamily f) { return faults[static_cast<size_t>(f)]; }
   const FamilyConfig& family(FaultFamily f) const {
     return faults[static_cast<size_t>(f)];
   }
+  // Every field, `path` and the events' `line` included.
+  friend bool operator==(const Scenario&, const Scenario&) = default;
 };
+
+// The values `expect:` may take: the verdict names of sim/world.h.
+inline constexpr std::array<std::string_view, 3> kExpectableVerdicts = {
+    "pass", "safety violation", "liveness violation"};
 
 // Parses `text` as a scenario; `path` is used in messages. Returns
 // InvalidArgument ("path:line: what is wrong") for YAML syntax errors,

@@ -43,6 +43,7 @@ inline constexpr int64_t kMaxDriftPpm = 100000;
 struct ClockModel {
   int64_t offset_us = 0;  // wall-clock offset from true time at time 0
   int64_t drift_ppm = 0;  // in [-kMaxDriftPpm, kMaxDriftPpm]
+  friend bool operator==(const ClockModel&, const ClockModel&) = default;
 };
 
 class SimClock final : public Clock {

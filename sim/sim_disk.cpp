@@ -58,13 +58,13 @@ Status SimDisk::Put(std::string_view key, std::string_view value,
                     WriteOptions options) {
   WriteBatch batch;
   batch.Put(key, value);
-  return Commit(std::move(batch), options);
+  return Commit(batch, options);
 }
 
 Status SimDisk::Delete(std::string_view key, WriteOptions options) {
   WriteBatch batch;
   batch.Delete(key);
-  return Commit(std::move(batch), options);
+  return Commit(batch, options);
 }
 
 Status SimDisk::Write(const WriteBatch& batch, WriteOptions options) {
@@ -81,14 +81,50 @@ Status SimDisk::Sync() {
   return Status::Ok();
 }
 
-void SimDisk::Apply(const WriteBatch& batch, Table* table) {
+SimDisk::Undo SimDisk::Apply(const WriteBatch& batch) {
+  Undo undo;
+  undo.reserve(batch.size());
   for (const WriteBatch::Operation& op : batch.operations()) {
     if (op.is_delete) {
-      table->erase(op.key);
+      auto it = visible_.find(op.key);
+      if (it == visible_.end()) {
+        undo.push_back({op.key, std::nullopt});
+      } else {
+        undo.push_back({op.key, std::move(it->second)});
+        visible_.erase(it);
+      }
+      continue;
+    }
+    auto [it, inserted] = visible_.try_emplace(op.key);
+    if (inserted) {
+      undo.push_back({op.key, std::nullopt});
+      it->second = op.value;
     } else {
-      (*table)[op.key] = op.value;
+      // The new value goes in, the old one out to the undo record.
+      undo.push_back({op.key, op.value});
+      std::swap(it->second, *undo.back().previous);
     }
   }
+  MKS_ASSERT_EQ(undo.size(), batch.size());
+  return undo;
+}
+
+void SimDisk::Rollback(const Undo& undo, Table* table) {
+  for (auto op = undo.rbegin(); op != undo.rend(); ++op) {
+    if (op->previous.has_value()) {
+      table->insert_or_assign(op->key, *op->previous);
+    } else {
+      table->erase(op->key);
+    }
+  }
+}
+
+SimDisk::Table SimDisk::DurableTable() const {
+  Table durable = visible_;
+  for (auto batch = unsynced_.rbegin(); batch != unsynced_.rend(); ++batch) {
+    Rollback(*batch, &durable);
+  }
+  return durable;
 }
 
 bool SimDisk::InjectWriteError() {
@@ -99,52 +135,67 @@ bool SimDisk::InjectWriteError() {
   return true;
 }
 
-Status SimDisk::Commit(WriteBatch batch, WriteOptions options) {
+Status SimDisk::Commit(const WriteBatch& batch, WriteOptions options) {
   if (InjectWriteError()) return Status::IOError("simulated write failure");
   if (batch.empty()) return options.sync ? Sync() : Status::Ok();
-  Apply(batch, &visible_);
-  unsynced_.push_back(std::move(batch));
+  unsynced_.push_back(Apply(batch));
   ++stats_.writes;
   if (options.sync) MakeDurable();
   return Status::Ok();
 }
 
 void SimDisk::MakeDurable() {
-  for (const WriteBatch& batch : unsynced_) Apply(batch, &durable_);
+  // Durable now means visible: nothing is left to roll back.
   unsynced_.clear();
   ++stats_.syncs;
-  MKS_ASSERT_EQ(durable_.size(), visible_.size());
 }
 
 void SimDisk::Crash() {
   const size_t pending = unsynced_.size();
   const size_t surviving = static_cast<size_t>(random_.Uniform(pending + 1));
   MKS_ASSERT_LE(surviving, pending);
-  for (size_t i = 0; i < surviving; ++i) Apply(unsynced_[i], &durable_);
+  for (size_t i = pending; i > surviving; --i) Rollback(unsynced_[i - 1], &visible_);
   stats_.batches_saved += surviving;
   stats_.batches_lost += pending - surviving;
   unsynced_.clear();
-  visible_ = durable_;
   ++stats_.crashes;
 }
 
 std::optional<std::string> SimDisk::CorruptRandomRecord() {
   // Only a record at rest can rot: one whose durable and visible values are
   // the same bytes (no unsynced write pending over it).
-  if (durable_.empty()) return std::nullopt;
-  auto durable = durable_.begin();
-  std::advance(durable, static_cast<long>(random_.Uniform(durable_.size())));
-  auto visible = visible_.find(durable->first);
-  if (visible == visible_.end() || visible->second != durable->second) {
+  const Table built = unsynced_.empty() ? Table() : DurableTable();
+  const Table& durable = unsynced_.empty() ? visible_ : built;
+  if (durable.empty()) return std::nullopt;
+  auto record = durable.begin();
+  std::advance(record, static_cast<long>(random_.Uniform(durable.size())));
+  auto visible = visible_.find(record->first);
+  if (visible == visible_.end() || visible->second != record->second) {
     return std::nullopt;
   }
-  std::string& value = durable->second;
+  std::string value = record->second;
   if (value.empty()) value.push_back('\0');  // an empty value grows a byte
   const uint64_t bit = random_.Uniform(value.size() * 8);
   value[bit / 8] = static_cast<char>(value[bit / 8] ^ (1 << (bit % 8)));
-  visible->second = value;
+  // The durable copy rots too: when an unsynced batch overwrote the key
+  // since the last sync, the oldest undo record holds the durable value.
+  Overwritten* oldest = OldestOverwrite(record->first);
+  if (oldest != nullptr) {
+    MKS_ASSERT(oldest->previous.has_value() && *oldest->previous == visible->second);
+    oldest->previous = value;
+  }
+  visible->second = std::move(value);
   ++stats_.corruptions;
-  return durable->first;
+  return record->first;
+}
+
+SimDisk::Overwritten* SimDisk::OldestOverwrite(std::string_view key) {
+  for (Undo& batch : unsynced_) {
+    for (Overwritten& op : batch) {
+      if (op.key == key) return &op;
+    }
+  }
+  return nullptr;
 }
 
 void SimDisk::set_write_error_ppm(uint32_t parts_per_million) {

@@ -23,6 +23,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/env.h"
@@ -70,19 +71,35 @@ class SimDisk final : public Disk {
 
  private:
   using Table = std::map<std::string, std::string, std::less<>>;
+  // What one operation of an unsynced batch overwrote: its key's value
+  // before (nullopt: the key was absent).
+  struct Overwritten {
+    std::string key;
+    std::optional<std::string> previous;
+  };
+  // One unsynced batch, as the list of what its operations overwrote, in
+  // order; undoing them newest first restores the table as before it.
+  using Undo = std::vector<Overwritten>;
   friend class SimDiskIterator;
 
-  static void Apply(const WriteBatch& batch, Table* table);
+  // Applies `batch` to visible_ and returns how to undo it.
+  Undo Apply(const WriteBatch& batch);
+  static void Rollback(const Undo& undo, Table* table);
+  // The first record of unsynced_ that overwrote `key`, or null.
+  Overwritten* OldestOverwrite(std::string_view key);
+  // The durable state, built from visible_ (only rare faults need it).
+  Table DurableTable() const;
   bool InjectWriteError();
-  Status Commit(WriteBatch batch, WriteOptions options);
+  Status Commit(const WriteBatch& batch, WriteOptions options);
   void MakeDurable();
 
   Random random_;
-  // Invariant: visible_ == durable_ with every batch of unsynced_ applied in
-  // order.
+  // The state reads see. The durable state is not kept apart, since a sync
+  // (the common case) would then apply every batch twice: it is visible_
+  // with the batches of unsynced_ rolled back, newest first.
   Table visible_;
-  Table durable_;
-  std::vector<WriteBatch> unsynced_;
+  // Invariant: one entry per unsynced batch, oldest first.
+  std::vector<Undo> unsynced_;
   uint32_t write_error_ppm_ = 0;
   SimDiskStats stats_;
 };

@@ -41,6 +41,7 @@ struct NetworkConfig {
   uint32_t duplicate_ppm = 0;
   uint32_t reorder_ppm = 0;
   size_t max_message_bytes = 16 << 20;
+  friend bool operator==(const NetworkConfig&, const NetworkConfig&) = default;
 };
 
 struct NetworkStats {

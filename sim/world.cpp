@@ -590,6 +590,9 @@ void World::EndSafetyPhase() {
   network_.config().duplicate_ppm = 0;
   network_.config().reorder_ppm = 0;
   for (NodeSlot& slot : nodes_) {
+    // Faults stop: clock steps are undone, as NTP would eventually do; the
+    // clock's own model (offset, drift) stays.
+    slot.clock->Step(-slot.clock->total_step_us());
     slot.disk->set_write_error_ppm(0);
     ResumeNode(slot.id);
     RestartNode(slot.id);
@@ -602,11 +605,15 @@ void World::CheckLiveness() {
   if (done_) return;
   bool idle = true;
   for (const ClientSlot& slot : clients_) idle = idle && slot.client->Idle();
-  Status converged = Status::Unavailable("clients still have operations in flight");
+  Status converged = Status::Unavailable(
+      "clients still have operations in flight" +
+      (last_idle_failure_.empty() ? std::string(" (never idle)")
+                                  : "; when last idle: " + last_idle_failure_));
   if (idle) {
     std::vector<std::string> digests;
     for (const NodeSlot& slot : nodes_) digests.push_back(slot.node->ConvergenceDigest());
     converged = protocol_->checker().CheckConverged(digests);
+    last_idle_failure_ = converged.message();
   }
   if (converged.ok()) {
     summary_.converged_after_ns = now_ns() - safety_end_ns_;

@@ -188,6 +188,8 @@ class World final : private HistorySink {
   size_t checker_violations_seen_ = 0;  // copied into summary_.violations
   // The latest faults, oldest first, at most kRecentFaults of them.
   std::deque<std::string> recent_faults_;
+  // Why the last convergence check with every client idle failed.
+  std::string last_idle_failure_;
   RunSummary summary_;
 };
 

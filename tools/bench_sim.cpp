@@ -19,6 +19,7 @@
 #include <memory>
 #include <string>
 
+#include "core/assertions.h"
 #include "sim/protocol.h"
 #include "sim/sim_clock.h"
 #include "sim/sim_network.h"
@@ -38,6 +39,28 @@ double CpuSecondsSince(std::clock_t start) {
   return static_cast<double>(std::clock() - start) / CLOCKS_PER_SEC;
 }
 
+struct TimedRun {
+  mks::sim::RunSummary summary;
+  double wall_seconds = 0;
+  double cpu_seconds = 0;
+};
+
+// Runs `scenario` at seed 1, timing the run alone (not setup).
+TimedRun RunTimed(const mks::sim::Scenario& scenario) {
+  mks::Result<std::unique_ptr<mks::sim::Protocol>> protocol =
+      mks::sim::MakeProtocol(scenario);
+  MKS_ASSERT_MSG(protocol.ok(), protocol.status().ToString());
+  mks::sim::Tracer tracer;
+  mks::sim::World world(scenario, 1, protocol->get(), &tracer);
+  TimedRun out;
+  const WallClock::time_point start = WallClock::now();
+  const std::clock_t cpu_start = std::clock();
+  out.summary = world.Run();
+  out.wall_seconds = SecondsSince(start);
+  out.cpu_seconds = CpuSecondsSince(cpu_start);
+  return out;
+}
+
 void BenchWorld(int64_t simulated_seconds) {
   mks::sim::Scenario s;
   s.path = "bench";
@@ -50,14 +73,10 @@ void BenchWorld(int64_t simulated_seconds) {
   s.workload.value_bytes_min = 8;
   s.workload.value_bytes_max = 64;
   s.buggify_enabled = false;
-  mks::Result<std::unique_ptr<mks::sim::Protocol>> protocol = mks::sim::MakeProtocol(s);
-  mks::sim::Tracer tracer;
-  mks::sim::World world(s, 1, protocol->get(), &tracer);
-  const WallClock::time_point start = WallClock::now();
-  const std::clock_t cpu_start = std::clock();
-  const mks::sim::RunSummary summary = world.Run();
-  const double wall = SecondsSince(start);
-  const double cpu = CpuSecondsSince(cpu_start);
+  const TimedRun run = RunTimed(s);
+  const mks::sim::RunSummary& summary = run.summary;
+  const double wall = run.wall_seconds;
+  const double cpu = run.cpu_seconds;
   const double simulated = static_cast<double>(summary.simulated_ns) / 1e9;
   std::printf(
       "counter protocol, 5 nodes, %u clients: %s, %.1f s simulated in %.3f s wall\n"
@@ -91,14 +110,10 @@ void BenchStore(int64_t simulated_seconds) {
   s.workload.value_bytes_min = 100;
   s.workload.value_bytes_max = 100;
   s.buggify_enabled = false;
-  mks::Result<std::unique_ptr<mks::sim::Protocol>> protocol = mks::sim::MakeProtocol(s);
-  mks::sim::Tracer tracer;
-  mks::sim::World world(s, 1, protocol->get(), &tracer);
-  const WallClock::time_point start = WallClock::now();
-  const std::clock_t cpu_start = std::clock();
-  const mks::sim::RunSummary summary = world.Run();
-  const double wall = SecondsSince(start);
-  const double cpu = CpuSecondsSince(cpu_start);
+  const TimedRun run = RunTimed(s);
+  const mks::sim::RunSummary& summary = run.summary;
+  const double wall = run.wall_seconds;
+  const double cpu = run.cpu_seconds;
   uint64_t operations = 0;
   for (uint64_t count : summary.outcomes) operations += count;
   const uint64_t ok = summary.outcomes[static_cast<size_t>(mks::sim::Outcome::kOk)];

@@ -1,7 +1,12 @@
 // mks-sim: runs one seeded simulation of a scenario and prints its verdict.
 //
-//   mks-sim --seed N scenario.yaml [--trace FILE] [-v]
+//   mks-sim [--seed N] scenario.yaml [--trace FILE] [-v]
+//   mks-sim --seeds A..B scenario.yaml [--jobs J] [-v]
+//                             sweep: stop at the first failing seed
 //   mks-sim --diff A B        compare two trace files
+//
+// Without --seed, a scenario's own `seed:` is used (regression files carry
+// one), else seed 1.
 //
 // Exit codes: 0 pass, 2 invalid scenario or usage, 3 safety violation,
 // 4 liveness violation, 5 internal assertion (an MKS_ASSERT aborted).
@@ -11,14 +16,17 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <unistd.h>
 #include <vector>
 
 #include "sim/protocol.h"
+#include "sim/regression.h"
 #include "sim/scenario.h"
 #include "sim/trace.h"
 #include "sim/world.h"
+#include "tools/mks_sim_sweep.h"
 
 namespace {
 
@@ -116,8 +124,8 @@ int Diff(const std::vector<std::string>& files) {
   return 1;
 }
 
-int Simulate(uint64_t seed, const std::string& path, const std::string& trace_path,
-             bool verbose) {
+int Simulate(std::optional<uint64_t> seed_flag, const std::string& path,
+             const std::string& trace_path, bool verbose) {
   mks::Result<mks::sim::Scenario> scenario = mks::sim::LoadScenario(path);
   if (!scenario.ok()) {
     std::cerr << "mks-sim: invalid scenario: " << scenario.status().message() << "\n";
@@ -137,6 +145,7 @@ int Simulate(uint64_t seed, const std::string& path, const std::string& trace_pa
       return kExitInvalid;
     }
   }
+  const uint64_t seed = mks::sim::ReplaySeed(*scenario, seed_flag);
   mks::sim::World world(*scenario, seed, protocol->get(), &tracer);
   std::cout << world.DescribeParameters() << std::flush;
   const mks::sim::RunSummary summary = world.Run();
@@ -150,6 +159,38 @@ int Simulate(uint64_t seed, const std::string& path, const std::string& trace_pa
   return kExitAssertion;
 }
 
+// Checks the scenario once here, so that a bad file is one error, not one
+// per seed.
+int Sweep(const std::string& seeds_text, int jobs, const std::string& path,
+          const std::string& invoked_as, bool verbose) {
+  const std::optional<mks::tools::SeedRange> range = mks::tools::ParseSeedRange(seeds_text);
+  if (!range.has_value()) {
+    std::cerr << "mks-sim: --seeds wants A..B with A <= B, got '" << seeds_text << "'\n";
+    return kExitInvalid;
+  }
+  mks::Result<mks::sim::Scenario> scenario = mks::sim::LoadScenario(path);
+  if (!scenario.ok()) {
+    std::cerr << "mks-sim: invalid scenario: " << scenario.status().message() << "\n";
+    return kExitInvalid;
+  }
+  mks::Result<std::unique_ptr<mks::sim::Protocol>> protocol =
+      mks::sim::MakeProtocol(*scenario);
+  if (!protocol.ok()) {
+    std::cerr << "mks-sim: " << protocol.status().message() << "\n";
+    return kExitInvalid;
+  }
+  mks::tools::SweepOptions options;
+  options.seeds = *range;
+  options.jobs = jobs;
+  options.scenario_path = path;
+  options.invoked_as = invoked_as;
+  options.verbose = verbose;
+  std::cout << "sweep: " << path << ", seeds " << range->first << ".." << range->last
+            << ", " << jobs << " job" << (jobs == 1 ? "" : "s") << "\n"
+            << std::flush;
+  return mks::tools::RunSweep(options);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -160,12 +201,26 @@ int main(int argc, char** argv) {
   std::string trace_path;
   std::vector<std::string> diff_files;
   bool verbose = false;
-  app.add_option("--seed", seed, "the seed every random choice derives from");
+  std::string seeds_text;
+  int jobs = 1;
+  CLI::Option* seed_option =
+      app.add_option("--seed", seed,
+                     "the seed every random choice derives from (default: the "
+                     "scenario's seed: field, else 1)");
+  CLI::Option* seeds_option =
+      app.add_option("--seeds", seeds_text, "sweep the seeds A..B, stopping at the first failure");
+  CLI::Option* jobs_option =
+      app.add_option("--jobs", jobs, "worker processes for --seeds (default 1)")
+          ->check(CLI::Range(1, 256));
+  seeds_option->excludes(seed_option);
   app.add_option("scenario", scenario_path, "the scenario file (YAML)");
-  app.add_option("--trace", trace_path, "write every traced event to this file");
+  CLI::Option* trace_option =
+      app.add_option("--trace", trace_path, "write every traced event to this file");
   app.add_option("--diff", diff_files, "compare two trace files: --diff A B")
       ->expected(2);
-  app.add_flag("-v,--verbose", verbose, "print every violation and BUGGIFY site");
+  app.add_flag("-v,--verbose", verbose,
+               "print every violation and BUGGIFY site; with --seeds, a line per seed");
+  seeds_option->excludes(trace_option);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& help) {
@@ -179,5 +234,14 @@ int main(int argc, char** argv) {
     std::cerr << "mks-sim: a scenario file is required\n" << app.help();
     return kExitInvalid;
   }
-  return Simulate(seed, scenario_path, trace_path, verbose);
+  std::optional<uint64_t> seed_flag;
+  if (seed_option->count() > 0) seed_flag = seed;
+  if (seeds_text.empty()) {
+    if (jobs_option->count() > 0) {
+      std::cerr << "mks-sim: --jobs needs --seeds A..B\n";
+      return kExitInvalid;
+    }
+    return Simulate(seed_flag, scenario_path, trace_path, verbose);
+  }
+  return Sweep(seeds_text, jobs, scenario_path, argv[0], verbose);
 }

@@ -52,18 +52,19 @@ grep -q "^verdict: liveness violation$" "$work/out" || { echo "FAIL: no liveness
 
 # An abort (what a failed MKS_ASSERT does) exits 5 after flushing the
 # parameters already printed. A run far longer than the test is aborted
-# from outside, once it has printed its seed.
+# from outside, once it has printed its seed (into a fresh file: an earlier
+# run's "seed: 1" would send the signal before the handler is installed).
 printf 'nodes: 3\nduration_ms: 1000000000\nworkload: {clients: 20, ops_per_second: 1000}\n' >"$work/long.yaml"
-"$mks_sim" --seed 1 "$work/long.yaml" >"$work/out" 2>&1 &
+"$mks_sim" --seed 1 "$work/long.yaml" >"$work/long.out" 2>&1 &
 pid=$!
 for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
-  grep -q "^seed: 1$" "$work/out" && break
+  grep -q "^seed: 1$" "$work/long.out" 2>/dev/null && break
   sleep 0.1
 done
 kill -ABRT "$pid"
 wait "$pid"
 got=$?
-if [ "$got" -ne 5 ] || ! grep -q "^seed: 1$" "$work/out"; then
+if [ "$got" -ne 5 ] || ! grep -q "^seed: 1$" "$work/long.out"; then
   echo "FAIL: abort: exit $got, expected 5 with the parameters flushed"
   failures=$((failures + 1))
 else

@@ -1,10 +1,25 @@
 #include "core/runtime/scheduler.h"
 
+#include <algorithm>
+#include <tuple>
 #include <vector>
 
 namespace mks::runtime {
 
 namespace context = boost::context;
+
+namespace {
+
+// Heap order for std::push_heap and friends, which keep the greatest element
+// on top: "greater" here means a later (deadline, sequence).
+struct FiresLater {
+  template <typename T>
+  bool operator()(const T& a, const T& b) const {
+    return std::tie(a.deadline_ns, a.sequence) > std::tie(b.deadline_ns, b.sequence);
+  }
+};
+
+}  // namespace
 
 // Invariant: `context` is valid exactly while the fiber is not running (it is
 // the suspended fiber); `caller` is valid exactly while it is running (it is
@@ -30,7 +45,7 @@ Scheduler::~Scheduler() {
   MKS_ASSERT_MSG(current_ == nullptr, "scheduler destroyed from a fiber");
   for (ProcessId id = 1; id <= processes_.size(); ++id) Kill(id);
   MKS_ASSERT_EQ(fibers_.size(), 0u);
-  timers_.clear();
+  MKS_ASSERT_EQ(queued_timers_, 0u);
 }
 
 ProcessId Scheduler::CreateProcess(std::string name) {
@@ -69,12 +84,9 @@ void Scheduler::Kill(ProcessId process) {
     victim.alive = false;
     victim.paused = false;
     victim.held_fibers.clear();
-    for (const TimerId& timer : victim.held_timers) held_timers_.erase(timer);
-    victim.held_timers.clear();
     // Timers first, so no callback of the dying process fires while its
     // fibers unwind.
-    for (const TimerId& timer : victim.timers) timers_.erase(timer);
-    victim.timers.clear();
+    DropTimersOf(process);
     // Copy: destroying fibers edits victim.fibers.
     const std::vector<FiberId> doomed(victim.fibers.begin(), victim.fibers.end());
     for (FiberId id : doomed) {
@@ -103,15 +115,14 @@ void Scheduler::Unpause(ProcessId process) {
   target.held_fibers.clear();
   // Back under their own ids and past deadlines: they fire next, in the
   // order they came due, and whoever holds an id can still cancel them.
-  for (const TimerId& id : target.held_timers) {
-    auto held = held_timers_.find(id);
-    MKS_ASSERT(held != held_timers_.end());
-    MKS_ASSERT_EQ(held->second.process, process);
-    timers_.emplace(id, std::move(held->second));
-    held_timers_.erase(held);
-    target.timers.insert(id);
+  for (uint32_t index = 0; index < timer_slots_.size(); ++index) {
+    TimerSlot& slot = timer_slots_[index];
+    if (slot.sequence == 0 || slot.process != process || !slot.held) continue;
+    slot.held = false;
+    timer_queue_.push_back(QueuedTimer{slot.deadline_ns, slot.sequence, index});
+    std::push_heap(timer_queue_.begin(), timer_queue_.end(), FiresLater{});
+    ++queued_timers_;
   }
-  target.held_timers.clear();
 }
 
 bool Scheduler::IsPaused(ProcessId process) const {
@@ -269,48 +280,127 @@ TimerId Scheduler::At(ProcessId process, int64_t deadline_ns,
                       UniqueFunction<void()> callback) {
   Process& owner = ProcessOf(process);
   if (!owner.alive) return TimerId{};
-  const TimerId id{deadline_ns, next_timer_++};
-  timers_.emplace(id, Timer{process, std::move(callback)});
-  owner.timers.insert(id);
-  return id;
+  const uint32_t index = AllocateTimerSlot();
+  TimerSlot& slot = timer_slots_[index];
+  slot.sequence = next_timer_++;
+  slot.deadline_ns = deadline_ns;
+  slot.process = process;
+  slot.held = false;
+  slot.callback = std::move(callback);
+  timer_queue_.push_back(QueuedTimer{deadline_ns, slot.sequence, index});
+  std::push_heap(timer_queue_.begin(), timer_queue_.end(), FiresLater{});
+  ++queued_timers_;
+  MKS_ASSERT(IsLive(timer_queue_.front()));
+  return TimerId{deadline_ns, slot.sequence, index};
 }
 
 void Scheduler::Cancel(TimerId timer) {
-  auto held = held_timers_.find(timer);
-  if (held != held_timers_.end()) {
-    ProcessOf(held->second.process).held_timers.erase(timer);
-    held_timers_.erase(held);
-    return;
-  }
-  auto it = timers_.find(timer);
-  if (it == timers_.end()) return;
-  ProcessOf(it->second.process).timers.erase(timer);
-  timers_.erase(it);
+  if (timer.sequence == 0 || timer.slot >= timer_slots_.size()) return;
+  const TimerSlot& slot = timer_slots_[timer.slot];
+  if (slot.sequence != timer.sequence) return;  // fired, cancelled or dropped
+  MKS_ASSERT_EQ(slot.deadline_ns, timer.deadline_ns);
+  if (!slot.held) --queued_timers_;
+  // Destroyed at the end of this function, once the queue is consistent.
+  UniqueFunction<void()> dropped = ReleaseTimerSlot(timer.slot);
+  DropDeadTop();
+  MaybeCompactTimers();
 }
 
 std::optional<int64_t> Scheduler::NextDeadlineNanos() const {
-  if (timers_.empty()) return std::nullopt;
-  return timers_.begin()->first.deadline_ns;
+  if (timer_queue_.empty()) return std::nullopt;
+  return timer_queue_.front().deadline_ns;
 }
 
 bool Scheduler::FireNextTimer() {
   MKS_ASSERT_MSG(current_ == nullptr, "FireNextTimer() called from a fiber");
-  if (timers_.empty()) return false;
-  auto it = timers_.begin();
-  if (it->first.deadline_ns > NowNanos()) return false;
-  Timer timer = std::move(it->second);
-  const TimerId it_id = it->first;
-  ProcessOf(timer.process).timers.erase(it_id);
-  timers_.erase(it);
-  MKS_ASSERT(IsAlive(timer.process));
-  Process& owner = ProcessOf(timer.process);
-  if (owner.paused) {
-    owner.held_timers.insert(it_id);
-    held_timers_.emplace(it_id, std::move(timer));
+  if (timer_queue_.empty()) return false;
+  const QueuedTimer next = timer_queue_.front();
+  if (next.deadline_ns > NowNanos()) return false;
+  MKS_ASSERT(IsLive(next));
+  std::pop_heap(timer_queue_.begin(), timer_queue_.end(), FiresLater{});
+  timer_queue_.pop_back();
+  --queued_timers_;
+  TimerSlot& slot = timer_slots_[next.slot];
+  MKS_ASSERT(IsAlive(slot.process));
+  if (ProcessOf(slot.process).paused) {
+    slot.held = true;  // keeps its slot, so Cancel() still reaches it
+    DropDeadTop();
     return true;
   }
-  timer.callback();
+  UniqueFunction<void()> callback = ReleaseTimerSlot(next.slot);
+  DropDeadTop();
+  callback();
   return true;
+}
+
+bool Scheduler::IsLive(const QueuedTimer& entry) const {
+  MKS_ASSERT_LT(entry.slot, timer_slots_.size());
+  const TimerSlot& slot = timer_slots_[entry.slot];
+  // A held timer's entry was popped when it came due, and its sequence is
+  // never queued twice: a match means pending.
+  return slot.sequence == entry.sequence && !slot.held;
+}
+
+void Scheduler::DropDeadTop() {
+  while (!timer_queue_.empty() && !IsLive(timer_queue_.front())) {
+    std::pop_heap(timer_queue_.begin(), timer_queue_.end(), FiresLater{});
+    timer_queue_.pop_back();
+  }
+  MKS_ASSERT_LE(queued_timers_, timer_queue_.size());
+}
+
+void Scheduler::MaybeCompactTimers() {
+  // Amortized O(1) per cancellation: a rebuild costs O(size) and happens
+  // only after size/2 entries died.
+  if (timer_queue_.size() < 64 || timer_queue_.size() <= 2 * queued_timers_) return;
+  std::erase_if(timer_queue_, [this](const QueuedTimer& entry) { return !IsLive(entry); });
+  std::make_heap(timer_queue_.begin(), timer_queue_.end(), FiresLater{});
+  MKS_ASSERT_EQ(timer_queue_.size(), queued_timers_);
+}
+
+uint32_t Scheduler::AllocateTimerSlot() {
+  if (free_timer_slots_.empty()) {
+    MKS_ASSERT_LT(timer_slots_.size(), size_t{UINT32_MAX});
+    timer_slots_.emplace_back();
+    return static_cast<uint32_t>(timer_slots_.size() - 1);
+  }
+  const uint32_t index = free_timer_slots_.back();
+  free_timer_slots_.pop_back();
+  MKS_ASSERT_EQ(timer_slots_[index].sequence, 0u);
+  return index;
+}
+
+UniqueFunction<void()> Scheduler::ReleaseTimerSlot(uint32_t index) {
+  TimerSlot& slot = timer_slots_[index];
+  MKS_ASSERT_NE(slot.sequence, 0u);
+  UniqueFunction<void()> callback = std::move(slot.callback);
+  slot.callback = nullptr;
+  slot.sequence = 0;
+  slot.held = false;
+  free_timer_slots_.push_back(index);
+  return callback;
+}
+
+void Scheduler::DropTimersOf(ProcessId process) {
+  // Dropped in the order the old per-process sets gave: held timers first,
+  // then pending ones, each by (deadline, sequence), since dropping runs
+  // the callbacks' destructors.
+  std::vector<std::tuple<bool, int64_t, uint64_t, uint32_t>> doomed;
+  for (uint32_t index = 0; index < timer_slots_.size(); ++index) {
+    const TimerSlot& slot = timer_slots_[index];
+    if (slot.sequence == 0 || slot.process != process) continue;
+    doomed.emplace_back(!slot.held, slot.deadline_ns, slot.sequence, index);
+  }
+  std::sort(doomed.begin(), doomed.end());
+  std::vector<UniqueFunction<void()>> callbacks;
+  callbacks.reserve(doomed.size());
+  for (const auto& [pending, deadline_ns, sequence, index] : doomed) {
+    if (pending) --queued_timers_;
+    callbacks.push_back(ReleaseTimerSlot(index));
+  }
+  DropDeadTop();
+  MaybeCompactTimers();
+  for (UniqueFunction<void()>& callback : callbacks) callback = nullptr;
 }
 
 void Scheduler::RunUntilIdle() {

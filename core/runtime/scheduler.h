@@ -31,6 +31,7 @@
 #include <set>
 #include <string>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -63,10 +64,14 @@ struct WaitToken {
   uint64_t generation = 0;
 };
 
-// Identifies a pending timer.
+// Identifies a pending timer. Timers fire in (deadline_ns, sequence) order;
+// `slot` only tells the scheduler where it keeps the timer (a slot is reused
+// once its timer fired or was cancelled, and `sequence` tells the occupants
+// apart), so it never influences order.
 struct TimerId {
   int64_t deadline_ns = 0;
-  uint64_t sequence = 0;  // 0 means "no timer"
+  uint64_t sequence = 0;  // 0 means "no timer"; unique per scheduler
+  uint32_t slot = 0;
   friend auto operator<=>(const TimerId&, const TimerId&) = default;
 };
 
@@ -168,7 +173,8 @@ class Scheduler {
   // ---- Introspection ----
 
   size_t fiber_count() const { return fibers_.size(); }
-  size_t timer_count() const { return timers_.size(); }
+  // Pending timers, not counting those held by a paused process.
+  size_t timer_count() const { return queued_timers_; }
   size_t ready_count() const { return ready_.size(); }
   uint64_t fiber_switches() const { return fiber_switches_; }
   // Fibers whose body ended in an exception, and the latest such message.
@@ -184,17 +190,26 @@ class Scheduler {
     std::string name;
     bool alive = true;
     std::set<FiberId> fibers;       // live fibers, in creation order
-    std::set<TimerId> timers;       // pending timers of this process
     bool paused = false;
     // Invariant: empty unless `paused`; what came due while paused, in order.
     std::vector<FiberId> held_fibers;
-    // Timers that came due while paused; their callbacks wait in
-    // held_timers_ under the same id, so Cancel() still reaches them.
-    std::set<TimerId> held_timers;
   };
-  struct Timer {
-    ProcessId process;
+  // One timer's state. Invariant: `sequence` is 0 exactly when the slot is
+  // free (its index is then in free_timer_slots_, and it has no callback);
+  // a `held` timer came due while its process was paused and has no entry
+  // in timer_queue_ until Unpause() puts one back.
+  struct TimerSlot {
+    uint64_t sequence = 0;
+    int64_t deadline_ns = 0;
+    ProcessId process = 0;
+    bool held = false;
     UniqueFunction<void()> callback;
+  };
+  // An entry of the timer heap; the earliest (deadline_ns, sequence) on top.
+  struct QueuedTimer {
+    int64_t deadline_ns;
+    uint64_t sequence;
+    uint32_t slot;
   };
 
   void SpawnFiber(ProcessId process, std::string name,
@@ -204,6 +219,21 @@ class Scheduler {
   void DestroyFiber(FiberId id);
   Process& ProcessOf(ProcessId process);
   const Process& ProcessOf(ProcessId process) const;
+  // Whether `entry` still stands for a pending timer (not cancelled, fired
+  // or dropped with its process since it was queued).
+  bool IsLive(const QueuedTimer& entry) const;
+  void PushTimer(TimerId id);
+  // Pops dead entries off the top, so the top is always a pending timer.
+  void DropDeadTop();
+  // Rebuilds the heap without dead entries once they outnumber the live
+  // ones, so cancelled long timers cannot pile up.
+  void MaybeCompactTimers();
+  uint32_t AllocateTimerSlot();
+  // Frees `slot` and returns its callback for the caller to run or drop
+  // once the scheduler's state is consistent again.
+  UniqueFunction<void()> ReleaseTimerSlot(uint32_t slot);
+  // Cancels every pending or held timer of `process` (Kill()).
+  void DropTimersOf(ProcessId process);
 
   Clock* const clock_;
   StackPool stacks_;  // declared before fibers_: outlives every stack
@@ -212,14 +242,21 @@ class Scheduler {
   std::deque<Process> processes_;
   // Invariant: a fiber is in `fibers_` from spawn until its body returns or
   // it is destroyed; it is in its process's `fibers` set for the same span.
-  std::map<FiberId, std::unique_ptr<Fiber>> fibers_;
+  // Only ever looked up by id, never iterated (order lives in the process
+  // sets and ready_), so the hash order cannot reach behaviour.
+  std::unordered_map<FiberId, std::unique_ptr<Fiber>> fibers_;
   // Invariant: every FiberId here was ready when pushed; entries of fibers
   // that died since are skipped.
   std::deque<FiberId> ready_;
-  std::map<TimerId, Timer> timers_;  // ordered by (deadline, sequence)
-  // Invariant: exactly the timers listed in some paused process's
-  // held_timers; disjoint from timers_.
-  std::map<TimerId, Timer> held_timers_;
+  // Every timer that is pending or held, indexed by TimerId::slot.
+  std::vector<TimerSlot> timer_slots_;
+  std::vector<uint32_t> free_timer_slots_;
+  // A binary min-heap by (deadline_ns, sequence) with lazy deletion: a
+  // cancelled timer's entry stays until it reaches the top or a compaction.
+  // Invariants: every pending, non-held timer has exactly one entry; the top
+  // entry, if any, is live; queued_timers_ counts the live entries.
+  std::vector<QueuedTimer> timer_queue_;
+  size_t queued_timers_ = 0;
   Fiber* current_ = nullptr;         // the fiber running now, if any
   ProcessId next_process_ = 1;
   FiberId next_fiber_ = 1;

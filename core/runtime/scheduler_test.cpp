@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include <algorithm>
+#include <map>
 #include <stdexcept>
+#include <tuple>
 #include <string>
 #include <vector>
 
@@ -437,6 +440,117 @@ TEST_F(SchedulerTest, KillingAPausedProcessDropsWhatItHeld) {
   Drive();
   EXPECT_EQ(fired, 0);
   EXPECT_FALSE(scheduler_.IsPaused(frozen));
+}
+
+// Many cancelled far-off timers (unused RPC deadlines) must not delay or
+// reorder the live ones, however many pile up.
+TEST_F(SchedulerTest, CancelledTimersDoNotDisturbLiveOnes) {
+  const ProcessId process = scheduler_.CreateProcess("p");
+  std::vector<int> log;
+  for (int i = 0; i < 10000; ++i) {
+    const TimerId unused = scheduler_.After(process, 1000 * kMs + i, [&] { log.push_back(-1); });
+    if (i % 1000 == 0) scheduler_.After(process, 2 * kMs - i, [&, i] { log.push_back(i); });
+    scheduler_.Cancel(unused);
+  }
+  EXPECT_EQ(scheduler_.timer_count(), 10u);
+  EXPECT_EQ(scheduler_.NextDeadlineNanos(), 2 * kMs - 9000);
+  Drive();
+  EXPECT_EQ(log, (std::vector<int>{9000, 8000, 7000, 6000, 5000, 4000, 3000, 2000, 1000, 0}));
+  EXPECT_EQ(scheduler_.timer_count(), 0u);
+  EXPECT_FALSE(scheduler_.NextDeadlineNanos().has_value());
+}
+
+// The timer queue against a plain ordered model: under any mix of At,
+// Cancel (of pending, held, fired or long-gone timers), Pause, Unpause,
+// Kill and time passing, timers fire in (deadline, creation) order, held
+// ones after Unpause, and NextDeadlineNanos and timer_count agree.
+RC_GTEST_PROP(SchedulerTimerProperty, FiresLikeAnOrderedModel,
+              (const std::vector<std::tuple<uint8_t, uint8_t, uint8_t>>& script)) {
+  struct ModelTimer {
+    ProcessId process;
+    int label;
+    bool held;
+  };
+  ManualClock clock;
+  Scheduler scheduler(&clock);
+  constexpr ProcessId kProcesses = 3;
+  for (ProcessId p = 1; p <= kProcesses; ++p) scheduler.CreateProcess("p");
+  std::map<std::pair<int64_t, uint64_t>, ModelTimer> model;
+  std::vector<bool> paused(kProcesses + 1, false);
+  std::vector<bool> alive(kProcesses + 1, true);
+  std::vector<TimerId> issued;
+  std::vector<int> fired;
+  std::vector<int> expected;
+  int next_label = 0;
+  for (const auto& [kind, a, b] : script) {
+    const ProcessId process = 1 + a % kProcesses;
+    switch (kind % 6) {
+      case 0: case 1: {  // At
+        const int label = next_label++;
+        const TimerId id = scheduler.After(process, (b % 16) * kMs,
+                                           [&fired, label] { fired.push_back(label); });
+        if (!alive[process]) {
+          RC_ASSERT(id.sequence == 0u);
+          break;
+        }
+        issued.push_back(id);
+        model[{id.deadline_ns, id.sequence}] = ModelTimer{process, label, false};
+        break;
+      }
+      case 2:  // Cancel
+        if (issued.empty()) break;
+        scheduler.Cancel(issued[b % issued.size()]);
+        model.erase({issued[b % issued.size()].deadline_ns, issued[b % issued.size()].sequence});
+        break;
+      case 3:  // Pause or Unpause
+        if (b % 2 == 0) {
+          scheduler.Pause(process);
+          paused[process] = alive[process];
+        } else {
+          scheduler.Unpause(process);
+          paused[process] = false;
+          for (auto& [id, timer] : model) {
+            if (timer.process == process) timer.held = false;
+          }
+        }
+        break;
+      case 4:  // Kill
+        if (b % 4 != 0) break;  // rarer than the rest
+        scheduler.Kill(process);
+        alive[process] = false;
+        paused[process] = false;
+        std::erase_if(model, [&](const auto& entry) { return entry.second.process == process; });
+        break;
+      case 5: {  // time passes; everything due fires or is held
+        clock.AdvanceTo(clock.MonotonicNanos() + (b % 8) * kMs);
+        for (;;) {
+          auto due = std::find_if(model.begin(), model.end(),
+                                  [](const auto& entry) { return !entry.second.held; });
+          const bool model_fires =
+              due != model.end() && due->first.first <= clock.MonotonicNanos();
+          RC_ASSERT(scheduler.FireNextTimer() == model_fires);
+          if (!model_fires) break;
+          if (paused[due->second.process]) {
+            due->second.held = true;
+          } else {
+            expected.push_back(due->second.label);
+            model.erase(due);
+          }
+        }
+        break;
+      }
+    }
+    size_t queued = 0;
+    std::optional<int64_t> next;
+    for (const auto& [id, timer] : model) {
+      if (timer.held) continue;
+      ++queued;
+      if (!next) next = id.first;
+    }
+    RC_ASSERT(scheduler.timer_count() == queued);
+    RC_ASSERT(scheduler.NextDeadlineNanos() == next);
+    RC_ASSERT(fired == expected);
+  }
 }
 
 }  // namespace

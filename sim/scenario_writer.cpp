@@ -1,0 +1,235 @@
+#include "sim/scenario_writer.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "core/assertions.h"
+
+namespace mks::sim {
+namespace {
+
+// A YAML scalar for `text`: plain when it cannot be mistaken for structure,
+// else double-quoted with escapes.
+std::string Scalar(std::string_view text) {
+  bool plain = !text.empty() && text.back() != ' ';
+  for (size_t i = 0; i < text.size() && plain; ++i) {
+    const char c = text[i];
+    const bool word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                      (c >= '0' && c <= '9') || c == '_' || c == '.';
+    plain = word || (i > 0 && (c == '-' || c == ' '));
+  }
+  if (plain) return std::string(text);
+  std::string out = "\"";
+  for (const char c : text) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    if (static_cast<unsigned char>(c) < 0x20) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof(escaped), "\\x%02x", static_cast<unsigned char>(c));
+      out += escaped;
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out + "\"";
+}
+
+std::string Ids(const std::vector<NodeId>& ids, uint32_t node_count) {
+  MKS_ASSERT(!ids.empty());
+  std::string out = "[";
+  for (size_t i = 0; i < ids.size(); ++i) {
+    MKS_ASSERT_GE(ids[i], 1u);
+    MKS_ASSERT_LE(ids[i], node_count);
+    if (i > 0) out += ", ";
+    out += std::to_string(ids[i]);
+  }
+  return out + "]";
+}
+
+void WriteComment(std::ostream& out, std::string_view comment) {
+  while (!comment.empty()) {
+    const size_t end = comment.find('\n');
+    const std::string_view line = comment.substr(0, end);
+    out << (line.empty() ? "#" : "# ") << line << "\n";
+    if (end == std::string_view::npos) break;
+    comment.remove_prefix(end + 1);
+  }
+}
+
+void WriteHead(std::ostream& out, const Scenario& s) {
+  out << "protocol: " << Scalar(s.protocol) << "\n";
+  if (s.seed.has_value()) out << "seed: " << *s.seed << "\n";
+  if (!s.expect.empty()) out << "expect: " << Scalar(s.expect) << "\n";
+  if (!s.canaries.empty()) {
+    out << "canaries: [";
+    for (size_t i = 0; i < s.canaries.size(); ++i) {
+      out << (i > 0 ? ", " : "") << Scalar(s.canaries[i]);
+    }
+    out << "]\n";
+  }
+  MKS_ASSERT_LE(s.read_quorum, s.replicas);
+  MKS_ASSERT_LE(s.write_quorum, s.replicas);
+  out << "nodes: " << s.nodes << "\n"
+      << "store: {replicas: " << s.replicas << ", read_quorum: " << s.read_quorum
+      << ", write_quorum: " << s.write_quorum << ", partitions: " << s.partitions
+      << "}\n"
+      << "duration_ms: " << s.duration_ms << "\n"
+      << "liveness_bound_ms: " << s.liveness_bound_ms << "\n";
+}
+
+void WriteWorkloadAndNetwork(std::ostream& out, const Scenario& s) {
+  const Workload& w = s.workload;
+  MKS_ASSERT_EQ(w.read_percent + w.write_percent + w.delete_percent, 100u);
+  out << "workload: {clients: " << w.clients << ", ops_per_second: "
+      << w.ops_per_second << ", key_space: " << w.key_space
+      << ", read_percent: " << w.read_percent << ", write_percent: "
+      << w.write_percent << ", delete_percent: " << w.delete_percent
+      << ", value_bytes_min: " << w.value_bytes_min << ", value_bytes_max: "
+      << w.value_bytes_max << ", request_timeout_ms: " << w.request_timeout_ms
+      << "}\n";
+  const NetworkConfig& n = s.network;
+  // max_message_bytes is not a scenario field: the parser never changes it.
+  MKS_ASSERT_EQ(n.max_message_bytes, NetworkConfig{}.max_message_bytes);
+  out << "network: {latency_min_us: " << n.latency_min_us
+      << ", latency_max_us: " << n.latency_max_us << ", slow_tail_ppm: "
+      << n.slow_tail_ppm << ", slow_tail_max_us: " << n.slow_tail_max_us
+      << ", loss_ppm: " << n.loss_ppm << ", duplicate_ppm: " << n.duplicate_ppm
+      << ", reorder_ppm: " << n.reorder_ppm << "}\n";
+}
+
+void WriteClocks(std::ostream& out, const Scenario& s) {
+  if (s.clock_max_offset_ms == 0 && s.clock_max_drift_ppm == 0 && s.clocks.empty()) {
+    return;
+  }
+  out << "clocks:\n"
+      << "  max_offset_ms: " << s.clock_max_offset_ms << "\n"
+      << "  max_drift_ppm: " << s.clock_max_drift_ppm << "\n";
+  if (s.clocks.empty()) return;
+  out << "  nodes:\n";
+  for (const NodeClock& clock : s.clocks) {
+    // The file holds whole milliseconds of offset.
+    MKS_ASSERT_EQ(clock.model.offset_us % 1000, 0);
+    MKS_ASSERT_LE(clock.node, s.nodes);
+    out << "    - {node: " << clock.node << ", offset_ms: "
+        << clock.model.offset_us / 1000 << ", drift_ppm: "
+        << clock.model.drift_ppm << "}\n";
+  }
+}
+
+std::string Sides(const TimelineEvent& e, uint32_t node_count) {
+  return "[" + Ids(e.side_a, node_count) + ", " + Ids(e.side_b, node_count) + "]";
+}
+
+// The action part of one timeline event, e.g. "crash: [1, 2]".
+std::string Action(const TimelineEvent& e, uint32_t node_count) {
+  const auto link = [&](const std::string& name, bool timed) {
+    MKS_ASSERT_NE(e.from, e.to);
+    std::string out = name + ": {from: " + std::to_string(e.from) +
+                      ", to: " + std::to_string(e.to);
+    if (timed) out += ", duration_ms: " + std::to_string(e.duration_ms);
+    return out + "}";
+  };
+  switch (e.action) {
+    case TimelineAction::kIsolate: return "isolate: " + Ids(e.nodes, node_count);
+    case TimelineAction::kCrash: return "crash: " + Ids(e.nodes, node_count);
+    case TimelineAction::kRestart: return "restart: " + Ids(e.nodes, node_count);
+    case TimelineAction::kPause: return "pause: " + Ids(e.nodes, node_count);
+    case TimelineAction::kResume: return "resume: " + Ids(e.nodes, node_count);
+    case TimelineAction::kHeal: return "heal: true";
+    case TimelineAction::kSplit: return "split: " + Sides(e, node_count);
+    case TimelineAction::kBridge:
+      return "bridge: {sides: " + Sides(e, node_count) +
+             ", via: " + std::to_string(e.via) + "}";
+    case TimelineAction::kCut: return link("cut", false);
+    case TimelineAction::kClogLink: return link("clog", true);
+    case TimelineAction::kClogNode:
+      return "clog: {node: " + Ids(e.nodes, node_count) +
+             ", duration_ms: " + std::to_string(e.duration_ms) + "}";
+    case TimelineAction::kClockStep:
+      return "clock_step: {node: " + Ids(e.nodes, node_count) +
+             ", step_ms: " + std::to_string(e.step_ms) + "}";
+    case TimelineAction::kLossPpm: return "loss_ppm: " + std::to_string(e.ppm);
+    case TimelineAction::kDuplicatePpm: return "duplicate_ppm: " + std::to_string(e.ppm);
+    case TimelineAction::kReorderPpm: return "reorder_ppm: " + std::to_string(e.ppm);
+  }
+  MKS_ASSERT_MSG(false, "unknown timeline action");
+  return "";
+}
+
+void WriteTimeline(std::ostream& out, const Scenario& s) {
+  if (s.timeline.empty()) return;
+  out << "timeline:\n";
+  int64_t previous_ms = 0;
+  for (const TimelineEvent& e : s.timeline) {
+    MKS_ASSERT_GE(e.at_ms, previous_ms);  // the parser's order is kept
+    previous_ms = e.at_ms;
+    out << "  - {at_ms: " << e.at_ms << ", " << Action(e, s.nodes) << "}\n";
+  }
+}
+
+void WriteFamily(std::ostream& out, FaultFamily kind, const FamilyConfig& f) {
+  out << "  " << FaultFamilyName(kind) << ": {enabled: "
+      << (f.enabled ? "true" : "false") << ", interval_ms: ["
+      << f.interval_min_ms << ", " << f.interval_max_ms << "]";
+  if (kind != FaultFamily::kClockStep) {
+    out << ", duration_ms: [" << f.duration_min_ms << ", " << f.duration_max_ms << "]";
+  }
+  if (kind == FaultFamily::kLoss || kind == FaultFamily::kDuplicate ||
+      kind == FaultFamily::kReorder || kind == FaultFamily::kDiskError) {
+    MKS_ASSERT_GE(f.ppm, 1u);
+    out << ", ppm: " << f.ppm;
+  }
+  if (kind == FaultFamily::kClockStep) out << ", step_max_ms: " << f.step_max_ms;
+  if (kind == FaultFamily::kCrash || kind == FaultFamily::kPause) {
+    out << ", max_down: " << f.max_down;
+  }
+  out << "}\n";
+}
+
+void WriteFaults(std::ostream& out, const Scenario& s) {
+  bool any = false;
+  for (size_t i = 0; i < kFaultFamilyCount; ++i) {
+    const FamilyConfig& family = s.faults[i];
+    // An unlisted family parses as the default; a listed one is written
+    // whole, with its switch, so an off family keeps its settings.
+    if (!family.enabled && family == FamilyConfig{}) continue;
+    if (!any) out << "faults:\n";
+    any = true;
+    WriteFamily(out, static_cast<FaultFamily>(i), family);
+  }
+  out << "swarm: {may_disable: [";
+  for (size_t i = 0; i < s.swarm_may_disable.size(); ++i) {
+    out << (i > 0 ? ", " : "") << FaultFamilyName(s.swarm_may_disable[i]);
+  }
+  out << "], disable_percent: " << s.swarm_disable_percent << "}\n"
+      << "buggify: {enabled: " << (s.buggify_enabled ? "true" : "false")
+      << ", site_percent: " << s.buggify_site_percent
+      << ", fire_ppm: " << s.buggify_fire_ppm << "}\n";
+}
+
+}  // namespace
+
+std::string WriteScenario(const Scenario& scenario, std::string_view comment) {
+  MKS_ASSERT_GE(scenario.nodes, 1u);
+  MKS_ASSERT_LE(scenario.replicas, scenario.nodes);
+  std::ostringstream out;
+  WriteComment(out, comment);
+  WriteHead(out, scenario);
+  WriteWorkloadAndNetwork(out, scenario);
+  WriteClocks(out, scenario);
+  WriteTimeline(out, scenario);
+  WriteFaults(out, scenario);
+  return out.str();
+}
+
+Status WriteScenarioFile(const Scenario& scenario, std::string_view comment,
+                         const std::string& path) {
+  const std::string text = WriteScenario(scenario, comment);
+  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  if (!file) return Status::IOError("cannot create scenario file " + path);
+  file << text;
+  file.flush();
+  if (!file) return Status::IOError("cannot write scenario file " + path);
+  return Status::Ok();
+}
+
+}  // namespace mks::sim
