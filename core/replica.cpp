@@ -45,10 +45,11 @@ Result<Version> VersionFromProto(const proto::Version& message) {
 }
 
 ReplicaService::ReplicaService(Store* store, HybridLogicalClock* hlc,
-                               RpcEndpoint* rpc)
-    : store_(store), hlc_(hlc) {
+                               RpcEndpoint* rpc, runtime::Scheduler* scheduler)
+    : store_(store), hlc_(hlc), scheduler_(scheduler) {
   MKS_ASSERT(store_ != nullptr);
   MKS_ASSERT(hlc_ != nullptr);
+  MKS_ASSERT(scheduler_ != nullptr);
   MKS_ASSERT(rpc != nullptr);
   for (std::string_view method : {kReplicaPut, kReplicaGet}) {
     rpc->RegisterHandler(std::string(method), [this, method](RpcRequest request) {
@@ -73,8 +74,7 @@ Result<bool> ReplicaService::Put(std::string_view key, const Version& version,
     }
     ++stats_.repairs_from_ahead;
   }
-  Result<bool> applied =
-      store_->Apply(key, version, WriteOptions{.sync = !canaries_.no_sync});
+  Result<bool> applied = ApplyDurably(key, version);
   if (!applied.ok()) {
     ++stats_.puts_refused;
     return applied.status();
@@ -82,6 +82,55 @@ Result<bool> ReplicaService::Put(std::string_view key, const Version& version,
   ++stats_.puts;
   if (*applied) ++stats_.puts_applied;
   return *applied;
+}
+
+Result<bool> ReplicaService::ApplyDurably(std::string_view key,
+                                          const Version& version) {
+  const WriteOptions options{.sync = !canaries_.no_sync};
+  if (!scheduler_->InFiber()) return store_->Apply(key, version, options);
+  runtime::Promise<bool> promise(scheduler_);
+  runtime::Future<bool> applied = promise.GetFuture();
+  pending_.push_back(PendingPut{Record{std::string(key), version}, std::move(promise)});
+  if (commit_leader_waiting_) return applied.Get();  // a follower
+  // The leader: every put already delivered to this node runs before the
+  // yield returns, and joins the group.
+  commit_leader_waiting_ = true;
+  scheduler_->Yield();
+  CommitPending();
+  MKS_ASSERT(applied.IsReady());
+  return applied.Get();
+}
+
+void ReplicaService::CommitPending() {
+  MKS_ASSERT(commit_leader_waiting_);
+  MKS_ASSERT(!pending_.empty());
+  std::vector<PendingPut> group = std::move(pending_);
+  pending_.clear();
+  commit_leader_waiting_ = false;
+  std::vector<Record> records;
+  records.reserve(group.size());
+  for (PendingPut& put : group) records.push_back(std::move(put.record));
+  const WriteOptions options{.sync = !canaries_.no_sync};
+  ++stats_.group_commits;
+  stats_.group_commit_puts += group.size();
+  Result<std::vector<bool>> changed = store_->ApplyBatch(records, options);
+  if (changed.ok()) {
+    MKS_ASSERT_EQ(changed->size(), group.size());
+    for (size_t i = 0; i < group.size(); ++i) group[i].applied.SetValue((*changed)[i]);
+    return;
+  }
+  // One record's failure (a corrupt stored record, say) must not fail the
+  // others: each is then tried alone and answered with its own outcome.
+  for (size_t i = 0; i < group.size(); ++i) {
+    Result<bool> alone = group.size() == 1
+                             ? Result<bool>(changed.status())
+                             : store_->Apply(records[i].key, records[i].version, options);
+    if (alone.ok()) {
+      group[i].applied.SetValue(*alone);
+    } else {
+      group[i].applied.SetError(alone.status());
+    }
+  }
 }
 
 Result<std::optional<Version>> ReplicaService::Get(std::string_view key) {

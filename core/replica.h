@@ -8,6 +8,11 @@
 // without changing anything, because the replica then holds a version at
 // least as new, which is all a coordinator's quorum needs.
 //
+// Concurrent puts share one synced write (group commit): the first put to
+// arrive yields, so every put already delivered to this node joins it, then
+// one Store::ApplyBatch with one sync makes them all durable before any is
+// acknowledged. A put is never acknowledged before its own record is synced.
+//
 // Every received timestamp is folded into the node's hybrid logical clock
 // (causality). A new write stamped further ahead of this node's wall clock
 // than the clock's maximum offset is refused with InvalidArgument and
@@ -30,9 +35,12 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/hlc.h"
 #include "core/rpc.h"
+#include "core/runtime/future.h"
+#include "core/runtime/scheduler.h"
 #include "core/status.h"
 #include "core/store.h"
 
@@ -55,6 +63,8 @@ struct ReplicaStats {
   uint64_t puts_applied = 0;     // ... of which changed the stored winner
   uint64_t puts_refused = 0;     // bad input, clock offset, or disk error
   uint64_t repairs_from_ahead = 0;  // repairs applied beyond the clock offset
+  uint64_t group_commits = 0;    // synced writes that carried puts
+  uint64_t group_commit_puts = 0;  // puts they carried (>= group_commits)
   uint64_t gets = 0;             // get requests served successfully
   uint64_t gets_failed = 0;      // corruption or disk error
 };
@@ -66,14 +76,16 @@ struct ReplicaCanaries {
 
 class ReplicaService {
  public:
-  // `store`, `hlc` and `rpc` must outlive the service. Registers the replica
-  // methods on `rpc`.
-  ReplicaService(Store* store, HybridLogicalClock* hlc, RpcEndpoint* rpc);
+  // `store`, `hlc`, `rpc` and `scheduler` must outlive the service.
+  // Registers the replica methods on `rpc`.
+  ReplicaService(Store* store, HybridLogicalClock* hlc, RpcEndpoint* rpc,
+                 runtime::Scheduler* scheduler);
   ReplicaService(const ReplicaService&) = delete;
   ReplicaService& operator=(const ReplicaService&) = delete;
 
   // Applies `version` of `key` durably. Returns whether it changed the
-  // stored winner. InvalidArgument for a version outside the store's limits
+  // stored winner. Inside a fiber the put may wait for other puts to join
+  // its synced write (see the file comment). InvalidArgument for a version outside the store's limits
   // or, unless `repair`, stamped too far ahead (nothing written); the
   // store's Corruption or IOError otherwise.
   Result<bool> Put(std::string_view key, const Version& version,
@@ -101,9 +113,25 @@ class ReplicaService {
  private:
   Result<std::string> ServePut(std::string_view payload);
   Result<std::string> ServeGet(std::string_view payload);
+  // Applies one record (synced unless the no_sync canary is set), joining a
+  // group commit when called inside a fiber.
+  Result<bool> ApplyDurably(std::string_view key, const Version& version);
+  // Writes every pending put in one batch and fulfils their promises.
+  void CommitPending();
+
+  // A put waiting for the group commit in progress.
+  struct PendingPut {
+    Record record;
+    runtime::Promise<bool> applied;
+  };
 
   Store* const store_;
   HybridLogicalClock* const hlc_;
+  runtime::Scheduler* const scheduler_;
+  // Invariant: non-empty only while commit_leader_waiting_: the leader (the
+  // first put of the group) commits them all when it resumes.
+  std::vector<PendingPut> pending_;
+  bool commit_leader_waiting_ = false;
   ReplicaCanaries canaries_;
   ReplicaStats stats_;
 };

@@ -63,6 +63,7 @@ class [[nodiscard]] Status {
   bool IsCorruption() const { return code_ == StatusCode::kCorruption; }
   bool IsInvalidArgument() const { return code_ == StatusCode::kInvalidArgument; }
   bool IsUnavailable() const { return code_ == StatusCode::kUnavailable; }
+  bool IsIOError() const { return code_ == StatusCode::kIOError; }
 
   // "NotFound: key 'x'" or "OK".
   std::string ToString() const;

@@ -1,0 +1,211 @@
+#include "core/replica.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/loopback_network_for_test.h"
+#include "core/map_disk_for_test.h"
+#include "core/runtime/manual_clock.h"
+
+namespace mks {
+namespace {
+
+using runtime::ManualClock;
+
+constexpr int64_t kMsNanos = 1'000'000;
+constexpr int64_t kStartNanos = 1'700'000'000'000 * kMsNanos;
+constexpr NodeId kSelf = 1;
+
+// A disk that remembers what its last synced write left durable, so a test
+// can ask whether an acknowledged put had reached the disk for good.
+class DurabilityTrackingDisk final : public Disk {
+ public:
+  Status Get(std::string_view key, std::string* value) override {
+    return inner_.Get(key, value);
+  }
+  Status Put(std::string_view key, std::string_view value,
+             WriteOptions options) override {
+    WriteBatch batch;
+    batch.Put(key, value);
+    return Write(batch, options);
+  }
+  Status Delete(std::string_view key, WriteOptions options) override {
+    WriteBatch batch;
+    batch.Delete(key);
+    return Write(batch, options);
+  }
+  Status Write(const WriteBatch& batch, WriteOptions options) override {
+    if (fail_writes_) return Status::IOError("injected write failure");
+    MKS_RETURN_IF_ERROR(inner_.Write(batch, options));
+    if (options.sync) return Sync();
+    return Status::Ok();
+  }
+  std::unique_ptr<DiskIterator> NewIterator() override { return inner_.NewIterator(); }
+  Status Sync() override {
+    ++syncs_;
+    durable_ = inner_.table();
+    return Status::Ok();
+  }
+
+  MapDisk::Table& table() { return inner_.table(); }
+  const MapDisk::Table& durable() const { return durable_; }
+  int syncs() const { return syncs_; }
+  void set_fail_writes(bool fail) { fail_writes_ = fail; }
+
+ private:
+  MapDisk inner_;
+  MapDisk::Table durable_;
+  int syncs_ = 0;
+  bool fail_writes_ = false;
+};
+
+class ReplicaServiceTest : public ::testing::Test {
+ protected:
+  ReplicaServiceTest()
+      : store_(&disk_, [](std::string_view) { return 0u; }, StoreOptions{}),
+        hlc_(&clock_, HlcOptions{}) {
+    clock_.AdvanceTo(kStartNanos);
+    process_ = scheduler_.CreateProcess("replica");
+    rpc_ = std::make_unique<RpcEndpoint>(&scheduler_, process_, hub_.NetworkOf(kSelf),
+                                         kSelf, RpcOptions{.incarnation = 7});
+    replica_ = std::make_unique<ReplicaService>(&store_, &hlc_, rpc_.get(), &scheduler_);
+  }
+  ~ReplicaServiceTest() override { scheduler_.Kill(process_); }
+
+  Version At(uint64_t physical_ms, std::string value) const {
+    Version version;
+    version.timestamp = Timestamp{physical_ms, 0};
+    version.origin = 2;
+    version.value = std::move(value);
+    return version;
+  }
+  uint64_t NowMs() const { return static_cast<uint64_t>(kStartNanos / kMsNanos); }
+
+  // Starts one fiber per put, all ready at once, as a burst of requests
+  // delivered in one turn of the event loop would be.
+  // Then runs them all to completion and returns their outcomes in order.
+  std::vector<Result<bool>> PutConcurrently(const std::vector<Record>& records) {
+    std::vector<std::optional<Result<bool>>> outcomes(records.size());
+    for (size_t i = 0; i < records.size(); ++i) {
+      scheduler_.Spawn(process_, "put", [this, &outcomes, i, record = records[i]] {
+        Result<bool> applied = replica_->Put(record.key, record.version);
+        // Acknowledged means durable: the record is in the synced state.
+        if (applied.ok()) {
+          EXPECT_EQ(disk_.durable(), disk_.table());
+        }
+        outcomes[i] = std::move(applied);
+      });
+    }
+    runtime::DriveUntilQuiet(scheduler_, clock_);
+    std::vector<Result<bool>> results;
+    for (std::optional<Result<bool>>& outcome : outcomes) {
+      MKS_ASSERT(outcome.has_value());
+      results.push_back(std::move(*outcome));
+    }
+    return results;
+  }
+
+  ManualClock clock_;
+  runtime::Scheduler scheduler_{&clock_};
+  LoopbackHub hub_;
+  DurabilityTrackingDisk disk_;
+  Store store_;
+  HybridLogicalClock hlc_;
+  runtime::ProcessId process_ = 0;
+  std::unique_ptr<RpcEndpoint> rpc_;
+  std::unique_ptr<ReplicaService> replica_;
+};
+
+TEST_F(ReplicaServiceTest, ConcurrentPutsShareOneSyncedWrite) {
+  const uint64_t now_ms = NowMs();
+  std::vector<Result<bool>> results = PutConcurrently({
+      {"a", At(now_ms, "a1")},
+      {"b", At(now_ms, "b1")},
+      {"a", At(now_ms - 5, "a0")},  // older than the first: changes nothing
+      {"c", At(now_ms, "c1")},
+      {"a", At(now_ms + 1, "a2")},  // newer: wins
+  });
+  std::vector<bool> changed;
+  for (Result<bool>& applied : results) {
+    ASSERT_TRUE(applied.ok()) << applied.status().ToString();
+    changed.push_back(*applied);
+  }
+  EXPECT_EQ(changed, (std::vector<bool>{true, true, false, true, true}));
+  EXPECT_EQ(disk_.syncs(), 1);
+  EXPECT_EQ(replica_->stats().group_commits, 1u);
+  EXPECT_EQ(replica_->stats().group_commit_puts, 5u);
+  EXPECT_EQ(replica_->stats().puts, 5u);
+  EXPECT_EQ(replica_->stats().puts_applied, 4u);
+  Result<Version> a = store_.Get("a");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->value, "a2");
+}
+
+TEST_F(ReplicaServiceTest, PutsArrivingAfterACommitFormTheNextGroup) {
+  const uint64_t now_ms = NowMs();
+  std::vector<Result<bool>> first =
+      PutConcurrently({{"a", At(now_ms, "1")}, {"b", At(now_ms, "1")}});
+  std::vector<Result<bool>> second = PutConcurrently({{"c", At(now_ms, "1")}});
+  EXPECT_TRUE(first[0].ok());
+  EXPECT_TRUE(first[1].ok());
+  EXPECT_TRUE(second[0].ok());
+  EXPECT_EQ(disk_.syncs(), 2);
+  EXPECT_EQ(replica_->stats().group_commits, 2u);
+  EXPECT_EQ(replica_->stats().group_commit_puts, 3u);
+}
+
+TEST_F(ReplicaServiceTest, ACorruptRecordFailsOnlyItsOwnPut) {
+  const uint64_t now_ms = NowMs();
+  ASSERT_TRUE(replica_->Put("bad", At(now_ms - 10, "old")).ok());  // outside a fiber
+  ASSERT_EQ(disk_.table().size(), 1u);
+  std::string& stored = disk_.table().begin()->second;
+  stored.back() = static_cast<char>(stored.back() ^ 0x01);
+  std::vector<Result<bool>> results = PutConcurrently({
+      {"good", At(now_ms, "g")},
+      {"bad", At(now_ms, "new")},
+      {"other", At(now_ms, "o")},
+  });
+  const Result<bool>& good = results[0];
+  const Result<bool>& bad = results[1];
+  const Result<bool>& other = results[2];
+  EXPECT_TRUE(good.ok()) << good.status().ToString();
+  EXPECT_TRUE(bad.status().IsCorruption()) << bad.status().ToString();
+  EXPECT_TRUE(other.ok()) << other.status().ToString();
+  EXPECT_EQ(replica_->stats().puts_refused, 1u);
+  EXPECT_TRUE(store_.Get("good").ok());
+  EXPECT_TRUE(store_.Get("other").ok());
+}
+
+TEST_F(ReplicaServiceTest, AFailedDiskWriteFailsEveryPutOfTheGroup) {
+  const uint64_t now_ms = NowMs();
+  disk_.set_fail_writes(true);
+  std::vector<Result<bool>> results =
+      PutConcurrently({{"a", At(now_ms, "1")}, {"b", At(now_ms, "1")}});
+  for (const Result<bool>& result : results) {
+    EXPECT_TRUE(result.status().IsIOError()) << result.status().ToString();
+  }
+  EXPECT_EQ(replica_->stats().puts, 0u);
+  EXPECT_EQ(replica_->stats().puts_refused, 2u);
+  EXPECT_TRUE(disk_.table().empty());
+}
+
+TEST_F(ReplicaServiceTest, RefusedPutsNeverJoinAGroup) {
+  const uint64_t now_ms = NowMs();
+  Version wild = At(now_ms + 60'000, "wild");  // beyond the 500 ms offset
+  std::vector<Result<bool>> results =
+      PutConcurrently({{"a", At(now_ms, "1")}, {"w", wild}, {"", At(now_ms, "1")}});
+  EXPECT_TRUE(results[0].ok());
+  EXPECT_TRUE(results[1].status().IsInvalidArgument());
+  EXPECT_TRUE(results[2].status().IsInvalidArgument());
+  EXPECT_EQ(replica_->stats().group_commit_puts, 1u);
+  EXPECT_EQ(disk_.table().size(), 1u);
+}
+
+}  // namespace
+}  // namespace mks
