@@ -103,6 +103,11 @@ void NodeBackend::AppendMetrics(std::string* out) const {
                {{"outcome=\"applied\"", r.puts_applied},
                 {"outcome=\"not_newer\"", r.puts - r.puts_applied},
                 {"outcome=\"refused\"", r.puts_refused}});
+  AppendMetric(out, "mks_storage_group_commits_total", "counter",
+               "Synced writes that made concurrent puts durable together.",
+               {{"", r.group_commits}});
+  AppendMetric(out, "mks_storage_group_commit_puts_total", "counter",
+               "Puts those synced writes carried.", {{"", r.group_commit_puts}});
   AppendMetric(out, "mks_storage_gets_total", "counter",
                "Reads served by this replica, by outcome.",
                {{"outcome=\"ok\"", r.gets}, {"outcome=\"failed\"", r.gets_failed}});

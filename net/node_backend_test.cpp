@@ -121,6 +121,10 @@ TEST_F(NodeBackendTest, WritesThroughOneNodeAreReadThroughTheOther) {
             std::string::npos);
   EXPECT_NE(metrics.find("mks_peers_reachable 1\n"), std::string::npos);
   EXPECT_NE(metrics.find("# TYPE mks_messages_total counter\n"), std::string::npos);
+  // The write and the delete each reached this replica in a group of its own.
+  EXPECT_NE(metrics.find("mks_storage_group_commits_total 2\n"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("mks_storage_group_commit_puts_total 2\n"), std::string::npos);
 }
 
 TEST_F(NodeBackendTest, DescribesTheNodeAndItsMembers) {
