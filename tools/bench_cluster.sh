@@ -5,7 +5,10 @@
 #   1. a 3-node cluster on 127.0.0.1 (N = 3, R = W = QUORUM),
 #   2. a single node (N = 1),
 #   3. a local redis-server (Debian's, no persistence: its default durability
-#      is weaker than ours, which syncs every acknowledged write),
+#      is weaker than ours, which syncs every acknowledged write): the
+#      reference of the ratios,
+#   4. the same redis-server with appendfsync always, whose durability
+#      matches ours (each acknowledged SET is fsynced),
 # all run by this script in one go, then printed with ratios to redis-server.
 #
 # usage: tools/bench_cluster.sh [BUILD_DIR] [REQUESTS]
@@ -64,12 +67,25 @@ cluster one 1 1
 read -r one_set one_get one_set_p50 one_get_p50 <<<"$(bench "${RESP_PORT[1]}")"
 stop_cluster 1
 
-redis_port=$(free_ports 1)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
-  --dir "$WORK" --daemonize no >"$WORK/redis.log" 2>&1 &
-REDIS_PID=$!
-for _ in $(seq 100); do redis-cli -p "$redis_port" PING >/dev/null 2>&1 && break; sleep 0.1; done
-read -r redis_set redis_get redis_set_p50 redis_get_p50 <<<"$(bench "$redis_port")"
+# start_redis APPENDONLY FSYNC: starts redis-server in the background on a
+# free port; sets REDIS_PORT and REDIS_PID.
+start_redis() {
+  REDIS_PORT=$(free_ports 1)
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly "$1" \
+    --appendfsync "$2" --dir "$WORK" --daemonize no >"$WORK/redis-$1.log" 2>&1 &
+  REDIS_PID=$!
+  for _ in $(seq 100); do redis-cli -p "$REDIS_PORT" PING >/dev/null 2>&1 && break; sleep 0.1; done
+}
+stop_redis() { kill "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null || true; REDIS_PID=""; }
+
+# The reference the ratios use: redis without persistence.
+start_redis no everysec
+read -r redis_set redis_get redis_set_p50 redis_get_p50 <<<"$(bench "$REDIS_PORT")"
+stop_redis
+# Durability like ours: every acknowledged SET is fsynced first.
+start_redis yes always
+read -r fsync_set fsync_get fsync_set_p50 fsync_get_p50 <<<"$(bench "$REDIS_PORT")"
+stop_redis
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 printf '%-34s %12s %12s %9s %9s %10s %10s\n' target "SET req/s" "GET req/s" "SET p50" "GET p50" \
@@ -81,3 +97,4 @@ row() {
 row "mks 3 nodes (N=3, QUORUM)" "$three_set" "$three_get" "$three_set_p50" "$three_get_p50"
 row "mks 1 node (N=1)" "$one_set" "$one_get" "$one_set_p50" "$one_get_p50"
 row "redis-server (no persistence)" "$redis_set" "$redis_get" "$redis_set_p50" "$redis_get_p50"
+row "redis-server (appendfsync always)" "$fsync_set" "$fsync_get" "$fsync_set_p50" "$fsync_get_p50"
