@@ -1,29 +1,12 @@
 #include "net/frame.h"
 
-#include <array>
-
 #include "core/assertions.h"
+#include "core/crc32c.h"
 
 namespace mks::net {
 namespace {
 
-// Reflected CRC32C polynomial (Castagnoli).
-constexpr uint32_t kCrc32cPolynomial = 0x82F63B78;
 constexpr uint32_t kCrcMaskDelta = 0xA282EAD8;
-
-constexpr std::array<uint32_t, 256> MakeCrcTable() {
-  std::array<uint32_t, 256> table{};
-  for (uint32_t byte = 0; byte < 256; ++byte) {
-    uint32_t crc = byte;
-    for (int bit = 0; bit < 8; ++bit) {
-      crc = (crc & 1) ? (crc >> 1) ^ kCrc32cPolynomial : crc >> 1;
-    }
-    table[byte] = crc;
-  }
-  return table;
-}
-
-constexpr std::array<uint32_t, 256> kCrcTable = MakeCrcTable();
 
 // Rotates and offsets the CRC, as LevelDB's crc32c::Mask does.
 uint32_t MaskCrc(uint32_t crc) {
@@ -52,14 +35,6 @@ uint32_t FrameChecksum(std::string_view sender_and_length,
 }
 
 }  // namespace
-
-uint32_t Crc32c(std::string_view data, uint32_t crc) {
-  crc = ~crc;
-  for (const char c : data) {
-    crc = kCrcTable[(crc ^ static_cast<uint8_t>(c)) & 0xFF] ^ (crc >> 8);
-  }
-  return ~crc;
-}
 
 void AppendFrame(NodeId sender, std::string_view payload, std::string* out) {
   MKS_ASSERT_NE(sender, kNoNode);

@@ -34,10 +34,6 @@ namespace mks::net {
 inline constexpr uint32_t kFrameMagic = 0x464B534D;
 inline constexpr size_t kFrameHeaderBytes = 16;
 
-// Returns the CRC32C (Castagnoli) of `data`, extending `crc` (the CRC of the
-// bytes before `data`; 0 to start).
-uint32_t Crc32c(std::string_view data, uint32_t crc = 0);
-
 // Appends one frame carrying `payload` from `sender` to *out.
 // Requires payload.size() to fit in 32 bits (callers enforce their own,
 // smaller maximum before encoding).

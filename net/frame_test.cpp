@@ -20,17 +20,6 @@ std::vector<Frame> DrainFrames(FrameDecoder& decoder) {
   }
 }
 
-TEST(Crc32cTest, MatchesPublishedVectors) {
-  EXPECT_EQ(Crc32c("123456789"), 0xE3069283u);
-  EXPECT_EQ(Crc32c(std::string(32, '\0')), 0x8A9136AAu);
-  EXPECT_EQ(Crc32c(std::string(32, '\xff')), 0x62A8AB43u);
-  EXPECT_EQ(Crc32c(""), 0u);
-}
-
-TEST(Crc32cTest, ExtendsAcrossPieces) {
-  EXPECT_EQ(Crc32c("6789", Crc32c("12345")), Crc32c("123456789"));
-}
-
 TEST(FrameTest, RoundTripsBinaryPayloads) {
   std::string stream;
   const std::string binary("a\0b\r\n\xff", 6);
