@@ -92,10 +92,12 @@ Result<bool> ReplicaService::ApplyDurably(std::string_view key,
   runtime::Future<bool> applied = promise.GetFuture();
   pending_.push_back(PendingPut{Record{std::string(key), version}, std::move(promise)});
   if (commit_leader_waiting_) return applied.Get();  // a follower
-  // The leader: every put already delivered to this node runs before the
-  // yield returns, and joins the group.
+  // The leader waits one turn of the event loop: the puts already delivered
+  // join the group, so do those the next poll of the network brings, and the
+  // messages this turn produced (other replicas' copies of these writes) are
+  // sent before the synced write blocks the loop.
   commit_leader_waiting_ = true;
-  scheduler_->Yield();
+  scheduler_->SleepFor(0);
   CommitPending();
   MKS_ASSERT(applied.IsReady());
   return applied.Get();

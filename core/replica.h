@@ -9,9 +9,9 @@
 // least as new, which is all a coordinator's quorum needs.
 //
 // Concurrent puts share one synced write (group commit): the first put to
-// arrive yields, so every put already delivered to this node joins it, then
-// one Store::ApplyBatch with one sync makes them all durable before any is
-// acknowledged. A put is never acknowledged before its own record is synced.
+// arrive waits for a timer due now, so every put delivered before the event
+// loop's next turn joins it, then one Store::ApplyBatch with one sync makes
+// them all durable before any is acknowledged. A put is never acknowledged before its own record is synced.
 //
 // Every received timestamp is folded into the node's hybrid logical clock
 // (causality). A new write stamped further ahead of this node's wall clock

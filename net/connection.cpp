@@ -78,9 +78,26 @@ void Connection::Write(std::string_view bytes) {
     output_sent_ = 0;
   }
   output_.append(bytes);
-  if (connected_ && write_error_.ok()) {
-    // Errors surface through the next event, so Write never re-enters.
-    Flush();
+  if (flush_scheduled_) return;
+  // Sent at the end of the turn, with whatever else the turn writes: one
+  // system call carries a burst of messages.
+  flush_scheduled_ = true;
+  reactor_->AtEndOfTurn([this, alive = std::weak_ptr<int>(alive_)] {
+    if (alive.expired()) return;
+    FlushAtEndOfTurn();
+  });
+}
+
+void Connection::FlushAtEndOfTurn() {
+  MKS_ASSERT(flush_scheduled_);
+  flush_scheduled_ = false;
+  if (closed()) return;
+  if (connected_ && write_error_.ok() && Flush() && pending_output_bytes() == 0 &&
+      handlers_.on_drained) {
+    // A failed send surfaces through the next event instead.
+    const std::weak_ptr<int> alive = alive_;
+    handlers_.on_drained();
+    if (alive.expired() || closed()) return;
   }
   UpdateInterest();
 }

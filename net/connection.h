@@ -35,8 +35,10 @@ struct ConnectionHandlers {
   // Writes and on_close follows later; when unset, the end of input ends the
   // connection through on_close(OK). Optional.
   std::function<void()> on_input_end;
-  // Every byte queued by Write has been handed to the kernel, after some had
-  // to wait. Only called from readiness events, never from inside Write.
+  // Every byte queued by Write has been handed to the kernel, at the end of
+  // the turn that wrote them or after some had to wait for the socket. Only
+  // called from the loop (readiness events, end-of-turn flushes), never from
+  // inside Write.
   // Lets a writer that stopped on a full buffer resume. Optional.
   std::function<void()> on_drained;
 };
@@ -59,10 +61,11 @@ class Connection {
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // Queues `bytes` for sending and sends what the socket accepts now. Write
-  // errors are reported later through on_close, never from inside Write, so
-  // callers need not expect re-entry. Writing to a closed connection drops
-  // the bytes.
+  // Queues `bytes` for sending; at the end of the reactor's turn (see
+  // Reactor::AtEndOfTurn) everything queued is sent as far as the socket
+  // accepts, the rest as it becomes writable. Write errors are reported later
+  // through on_close, never from inside Write, so callers need not expect
+  // re-entry. Writing to a closed connection drops the bytes.
   void Write(std::string_view bytes);
 
   // Stops reading (true) or resumes (false), for backpressure when the
@@ -94,6 +97,7 @@ class Connection {
   bool ReadAvailable();
   bool EndInput();
   bool Flush();
+  void FlushAtEndOfTurn();
   void UpdateInterest();
   void ReportClose(Status reason);
 
@@ -106,6 +110,9 @@ class Connection {
   // which saves an epoll_ctl per Write on the common path.
   uint32_t interest_ = 0;
   bool close_when_flushed_ = false;
+  // An end-of-turn flush is queued with the reactor; Writes until it runs
+  // only append.
+  bool flush_scheduled_ = false;
   ConnectionHandlers handlers_;
   // Invariant: output_sent_ <= output_.size(); bytes before output_sent_ are
   // already with the kernel and are dropped lazily.

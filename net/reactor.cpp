@@ -131,6 +131,20 @@ void Reactor::RunDueWork() {
   }
 }
 
+void Reactor::AtEndOfTurn(std::function<void()> task) {
+  MKS_ASSERT(task != nullptr);
+  end_of_turn_tasks_.push_back(std::move(task));
+}
+
+void Reactor::RunEndOfTurnTasks() {
+  // By index: a task may add more, which join this pass.
+  for (size_t index = 0; index < end_of_turn_tasks_.size(); ++index) {
+    std::function<void()> task = std::move(end_of_turn_tasks_[index]);
+    task();
+  }
+  end_of_turn_tasks_.clear();
+}
+
 int Reactor::EpollTimeoutMs(int64_t max_wait_ns) const {
   if (scheduler_->ready_count() > 0) return 0;
   int64_t wait_ns = max_wait_ns;
@@ -147,6 +161,7 @@ int Reactor::EpollTimeoutMs(int64_t max_wait_ns) const {
 
 Status Reactor::RunOnce(int64_t max_wait_ns) {
   RunDueWork();
+  RunEndOfTurnTasks();
   if (stop_requested_.load(std::memory_order_acquire)) return Status::Ok();
   std::array<epoll_event, kMaxEventsPerTurn> events;
   const int count = epoll_wait(epoll_.get(), events.data(), kMaxEventsPerTurn,
@@ -160,6 +175,8 @@ Status Reactor::RunOnce(int64_t max_wait_ns) {
     Dispatch(events[index].data.u64, FromEpollEvents(events[index].events));
   }
   RunDueWork();
+  RunEndOfTurnTasks();
+  MKS_ASSERT(end_of_turn_tasks_.empty());
   return Status::Ok();
 }
 

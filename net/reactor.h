@@ -6,6 +6,10 @@
 // calls the callback registered for each file descriptor that became ready.
 // All callbacks run on the loop thread, outside any fiber, one at a time.
 //
+// End-of-turn work (AtEndOfTurn) runs after the turn's fibers and before
+// the loop waits for I/O: connections use it to send everything a turn wrote
+// with one system call, instead of one per message.
+//
 // Stopping: Stop() may be called from any thread or a signal handler (it
 // sets a flag and writes an eventfd); StopOnSignals() turns SIGTERM/SIGINT
 // into a stop through a signalfd, so shutdown runs as ordinary loop code
@@ -18,6 +22,7 @@
 #include <initializer_list>
 #include <map>
 #include <memory>
+#include <vector>
 
 #include "core/runtime/scheduler.h"
 #include "core/status.h"
@@ -74,6 +79,13 @@ class Reactor {
   // For tools and tests that wait for one outcome.
   Result<bool> RunUntil(const std::function<bool()>& done, int64_t timeout_ns);
 
+  // Runs `task` once, on the loop thread outside any fiber, after the fibers
+  // and timers of the current turn and before the loop next waits for I/O
+  // (or at the start of the next RunOnce when called outside a turn). Tasks
+  // run in the order they were added; a task may add another, which runs in
+  // the same pass.
+  void AtEndOfTurn(std::function<void()> task);
+
   // Makes Run() return after the current turn. Thread-safe and
   // async-signal-safe.
   void Stop();
@@ -98,6 +110,7 @@ class Reactor {
   Reactor(runtime::Scheduler* scheduler, FileDescriptor epoll,
           FileDescriptor wake);
   void RunDueWork();
+  void RunEndOfTurnTasks();
   int EpollTimeoutMs(int64_t max_wait_ns) const;
   void Dispatch(uint64_t watch_id, uint32_t events);
   void DrainWake();
@@ -117,6 +130,8 @@ class Reactor {
   std::map<int, uint64_t> watch_ids_;
   std::map<uint64_t, std::shared_ptr<Watcher>> watchers_;
   uint64_t next_watch_id_ = 1;
+  // Invariant: empty whenever the loop waits in epoll_wait.
+  std::vector<std::function<void()>> end_of_turn_tasks_;
 };
 
 }  // namespace mks::net
