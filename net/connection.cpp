@@ -226,6 +226,7 @@ bool Connection::Flush() {
     }
     output_sent_ += static_cast<size_t>(count);
     bytes_written_ += static_cast<uint64_t>(count);
+    ++send_calls_;
   }
   output_.clear();
   output_sent_ = 0;

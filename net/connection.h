@@ -85,6 +85,8 @@ class Connection {
   size_t pending_output_bytes() const { return output_.size() - output_sent_; }
   uint64_t bytes_read() const { return bytes_read_; }
   uint64_t bytes_written() const { return bytes_written_; }
+  // send() calls that handed bytes to the kernel.
+  uint64_t send_calls() const { return send_calls_; }
 
  private:
   Connection(Reactor* reactor, FileDescriptor socket, bool connected,
@@ -121,6 +123,7 @@ class Connection {
   Status write_error_;  // a failed send, reported on the next event
   uint64_t bytes_read_ = 0;
   uint64_t bytes_written_ = 0;
+  uint64_t send_calls_ = 0;
   // Expires when the connection is destroyed: handlers may delete it, and the
   // event code checks this before touching members again.
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);

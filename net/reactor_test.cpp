@@ -5,7 +5,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "net/system_clock.h"
 
@@ -47,6 +49,38 @@ TEST_F(ReactorTest, SystemClockMovesForwardAndMatchesWallTime) {
   EXPECT_LE(first, second);
   // 2020-01-01 in microseconds: any sane machine is past it.
   EXPECT_GT(clock_.WallMicros(), int64_t{1'577'836'800'000'000});
+}
+
+TEST_F(ReactorTest, EndOfTurnTasksRunAfterTheTurnsFibersInOrderOnce) {
+  std::vector<std::string> order;
+  scheduler_.Spawn(process_, "writer", [&] {
+    order.push_back("fiber 1");
+    reactor_->AtEndOfTurn([&] {
+      order.push_back("task 1");
+      reactor_->AtEndOfTurn([&] { order.push_back("task added by task 1"); });
+    });
+    scheduler_.Yield();
+    order.push_back("fiber 1 again");
+  });
+  scheduler_.Spawn(process_, "other", [&] {
+    order.push_back("fiber 2");
+    reactor_->AtEndOfTurn([&] { order.push_back("task 2"); });
+  });
+  ASSERT_TRUE(reactor_->RunOnce(0).ok());
+  EXPECT_EQ(order, (std::vector<std::string>{"fiber 1", "fiber 2", "fiber 1 again",
+                                             "task 1", "task 2",
+                                             "task added by task 1"}));
+  ASSERT_TRUE(reactor_->RunOnce(0).ok());
+  EXPECT_EQ(order.size(), 6u);  // each task ran once
+}
+
+TEST_F(ReactorTest, EndOfTurnTasksAddedOutsideATurnRunOnTheNextOne) {
+  int runs = 0;
+  reactor_->AtEndOfTurn([&] { ++runs; });
+  EXPECT_EQ(runs, 0);
+  // Polls without waiting: the task must have run before the loop waits.
+  ASSERT_TRUE(reactor_->RunOnce(0).ok());
+  EXPECT_EQ(runs, 1);
 }
 
 TEST_F(ReactorTest, FibersSleepThroughTheReactorsTimers) {

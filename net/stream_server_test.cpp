@@ -29,6 +29,7 @@ class TestClient {
   }
   void Write(std::string_view bytes) { connection_->Write(bytes); }
   void Close() { connection_->Close(); }
+  uint64_t send_calls() const { return connection_->send_calls(); }
   const std::string& received() const { return received_; }
   bool closed() const { return closed_; }
 
@@ -98,6 +99,20 @@ TEST_F(StreamServerTest, EachClientGetsItsOwnFiber) {
   ASSERT_TRUE(RunUntil([&] { return server_->active_connections() == 1; }));
   EXPECT_EQ(ended.code(), StatusCode::kUnavailable);
   EXPECT_EQ(server_->accepted_connections(), 2u);
+}
+
+TEST_F(StreamServerTest, WritesOfOneTurnLeaveInOneSend) {
+  Status ended;
+  StartServer(EchoHandler(&ended));
+  TestClient client(reactor_.get(), server_->port());
+  client.Write("warm ");
+  ASSERT_TRUE(RunUntil([&] { return client.received() == "WARM "; }));
+  const uint64_t sends_before = client.send_calls();
+  client.Write("one ");
+  client.Write("two ");
+  client.Write("three");
+  ASSERT_TRUE(RunUntil([&] { return client.received() == "WARM ONE TWO THREE"; }));
+  EXPECT_EQ(client.send_calls(), sends_before + 1);
 }
 
 TEST_F(StreamServerTest, RepliesWrittenBeforeReturningReachTheClient) {
