@@ -1,6 +1,7 @@
 #include "core/store.h"
 
 #include <algorithm>
+#include <cstring>
 #include <ostream>
 #include <utility>
 
@@ -17,6 +18,8 @@ constexpr size_t kPartitionBytes = 4;
 // format + timestamp + origin + flags
 constexpr size_t kHeaderBytes = 1 + kEncodedTimestampBytes + 4 + 1;
 constexpr size_t kChecksumBytes = 4;
+static_assert(kEncodedTimestampBytes == 8 + 4,
+              "EncodeRecordValueInto writes physical_ms then logical");
 // Garbage collection writes its deletions in batches of this many, so a
 // pass over a large store never builds one huge batch.
 constexpr size_t kGcBatchRecords = 1024;
@@ -25,6 +28,19 @@ void AppendUint32(uint32_t value, std::string* out) {
   for (int shift = 24; shift >= 0; shift -= 8) {
     out->push_back(static_cast<char>((value >> shift) & 0xff));
   }
+}
+
+// Writes `value` big-endian at `out`; returns the byte after it.
+char* StoreUint32(uint32_t value, char* out) {
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    *out++ = static_cast<char>((value >> shift) & 0xff);
+  }
+  return out;
+}
+
+char* StoreUint64(uint64_t value, char* out) {
+  out = StoreUint32(static_cast<uint32_t>(value >> 32), out);
+  return StoreUint32(static_cast<uint32_t>(value), out);
 }
 
 uint32_t ReadUint32(std::string_view bytes, size_t offset) {
@@ -83,18 +99,35 @@ std::string EscapeKeyForMessage(std::string_view key) {
   return out;
 }
 
-std::string EncodeRecordValue(std::string_view disk_key,
-                              const Version& version) {
+void EncodeRecordValueInto(std::string_view disk_key, const Version& version,
+                           std::string* out) {
   MKS_ASSERT_NE(version.origin, kNoNode);
   MKS_ASSERT(!version.tombstone || version.value.empty());
+  MKS_ASSERT(out != nullptr);
+  const size_t body_bytes = kHeaderBytes + version.value.size();
+  // Sized once and filled in place: the apply path encodes one record per
+  // write, and a byte-by-byte append costs as much as the rest of it.
+  out->resize(body_bytes + kChecksumBytes);
+  char* const begin = out->data();
+  char* cursor = begin;
+  *cursor++ = static_cast<char>(kRecordFormat);
+  cursor = StoreUint64(version.timestamp.physical_ms, cursor);
+  cursor = StoreUint32(version.timestamp.logical, cursor);
+  cursor = StoreUint32(version.origin, cursor);
+  *cursor++ = static_cast<char>(version.tombstone ? kTombstoneFlag : 0);
+  if (!version.value.empty()) {
+    std::memcpy(cursor, version.value.data(), version.value.size());
+    cursor += version.value.size();
+  }
+  MKS_ASSERT_EQ(static_cast<size_t>(cursor - begin), body_bytes);
+  StoreUint32(Crc32c(std::string_view(begin, body_bytes), Crc32c(disk_key)),
+              cursor);
+}
+
+std::string EncodeRecordValue(std::string_view disk_key,
+                              const Version& version) {
   std::string out;
-  out.reserve(kHeaderBytes + version.value.size() + kChecksumBytes);
-  out.push_back(static_cast<char>(kRecordFormat));
-  EncodeTimestamp(version.timestamp, &out);
-  AppendUint32(version.origin, &out);
-  out.push_back(static_cast<char>(version.tombstone ? kTombstoneFlag : 0));
-  out.append(version.value);
-  AppendUint32(Crc32c(out, Crc32c(disk_key)), &out);
+  EncodeRecordValueInto(disk_key, version, &out);
   MKS_ASSERT_EQ(out.size(),
                 kHeaderBytes + version.value.size() + kChecksumBytes);
   return out;
@@ -188,11 +221,20 @@ std::string Store::PartitionPrefix(uint32_t partition) const {
   return prefix;
 }
 
-std::string Store::DiskKey(std::string_view key) const {
-  std::string disk_key = PartitionPrefix(partitioner_(key));
-  disk_key.append(key);
-  MKS_ASSERT_EQ(disk_key.size(),
+void Store::DiskKeyInto(std::string_view key, std::string* out) const {
+  MKS_ASSERT(out != nullptr);
+  char partition[kPartitionBytes];
+  StoreUint32(partitioner_(key), partition);
+  out->assign(options_.key_space);
+  out->append(partition, kPartitionBytes);
+  out->append(key);
+  MKS_ASSERT_EQ(out->size(),
                 options_.key_space.size() + kPartitionBytes + key.size());
+}
+
+std::string Store::DiskKey(std::string_view key) const {
+  std::string disk_key;
+  DiskKeyInto(key, &disk_key);
   return disk_key;
 }
 
@@ -200,26 +242,25 @@ Result<Version> Store::ReadDiskKey(std::string_view disk_key) {
   MKS_ASSERT_GT(disk_key.size(), options_.key_space.size() + kPartitionBytes);
   const std::string_view user_key =
       disk_key.substr(options_.key_space.size() + kPartitionBytes);
-  std::string disk_value;
-  Status read = disk_->Get(disk_key, &disk_value);
+  Status read = disk_->Get(disk_key, &value_scratch_);
   if (read.IsCorruption()) return CorruptRecord(user_key, read.message());
   MKS_RETURN_IF_ERROR(read);
-  return DecodeRecordValue(disk_key, user_key, disk_value);
+  return DecodeRecordValue(disk_key, user_key, value_scratch_);
 }
 
 Result<bool> Store::Apply(std::string_view key, const Version& version,
                           WriteOptions options) {
   MKS_RETURN_IF_ERROR(Validate(key, version));
-  const std::string disk_key = DiskKey(key);
-  Result<Version> current = ReadDiskKey(disk_key);
+  DiskKeyInto(key, &disk_key_scratch_);
+  Result<Version> current = ReadDiskKey(disk_key_scratch_);
   if (!current.ok() && !current.status().IsNotFound()) return current.status();
   if (current.ok() && !Supersedes(version, *current)) {
     if (options.sync) MKS_RETURN_IF_ERROR(disk_->Sync());
     return false;
   }
   MKS_ASSERT(!current.ok() || Supersedes(version, *current));
-  MKS_RETURN_IF_ERROR(
-      disk_->Put(disk_key, EncodeRecordValue(disk_key, version), options));
+  EncodeRecordValueInto(disk_key_scratch_, version, &record_scratch_);
+  MKS_RETURN_IF_ERROR(disk_->Put(disk_key_scratch_, record_scratch_, options));
   return true;
 }
 
@@ -228,34 +269,53 @@ Result<std::vector<bool>> Store::ApplyBatch(std::span<const Record> records,
   for (const Record& record : records) {
     MKS_RETURN_IF_ERROR(Validate(record.key, record.version));
   }
-  // Records sorted by disk key, stably, so each key's records form one run
-  // in batch order: one read per key, and the batch is written in key order
-  // (deterministic, and cheap for LevelDB's memtable).
-  std::vector<std::pair<std::string, size_t>> order;
+  // Every record's disk key, back to back in one buffer (one allocation
+  // instead of one per record), and the records ordered by disk key, ties
+  // in batch order, so each key's records form one run in batch order: one
+  // read per key, and the batch is written in key order (deterministic, and
+  // cheap for LevelDB's memtable).
+  struct KeySlot {
+    size_t offset;  // of the disk key in `disk_keys`
+    size_t bytes;
+    size_t index;  // of the record in `records`
+  };
+  std::string disk_keys;
+  std::vector<KeySlot> order;
   order.reserve(records.size());
   for (size_t i = 0; i < records.size(); ++i) {
-    order.emplace_back(DiskKey(records[i].key), i);
+    DiskKeyInto(records[i].key, &disk_key_scratch_);
+    order.push_back({disk_keys.size(), disk_key_scratch_.size(), i});
+    disk_keys.append(disk_key_scratch_);
   }
-  std::stable_sort(order.begin(), order.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  const auto disk_key_of = [&disk_keys](const KeySlot& slot) {
+    return std::string_view(disk_keys).substr(slot.offset, slot.bytes);
+  };
+  std::sort(order.begin(), order.end(),
+            [&disk_key_of](const KeySlot& a, const KeySlot& b) {
+              const int order = disk_key_of(a).compare(disk_key_of(b));
+              return order != 0 ? order < 0 : a.index < b.index;
+            });
   std::vector<bool> changed(records.size(), false);
   WriteBatch batch;
   for (size_t run = 0; run < order.size();) {
-    const std::string& disk_key = order[run].first;
+    const std::string_view disk_key = disk_key_of(order[run]);
     Result<Version> current = ReadDiskKey(disk_key);
     if (!current.ok() && !current.status().IsNotFound()) return current.status();
     const Version* winner = current.ok() ? &current.value() : nullptr;
     bool key_changed = false;
-    for (; run < order.size() && order[run].first == disk_key; ++run) {
-      const Version& candidate = records[order[run].second].version;
+    for (; run < order.size() && disk_key_of(order[run]) == disk_key; ++run) {
+      const Version& candidate = records[order[run].index].version;
       if (winner == nullptr || Supersedes(candidate, *winner)) {
         winner = &candidate;
-        changed[order[run].second] = true;
+        changed[order[run].index] = true;
         key_changed = true;
       }
     }
     MKS_ASSERT(!key_changed || winner != nullptr);
-    if (key_changed) batch.Put(disk_key, EncodeRecordValue(disk_key, *winner));
+    if (key_changed) {
+      EncodeRecordValueInto(disk_key, *winner, &record_scratch_);
+      batch.Put(disk_key, record_scratch_);
+    }
   }
   MKS_ASSERT_LE(batch.size(), records.size());
   MKS_ASSERT_EQ(changed.size(), records.size());

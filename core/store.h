@@ -184,6 +184,8 @@ class Store {
 
  private:
   Status ValidateKey(std::string_view key) const;
+  // Sets *out to the disk key of `key`, reusing its capacity.
+  void DiskKeyInto(std::string_view key, std::string* out) const;
   std::string DiskKey(std::string_view key) const;
   std::string PartitionPrefix(uint32_t partition) const;
   // Reads the stored version under `disk_key`; NotFound when absent.
@@ -193,11 +195,19 @@ class Store {
   Disk* const disk_;
   const Partitioner partitioner_;
   const StoreOptions options_;
+  // Scratch buffers reused across calls so the apply path does not allocate
+  // per record. They carry nothing from one call to the next.
+  std::string disk_key_scratch_;
+  std::string value_scratch_;
+  std::string record_scratch_;
 };
 
 // Encodes a version as the disk value stored under `disk_key`.
 std::string EncodeRecordValue(std::string_view disk_key,
                               const Version& version);
+// The same, into *out (replacing its contents, reusing its capacity).
+void EncodeRecordValueInto(std::string_view disk_key, const Version& version,
+                           std::string* out);
 // Decodes and verifies a disk value stored under `disk_key`. Corruption when
 // the checksum, format or flags are wrong; `user_key` only names the record
 // in the message.
