@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
+#include <optional>
 #include <ostream>
 #include <utility>
 
@@ -49,6 +51,48 @@ uint32_t ReadUint32(std::string_view bytes, size_t offset) {
     value = (value << 8) | static_cast<uint8_t>(bytes[offset + i]);
   }
   return value;
+}
+
+// The ceiling record: format | timestamp | origin | crc32c over the ceiling
+// key and the bytes before the checksum.
+constexpr size_t kCeilingBytes = 1 + kEncodedTimestampBytes + 4 + kChecksumBytes;
+// How far above the newest stamp a written ceiling is set, in the stamps'
+// physical milliseconds. The store rewrites the ceiling record only when a
+// version passes it, so at most about once a second of HLC time; after a
+// restart, versions up to this much newer than the last one written take the
+// reading path until the first one passes the ceiling.
+constexpr uint64_t kCeilingHeadroomMs = 1000;
+
+std::string EncodeCeiling(std::string_view ceiling_key, Timestamp timestamp,
+                          NodeId origin) {
+  std::string out(kCeilingBytes, '\0');
+  char* cursor = out.data();
+  *cursor++ = static_cast<char>(kRecordFormat);
+  cursor = StoreUint64(timestamp.physical_ms, cursor);
+  cursor = StoreUint32(timestamp.logical, cursor);
+  cursor = StoreUint32(origin, cursor);
+  const size_t body_bytes = kCeilingBytes - kChecksumBytes;
+  MKS_ASSERT_EQ(static_cast<size_t>(cursor - out.data()), body_bytes);
+  StoreUint32(Crc32c(std::string_view(out).substr(0, body_bytes),
+                     Crc32c(ceiling_key)),
+              cursor);
+  return out;
+}
+
+// Decodes a ceiling record into (*timestamp, *origin); false when it fails
+// its checksum or is not one.
+bool DecodeCeiling(std::string_view ceiling_key, std::string_view value,
+                   Timestamp* timestamp, NodeId* origin) {
+  if (value.size() != kCeilingBytes) return false;
+  const size_t body_bytes = kCeilingBytes - kChecksumBytes;
+  if (ReadUint32(value, body_bytes) !=
+      Crc32c(value.substr(0, body_bytes), Crc32c(ceiling_key))) {
+    return false;
+  }
+  if (static_cast<uint8_t>(value[0]) != kRecordFormat) return false;
+  *timestamp = *DecodeTimestamp(value.substr(1));
+  *origin = ReadUint32(value, 1 + kEncodedTimestampBytes);
+  return true;
 }
 
 Status CorruptRecord(std::string_view user_key, const std::string& why) {
@@ -251,16 +295,30 @@ Result<Version> Store::ReadDiskKey(std::string_view disk_key) {
 Result<bool> Store::Apply(std::string_view key, const Version& version,
                           WriteOptions options) {
   MKS_RETURN_IF_ERROR(Validate(key, version));
+  MKS_RETURN_IF_ERROR(LoadCeiling());
   DiskKeyInto(key, &disk_key_scratch_);
-  Result<Version> current = ReadDiskKey(disk_key_scratch_);
-  if (!current.ok() && !current.status().IsNotFound()) return current.status();
-  if (current.ok() && !Supersedes(version, *current)) {
-    if (options.sync) MKS_RETURN_IF_ERROR(disk_->Sync());
-    return false;
+  const Stamp stamp = StampOf(version);
+  if (!NewerThanEverything(stamp)) {
+    Result<Version> current = ReadDiskKey(disk_key_scratch_);
+    if (!current.ok() && !current.status().IsNotFound()) return current.status();
+    if (current.ok() && !Supersedes(version, *current)) {
+      if (options.sync) MKS_RETURN_IF_ERROR(disk_->Sync());
+      return false;
+    }
+    MKS_ASSERT(!current.ok() || Supersedes(version, *current));
   }
-  MKS_ASSERT(!current.ok() || Supersedes(version, *current));
   EncodeRecordValueInto(disk_key_scratch_, version, &record_scratch_);
-  MKS_RETURN_IF_ERROR(disk_->Put(disk_key_scratch_, record_scratch_, options));
+  Stamp raised;
+  std::optional<std::string> ceiling = PrepareCeiling(stamp, &raised);
+  if (!ceiling.has_value()) {
+    MKS_RETURN_IF_ERROR(disk_->Put(disk_key_scratch_, record_scratch_, options));
+    return true;
+  }
+  WriteBatch batch;
+  batch.Put(options_.key_space, *ceiling);
+  batch.Put(disk_key_scratch_, record_scratch_);
+  MKS_RETURN_IF_ERROR(disk_->Write(batch, options));
+  disk_ceiling_ = raised;
   return true;
 }
 
@@ -269,11 +327,12 @@ Result<std::vector<bool>> Store::ApplyBatch(std::span<const Record> records,
   for (const Record& record : records) {
     MKS_RETURN_IF_ERROR(Validate(record.key, record.version));
   }
+  MKS_RETURN_IF_ERROR(LoadCeiling());
   // Every record's disk key, back to back in one buffer (one allocation
   // instead of one per record), and the records ordered by disk key, ties
   // in batch order, so each key's records form one run in batch order: one
-  // read per key, and the batch is written in key order (deterministic, and
-  // cheap for LevelDB's memtable).
+  // read per key at most, and the batch is written in key order
+  // (deterministic, and cheap for LevelDB's memtable).
   struct KeySlot {
     size_t offset;  // of the disk key in `disk_keys`
     size_t bytes;
@@ -296,12 +355,20 @@ Result<std::vector<bool>> Store::ApplyBatch(std::span<const Record> records,
               return order != 0 ? order < 0 : a.index < b.index;
             });
   std::vector<bool> changed(records.size(), false);
-  WriteBatch batch;
+  // The winner to write for each key that changed, in key order.
+  std::vector<std::pair<std::string_view, const Version*>> writes;
+  Stamp newest;
   for (size_t run = 0; run < order.size();) {
     const std::string_view disk_key = disk_key_of(order[run]);
-    Result<Version> current = ReadDiskKey(disk_key);
-    if (!current.ok() && !current.status().IsNotFound()) return current.status();
-    const Version* winner = current.ok() ? &current.value() : nullptr;
+    // The run's first record supersedes whatever is stored when it is newer
+    // than everything; otherwise the stored version must be read.
+    Result<Version> current = Status::NotFound("not read");
+    if (!NewerThanEverything(StampOf(records[order[run].index].version))) {
+      current = ReadDiskKey(disk_key);
+      if (!current.ok() && !current.status().IsNotFound()) return current.status();
+    }
+    const Version* const stored = current.ok() ? &current.value() : nullptr;
+    const Version* winner = stored;
     bool key_changed = false;
     for (; run < order.size() && disk_key_of(order[run]) == disk_key; ++run) {
       const Version& candidate = records[order[run].index].version;
@@ -313,14 +380,88 @@ Result<std::vector<bool>> Store::ApplyBatch(std::span<const Record> records,
     }
     MKS_ASSERT(!key_changed || winner != nullptr);
     if (key_changed) {
-      EncodeRecordValueInto(disk_key, *winner, &record_scratch_);
-      batch.Put(disk_key, record_scratch_);
+      // A changed key's winner is one of the batch's records, never the
+      // stored version (which dies with this iteration).
+      MKS_ASSERT(winner != stored);
+      writes.emplace_back(disk_key, winner);
+      newest = std::max(newest, StampOf(*winner));
     }
   }
-  MKS_ASSERT_LE(batch.size(), records.size());
+  MKS_ASSERT_LE(writes.size(), records.size());
   MKS_ASSERT_EQ(changed.size(), records.size());
+  WriteBatch batch;
+  Stamp raised;
+  std::optional<std::string> ceiling;
+  if (!writes.empty()) ceiling = PrepareCeiling(newest, &raised);
+  // The ceiling key is the key space itself, below every record's key.
+  if (ceiling.has_value()) batch.Put(options_.key_space, *ceiling);
+  for (const auto& [disk_key, winner] : writes) {
+    EncodeRecordValueInto(disk_key, *winner, &record_scratch_);
+    batch.Put(disk_key, record_scratch_);
+  }
   MKS_RETURN_IF_ERROR(Flush(&batch, options));
+  if (ceiling.has_value()) disk_ceiling_ = raised;
   return changed;
+}
+
+Status Store::LoadCeiling() {
+  if (ceiling_state_ != CeilingState::kUnread) return Status::Ok();
+  std::string value;
+  const Status read = disk_->Get(options_.key_space, &value);
+  if (read.ok() || read.IsCorruption()) {
+    Stamp stamp;
+    if (read.ok() && DecodeCeiling(options_.key_space, value, &stamp.timestamp,
+                                   &stamp.origin)) {
+      SetCeilingKnown(stamp, stamp);
+    } else {
+      // Damaged: every apply reads until CollectGarbage rebuilds it.
+      ceiling_state_ = CeilingState::kUnknown;
+    }
+    return Status::Ok();
+  }
+  if (!read.IsNotFound()) return read;
+  // No ceiling record: either the key space is empty (nothing to exceed)
+  // or it was written without ceilings, and only a full scan can tell.
+  std::unique_ptr<DiskIterator> it = disk_->NewIterator();
+  MKS_ASSERT(it != nullptr);
+  it->Seek(options_.key_space);
+  const bool has_records =
+      it->Valid() && it->key().starts_with(options_.key_space);
+  MKS_RETURN_IF_ERROR(it->status());
+  if (has_records) {
+    ceiling_state_ = CeilingState::kUnknown;
+  } else {
+    SetCeilingKnown(Stamp{}, Stamp{});
+  }
+  return Status::Ok();
+}
+
+void Store::SetCeilingKnown(Stamp in_memory, Stamp on_disk) {
+  MKS_ASSERT(in_memory <= on_disk);
+  ceiling_state_ = CeilingState::kKnown;
+  ceiling_ = in_memory;
+  disk_ceiling_ = on_disk;
+}
+
+bool Store::NewerThanEverything(Stamp stamp) const {
+  return ceiling_state_ == CeilingState::kKnown && stamp > ceiling_;
+}
+
+std::optional<std::string> Store::PrepareCeiling(Stamp newest, Stamp* raised) {
+  MKS_ASSERT(raised != nullptr);
+  MKS_ASSERT_NE(ceiling_state_, CeilingState::kUnread);
+  if (ceiling_state_ != CeilingState::kKnown) return std::nullopt;
+  // Raised before the write, whatever its outcome: a failed write may still
+  // have landed, and a ceiling too high only costs a read.
+  ceiling_ = std::max(ceiling_, newest);
+  if (newest <= disk_ceiling_) return std::nullopt;
+  const uint64_t physical_ms = newest.timestamp.physical_ms;
+  const uint64_t headroom_ms = std::min(
+      kCeilingHeadroomMs, std::numeric_limits<uint64_t>::max() - physical_ms);
+  *raised = std::max(Stamp{Timestamp{physical_ms + headroom_ms, 0}, kNoNode},
+                     newest);
+  MKS_ASSERT(*raised >= newest);
+  return EncodeCeiling(options_.key_space, raised->timestamp, raised->origin);
 }
 
 Status Store::Flush(WriteBatch* batch, WriteOptions options) {
@@ -370,12 +511,14 @@ Status Store::ForEachInPartition(uint32_t partition,
 Result<GcStats> Store::CollectGarbage(uint64_t now_ms, WriteOptions options) {
   GcStats stats;
   WriteBatch batch;
+  Stamp newest;  // over every record scanned
   std::unique_ptr<DiskIterator> it = disk_->NewIterator();
   MKS_ASSERT(it != nullptr);
   const std::string& prefix = options_.key_space;
   for (it->Seek(prefix); it->Valid(); it->Next()) {
     const std::string_view disk_key = it->key();
     if (!disk_key.starts_with(prefix)) break;
+    if (disk_key.size() == prefix.size()) continue;  // the stamp ceiling
     ++stats.records_scanned;
     const std::string_view user_key =
         disk_key.substr(std::min(disk_key.size(), prefix.size() + kPartitionBytes));
@@ -384,6 +527,7 @@ Result<GcStats> Store::CollectGarbage(uint64_t now_ms, WriteOptions options) {
       ++stats.corrupt_records;
       continue;
     }
+    newest = std::max(newest, StampOf(*version));
     if (!version->tombstone) continue;
     const uint64_t stamp_ms = version->timestamp.physical_ms;
     if (now_ms > stamp_ms && now_ms - stamp_ms > options_.tombstone_grace_ms) {
@@ -401,6 +545,24 @@ Result<GcStats> Store::CollectGarbage(uint64_t now_ms, WriteOptions options) {
   MKS_ASSERT_LE(stats.tombstones_dropped + stats.tombstones_kept +
                     stats.corrupt_records,
                 stats.records_scanned);
+  // The scan saw every record, so when none was corrupt (a corrupt one's
+  // stamp is unknown) it can rebuild a missing or damaged ceiling.
+  if (ceiling_state_ == CeilingState::kUnknown && stats.corrupt_records == 0) {
+    ceiling_state_ = CeilingState::kKnown;
+    ceiling_ = newest;
+    disk_ceiling_ = Stamp{};
+    Stamp raised;
+    std::optional<std::string> ceiling = PrepareCeiling(newest, &raised);
+    if (ceiling.has_value()) {
+      batch.Put(options_.key_space, *ceiling);
+      const Status written = Flush(&batch, options);
+      if (!written.ok()) {
+        ceiling_state_ = CeilingState::kUnknown;
+        return written;
+      }
+      disk_ceiling_ = raised;
+    }
+  }
   return stats;
 }
 
