@@ -413,10 +413,14 @@ Status Store::LoadCeiling() {
     if (read.ok() && DecodeCeiling(options_.key_space, value, &stamp.timestamp,
                                    &stamp.origin)) {
       SetCeilingKnown(stamp, stamp);
-    } else {
-      // Damaged: every apply reads until CollectGarbage rebuilds it.
-      ceiling_state_ = CeilingState::kUnknown;
+      return Status::Ok();
     }
+    // Damaged. Deleted before anything else is written, so that no later
+    // store trusts it should it ever read back whole (a transient error, a
+    // bit flipped back) after records it never saw passed it. Every apply
+    // reads until CollectGarbage rebuilds it.
+    MKS_RETURN_IF_ERROR(disk_->Delete(options_.key_space, WriteOptions{}));
+    ceiling_state_ = CeilingState::kUnknown;
     return Status::Ok();
   }
   if (!read.IsNotFound()) return read;
@@ -454,13 +458,16 @@ std::optional<std::string> Store::PrepareCeiling(Stamp newest, Stamp* raised) {
   // Raised before the write, whatever its outcome: a failed write may still
   // have landed, and a ceiling too high only costs a read.
   ceiling_ = std::max(ceiling_, newest);
-  if (newest <= disk_ceiling_) return std::nullopt;
-  const uint64_t physical_ms = newest.timestamp.physical_ms;
+  // The disk's ceiling must cover ceiling_, not only `newest`: after a
+  // failed write, ceiling_ covers a record that may be on disk.
+  if (ceiling_ <= disk_ceiling_) return std::nullopt;
+  const uint64_t physical_ms = ceiling_.timestamp.physical_ms;
   const uint64_t headroom_ms = std::min(
       kCeilingHeadroomMs, std::numeric_limits<uint64_t>::max() - physical_ms);
   *raised = std::max(Stamp{Timestamp{physical_ms + headroom_ms, 0}, kNoNode},
-                     newest);
+                     ceiling_);
   MKS_ASSERT(*raised >= newest);
+  MKS_ASSERT(*raised >= ceiling_);
   return EncodeCeiling(options_.key_space, raised->timestamp, raised->origin);
 }
 

@@ -35,9 +35,10 @@
 // would pass it (set a little above it, so it is rewritten about once a
 // second of HLC time, not on every apply). The Disk keeps unsynced writes
 // in order (a crash keeps a prefix of them), so every state a crash can
-// leave holds a ceiling above every record in it. A damaged ceiling, or
-// records from a store that never wrote one, only turn the shortcut off
-// (every apply reads) until CollectGarbage's full scan rebuilds it.
+// leave holds a ceiling above every record in it. A damaged ceiling (deleted
+// when found, so it is never trusted later), or records from a store that
+// never wrote one, only turn the shortcut off (every apply reads) until
+// CollectGarbage's full scan rebuilds it.
 //
 // Limits: keys are 1..max_key_bytes bytes, values 0..max_value_bytes bytes,
 // any of the 256 byte values allowed in both. A version outside the limits
@@ -237,14 +238,15 @@ class Store {
     kUnknown,  // damaged, or missing under existing records: every apply
                // reads until CollectGarbage rebuilds it
   };
-  // Reads the ceiling record when not done yet. Fails only with the Disk's
-  // errors (then it stays unread and the next apply tries again).
+  // Reads the ceiling record when not done yet, deleting it when damaged.
+  // Fails only with the Disk's errors (then it stays unread and the next
+  // apply tries again).
   Status LoadCeiling();
   void SetCeilingKnown(Stamp in_memory, Stamp on_disk);
   // True when a version with `stamp` supersedes whatever any key holds.
   bool NewerThanEverything(Stamp stamp) const;
   // Called before writing records whose greatest stamp is `newest`. Raises
-  // the ceiling in memory; when `newest` passes the one on disk, returns the
+  // the ceiling in memory; when it passes the one on disk, returns the
   // ceiling record to write in the same batch, and the stamp it holds in
   // *raised (to become disk_ceiling_ once that write succeeds).
   std::optional<std::string> PrepareCeiling(Stamp newest, Stamp* raised);

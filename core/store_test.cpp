@@ -371,6 +371,56 @@ TEST_F(StoreTest, DamagedCeilingIsNeverTrustedAndIsRebuiltOnlyFromAFullScan) {
   EXPECT_EQ(disk_.reads(), reads_before);
 }
 
+// A MapDisk whose next write lands and still reports IOError, as a LevelDB
+// write whose log append succeeded and whose fsync failed.
+class LandThenFailDisk final : public Disk {
+ public:
+  explicit LandThenFailDisk(MapDisk* disk) : disk_(disk) {}
+  void FailNextWrite() { fail_next_ = true; }
+
+  Status Get(std::string_view key, std::string* value) override {
+    return disk_->Get(key, value);
+  }
+  Status Put(std::string_view key, std::string_view value,
+             WriteOptions options) override {
+    return Outcome(disk_->Put(key, value, options));
+  }
+  Status Delete(std::string_view key, WriteOptions options) override {
+    return Outcome(disk_->Delete(key, options));
+  }
+  Status Write(const WriteBatch& batch, WriteOptions options) override {
+    return Outcome(disk_->Write(batch, options));
+  }
+  std::unique_ptr<DiskIterator> NewIterator() override {
+    return disk_->NewIterator();
+  }
+  Status Sync() override { return disk_->Sync(); }
+
+ private:
+  Status Outcome(Status landed) {
+    EXPECT_TRUE(landed.ok());
+    if (!fail_next_) return landed;
+    fail_next_ = false;
+    return Status::IOError("fsync failed");
+  }
+  MapDisk* const disk_;
+  bool fail_next_ = false;
+};
+
+TEST_F(StoreTest, WriteThatLandedDespiteItsErrorStaysUnderTheCeiling) {
+  LandThenFailDisk disk(&disk_);
+  Store store(&disk, FirstBytePartition, StoreOptions{});
+  ASSERT_TRUE(*store.Apply("a", Write(1000, 1, "a")));
+  disk.FailNextWrite();
+  EXPECT_FALSE(store.Apply("b", Write(5000, 1, "landed")).ok());
+  // Below the store's newest: read, then written with a ceiling that must
+  // cover the record that landed, not only this one.
+  ASSERT_TRUE(*store.Apply("c", Write(3000, 1, "c")));
+  Store reopened(&disk, FirstBytePartition, StoreOptions{});
+  EXPECT_FALSE(*reopened.Apply("b", Write(4500, 1, "older")));
+  EXPECT_EQ(*reopened.GetLive("b"), "landed");
+}
+
 TEST_F(StoreTest, RefusedVersionsNeitherReadNorMoveTheCeiling) {
   ASSERT_TRUE(MustApply("k", Write(10, 1, "v")));
   const std::string ceiling = disk_.table().at(std::string(kCeilingKey));
