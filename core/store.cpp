@@ -357,6 +357,7 @@ Result<std::vector<bool>> Store::ApplyBatch(std::span<const Record> records,
   std::vector<bool> changed(records.size(), false);
   // The winner to write for each key that changed, in key order.
   std::vector<std::pair<std::string_view, const Version*>> writes;
+  writes.reserve(records.size());
   Stamp newest;
   for (size_t run = 0; run < order.size();) {
     const std::string_view disk_key = disk_key_of(order[run]);
