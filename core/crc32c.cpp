@@ -1,6 +1,7 @@
 #include "core/crc32c.h"
 
 #include <array>
+#include <cstring>
 
 namespace mks {
 
@@ -31,9 +32,47 @@ constexpr std::array<std::array<uint32_t, 256>, 4> MakeTables() {
 
 constexpr auto kTables = MakeTables();
 
+#if defined(__x86_64__)
+// The SSE4.2 crc32 instruction computes exactly this polynomial (it was
+// added for iSCSI), eight bytes per instruction.
+__attribute__((target("sse4.2"))) uint32_t Crc32cSse42(std::string_view data,
+                                                       uint32_t initial) {
+  uint64_t crc = ~initial;
+  const char* bytes = data.data();
+  size_t remaining = data.size();
+  while (remaining >= 8) {
+    uint64_t word;
+    std::memcpy(&word, bytes, sizeof word);
+    crc = __builtin_ia32_crc32di(crc, word);
+    bytes += 8;
+    remaining -= 8;
+  }
+  auto crc32 = static_cast<uint32_t>(crc);
+  while (remaining > 0) {
+    crc32 = __builtin_ia32_crc32qi(crc32, static_cast<uint8_t>(*bytes));
+    ++bytes;
+    --remaining;
+  }
+  return ~crc32;
+}
+
+bool HasSse42() {
+  // Decided once per process from CPUID; never changes afterwards.
+  static const bool has_sse42 = __builtin_cpu_supports("sse4.2");
+  return has_sse42;
+}
+#endif
+
 }  // namespace
 
 uint32_t Crc32c(std::string_view data, uint32_t initial) {
+#if defined(__x86_64__)
+  if (HasSse42()) return Crc32cSse42(data, initial);
+#endif
+  return Crc32cPortable(data, initial);
+}
+
+uint32_t Crc32cPortable(std::string_view data, uint32_t initial) {
   uint32_t crc = ~initial;
   const auto* bytes = reinterpret_cast<const uint8_t*>(data.data());
   size_t remaining = data.size();

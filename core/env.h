@@ -142,7 +142,9 @@ class DiskIterator {
 // Durability: a write with WriteOptions::sync, or any write followed by a
 // successful Sync(), survives crashes. Unsynced writes may be lost at a crash;
 // the engine never loses a synced write and never exposes a torn batch (a
-// batch is applied whole or not at all).
+// batch is applied whole or not at all). The unsynced writes a crash keeps
+// are a prefix of them in write order: a later write never survives without
+// every earlier one (core/store relies on it for its stamp ceiling).
 //
 // Corruption: an engine reports the corruption it detects as a Corruption
 // status. It may also return silently damaged bytes (bit rot below the

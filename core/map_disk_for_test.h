@@ -19,6 +19,7 @@ class MapDisk final : public Disk {
   using Table = std::map<std::string, std::string, std::less<>>;
 
   Status Get(std::string_view key, std::string* value) override {
+    ++reads_;
     auto it = table_.find(key);
     if (it == table_.end()) return Status::NotFound("absent");
     *value = it->second;
@@ -56,6 +57,7 @@ class MapDisk final : public Disk {
 
   Table& table() { return table_; }
   int writes() const { return writes_; }
+  int reads() const { return reads_; }
   int syncs() const { return syncs_; }
 
  private:
@@ -81,6 +83,7 @@ class MapDisk final : public Disk {
 
   Table table_;
   int writes_ = 0;
+  int reads_ = 0;  // Get calls
   int syncs_ = 0;
 };
 

@@ -1,6 +1,9 @@
 #include "core/store.h"
 
 #include <algorithm>
+#include <cstring>
+#include <limits>
+#include <optional>
 #include <ostream>
 #include <utility>
 
@@ -17,6 +20,8 @@ constexpr size_t kPartitionBytes = 4;
 // format + timestamp + origin + flags
 constexpr size_t kHeaderBytes = 1 + kEncodedTimestampBytes + 4 + 1;
 constexpr size_t kChecksumBytes = 4;
+static_assert(kEncodedTimestampBytes == 8 + 4,
+              "EncodeRecordValueInto writes physical_ms then logical");
 // Garbage collection writes its deletions in batches of this many, so a
 // pass over a large store never builds one huge batch.
 constexpr size_t kGcBatchRecords = 1024;
@@ -27,12 +32,67 @@ void AppendUint32(uint32_t value, std::string* out) {
   }
 }
 
+// Writes `value` big-endian at `out`; returns the byte after it.
+char* StoreUint32(uint32_t value, char* out) {
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    *out++ = static_cast<char>((value >> shift) & 0xff);
+  }
+  return out;
+}
+
+char* StoreUint64(uint64_t value, char* out) {
+  out = StoreUint32(static_cast<uint32_t>(value >> 32), out);
+  return StoreUint32(static_cast<uint32_t>(value), out);
+}
+
 uint32_t ReadUint32(std::string_view bytes, size_t offset) {
   uint32_t value = 0;
   for (size_t i = 0; i < 4; ++i) {
     value = (value << 8) | static_cast<uint8_t>(bytes[offset + i]);
   }
   return value;
+}
+
+// The ceiling record: format | timestamp | origin | crc32c over the ceiling
+// key and the bytes before the checksum.
+constexpr size_t kCeilingBytes = 1 + kEncodedTimestampBytes + 4 + kChecksumBytes;
+// How far above the newest stamp a written ceiling is set, in the stamps'
+// physical milliseconds. The store rewrites the ceiling record only when a
+// version passes it, so at most about once a second of HLC time; after a
+// restart, versions up to this much newer than the last one written take the
+// reading path until the first one passes the ceiling.
+constexpr uint64_t kCeilingHeadroomMs = 1000;
+
+std::string EncodeCeiling(std::string_view ceiling_key, Timestamp timestamp,
+                          NodeId origin) {
+  std::string out(kCeilingBytes, '\0');
+  char* cursor = out.data();
+  *cursor++ = static_cast<char>(kRecordFormat);
+  cursor = StoreUint64(timestamp.physical_ms, cursor);
+  cursor = StoreUint32(timestamp.logical, cursor);
+  cursor = StoreUint32(origin, cursor);
+  const size_t body_bytes = kCeilingBytes - kChecksumBytes;
+  MKS_ASSERT_EQ(static_cast<size_t>(cursor - out.data()), body_bytes);
+  StoreUint32(Crc32c(std::string_view(out).substr(0, body_bytes),
+                     Crc32c(ceiling_key)),
+              cursor);
+  return out;
+}
+
+// Decodes a ceiling record into (*timestamp, *origin); false when it fails
+// its checksum or is not one.
+bool DecodeCeiling(std::string_view ceiling_key, std::string_view value,
+                   Timestamp* timestamp, NodeId* origin) {
+  if (value.size() != kCeilingBytes) return false;
+  const size_t body_bytes = kCeilingBytes - kChecksumBytes;
+  if (ReadUint32(value, body_bytes) !=
+      Crc32c(value.substr(0, body_bytes), Crc32c(ceiling_key))) {
+    return false;
+  }
+  if (static_cast<uint8_t>(value[0]) != kRecordFormat) return false;
+  *timestamp = *DecodeTimestamp(value.substr(1));
+  *origin = ReadUint32(value, 1 + kEncodedTimestampBytes);
+  return true;
 }
 
 Status CorruptRecord(std::string_view user_key, const std::string& why) {
@@ -83,18 +143,35 @@ std::string EscapeKeyForMessage(std::string_view key) {
   return out;
 }
 
-std::string EncodeRecordValue(std::string_view disk_key,
-                              const Version& version) {
+void EncodeRecordValueInto(std::string_view disk_key, const Version& version,
+                           std::string* out) {
   MKS_ASSERT_NE(version.origin, kNoNode);
   MKS_ASSERT(!version.tombstone || version.value.empty());
+  MKS_ASSERT(out != nullptr);
+  const size_t body_bytes = kHeaderBytes + version.value.size();
+  // Sized once and filled in place: the apply path encodes one record per
+  // write, and a byte-by-byte append costs as much as the rest of it.
+  out->resize(body_bytes + kChecksumBytes);
+  char* const begin = out->data();
+  char* cursor = begin;
+  *cursor++ = static_cast<char>(kRecordFormat);
+  cursor = StoreUint64(version.timestamp.physical_ms, cursor);
+  cursor = StoreUint32(version.timestamp.logical, cursor);
+  cursor = StoreUint32(version.origin, cursor);
+  *cursor++ = static_cast<char>(version.tombstone ? kTombstoneFlag : 0);
+  if (!version.value.empty()) {
+    std::memcpy(cursor, version.value.data(), version.value.size());
+    cursor += version.value.size();
+  }
+  MKS_ASSERT_EQ(static_cast<size_t>(cursor - begin), body_bytes);
+  StoreUint32(Crc32c(std::string_view(begin, body_bytes), Crc32c(disk_key)),
+              cursor);
+}
+
+std::string EncodeRecordValue(std::string_view disk_key,
+                              const Version& version) {
   std::string out;
-  out.reserve(kHeaderBytes + version.value.size() + kChecksumBytes);
-  out.push_back(static_cast<char>(kRecordFormat));
-  EncodeTimestamp(version.timestamp, &out);
-  AppendUint32(version.origin, &out);
-  out.push_back(static_cast<char>(version.tombstone ? kTombstoneFlag : 0));
-  out.append(version.value);
-  AppendUint32(Crc32c(out, Crc32c(disk_key)), &out);
+  EncodeRecordValueInto(disk_key, version, &out);
   MKS_ASSERT_EQ(out.size(),
                 kHeaderBytes + version.value.size() + kChecksumBytes);
   return out;
@@ -188,11 +265,20 @@ std::string Store::PartitionPrefix(uint32_t partition) const {
   return prefix;
 }
 
-std::string Store::DiskKey(std::string_view key) const {
-  std::string disk_key = PartitionPrefix(partitioner_(key));
-  disk_key.append(key);
-  MKS_ASSERT_EQ(disk_key.size(),
+void Store::DiskKeyInto(std::string_view key, std::string* out) const {
+  MKS_ASSERT(out != nullptr);
+  char partition[kPartitionBytes];
+  StoreUint32(partitioner_(key), partition);
+  out->assign(options_.key_space);
+  out->append(partition, kPartitionBytes);
+  out->append(key);
+  MKS_ASSERT_EQ(out->size(),
                 options_.key_space.size() + kPartitionBytes + key.size());
+}
+
+std::string Store::DiskKey(std::string_view key) const {
+  std::string disk_key;
+  DiskKeyInto(key, &disk_key);
   return disk_key;
 }
 
@@ -200,26 +286,39 @@ Result<Version> Store::ReadDiskKey(std::string_view disk_key) {
   MKS_ASSERT_GT(disk_key.size(), options_.key_space.size() + kPartitionBytes);
   const std::string_view user_key =
       disk_key.substr(options_.key_space.size() + kPartitionBytes);
-  std::string disk_value;
-  Status read = disk_->Get(disk_key, &disk_value);
+  Status read = disk_->Get(disk_key, &value_scratch_);
   if (read.IsCorruption()) return CorruptRecord(user_key, read.message());
   MKS_RETURN_IF_ERROR(read);
-  return DecodeRecordValue(disk_key, user_key, disk_value);
+  return DecodeRecordValue(disk_key, user_key, value_scratch_);
 }
 
 Result<bool> Store::Apply(std::string_view key, const Version& version,
                           WriteOptions options) {
   MKS_RETURN_IF_ERROR(Validate(key, version));
-  const std::string disk_key = DiskKey(key);
-  Result<Version> current = ReadDiskKey(disk_key);
-  if (!current.ok() && !current.status().IsNotFound()) return current.status();
-  if (current.ok() && !Supersedes(version, *current)) {
-    if (options.sync) MKS_RETURN_IF_ERROR(disk_->Sync());
-    return false;
+  MKS_RETURN_IF_ERROR(LoadCeiling());
+  DiskKeyInto(key, &disk_key_scratch_);
+  const Stamp stamp = StampOf(version);
+  if (!NewerThanEverything(stamp)) {
+    Result<Version> current = ReadDiskKey(disk_key_scratch_);
+    if (!current.ok() && !current.status().IsNotFound()) return current.status();
+    if (current.ok() && !Supersedes(version, *current)) {
+      if (options.sync) MKS_RETURN_IF_ERROR(disk_->Sync());
+      return false;
+    }
+    MKS_ASSERT(!current.ok() || Supersedes(version, *current));
   }
-  MKS_ASSERT(!current.ok() || Supersedes(version, *current));
-  MKS_RETURN_IF_ERROR(
-      disk_->Put(disk_key, EncodeRecordValue(disk_key, version), options));
+  EncodeRecordValueInto(disk_key_scratch_, version, &record_scratch_);
+  Stamp raised;
+  std::optional<std::string> ceiling = PrepareCeiling(stamp, &raised);
+  if (!ceiling.has_value()) {
+    MKS_RETURN_IF_ERROR(disk_->Put(disk_key_scratch_, record_scratch_, options));
+    return true;
+  }
+  WriteBatch batch;
+  batch.Put(options_.key_space, *ceiling);
+  batch.Put(disk_key_scratch_, record_scratch_);
+  MKS_RETURN_IF_ERROR(disk_->Write(batch, options));
+  disk_ceiling_ = raised;
   return true;
 }
 
@@ -228,39 +327,149 @@ Result<std::vector<bool>> Store::ApplyBatch(std::span<const Record> records,
   for (const Record& record : records) {
     MKS_RETURN_IF_ERROR(Validate(record.key, record.version));
   }
-  // Records sorted by disk key, stably, so each key's records form one run
-  // in batch order: one read per key, and the batch is written in key order
+  MKS_RETURN_IF_ERROR(LoadCeiling());
+  // Every record's disk key, back to back in one buffer (one allocation
+  // instead of one per record), and the records ordered by disk key, ties
+  // in batch order, so each key's records form one run in batch order: one
+  // read per key at most, and the batch is written in key order
   // (deterministic, and cheap for LevelDB's memtable).
-  std::vector<std::pair<std::string, size_t>> order;
+  struct KeySlot {
+    size_t offset;  // of the disk key in `disk_keys`
+    size_t bytes;
+    size_t index;  // of the record in `records`
+  };
+  std::string disk_keys;
+  std::vector<KeySlot> order;
   order.reserve(records.size());
   for (size_t i = 0; i < records.size(); ++i) {
-    order.emplace_back(DiskKey(records[i].key), i);
+    DiskKeyInto(records[i].key, &disk_key_scratch_);
+    order.push_back({disk_keys.size(), disk_key_scratch_.size(), i});
+    disk_keys.append(disk_key_scratch_);
   }
-  std::stable_sort(order.begin(), order.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  const auto disk_key_of = [&disk_keys](const KeySlot& slot) {
+    return std::string_view(disk_keys).substr(slot.offset, slot.bytes);
+  };
+  std::sort(order.begin(), order.end(),
+            [&disk_key_of](const KeySlot& a, const KeySlot& b) {
+              const int order = disk_key_of(a).compare(disk_key_of(b));
+              return order != 0 ? order < 0 : a.index < b.index;
+            });
   std::vector<bool> changed(records.size(), false);
-  WriteBatch batch;
+  // The winner to write for each key that changed, in key order.
+  std::vector<std::pair<std::string_view, const Version*>> writes;
+  writes.reserve(records.size());
+  Stamp newest;
   for (size_t run = 0; run < order.size();) {
-    const std::string& disk_key = order[run].first;
-    Result<Version> current = ReadDiskKey(disk_key);
-    if (!current.ok() && !current.status().IsNotFound()) return current.status();
-    const Version* winner = current.ok() ? &current.value() : nullptr;
+    const std::string_view disk_key = disk_key_of(order[run]);
+    // The run's first record supersedes whatever is stored when it is newer
+    // than everything; otherwise the stored version must be read.
+    Result<Version> current = Status::NotFound("not read");
+    if (!NewerThanEverything(StampOf(records[order[run].index].version))) {
+      current = ReadDiskKey(disk_key);
+      if (!current.ok() && !current.status().IsNotFound()) return current.status();
+    }
+    const Version* const stored = current.ok() ? &current.value() : nullptr;
+    const Version* winner = stored;
     bool key_changed = false;
-    for (; run < order.size() && order[run].first == disk_key; ++run) {
-      const Version& candidate = records[order[run].second].version;
+    for (; run < order.size() && disk_key_of(order[run]) == disk_key; ++run) {
+      const Version& candidate = records[order[run].index].version;
       if (winner == nullptr || Supersedes(candidate, *winner)) {
         winner = &candidate;
-        changed[order[run].second] = true;
+        changed[order[run].index] = true;
         key_changed = true;
       }
     }
     MKS_ASSERT(!key_changed || winner != nullptr);
-    if (key_changed) batch.Put(disk_key, EncodeRecordValue(disk_key, *winner));
+    if (key_changed) {
+      // A changed key's winner is one of the batch's records, never the
+      // stored version (which dies with this iteration).
+      MKS_ASSERT(winner != stored);
+      writes.emplace_back(disk_key, winner);
+      newest = std::max(newest, StampOf(*winner));
+    }
   }
-  MKS_ASSERT_LE(batch.size(), records.size());
+  MKS_ASSERT_LE(writes.size(), records.size());
   MKS_ASSERT_EQ(changed.size(), records.size());
+  WriteBatch batch;
+  Stamp raised;
+  std::optional<std::string> ceiling;
+  if (!writes.empty()) ceiling = PrepareCeiling(newest, &raised);
+  // The ceiling key is the key space itself, below every record's key.
+  if (ceiling.has_value()) batch.Put(options_.key_space, *ceiling);
+  for (const auto& [disk_key, winner] : writes) {
+    EncodeRecordValueInto(disk_key, *winner, &record_scratch_);
+    batch.Put(disk_key, record_scratch_);
+  }
   MKS_RETURN_IF_ERROR(Flush(&batch, options));
+  if (ceiling.has_value()) disk_ceiling_ = raised;
   return changed;
+}
+
+Status Store::LoadCeiling() {
+  if (ceiling_state_ != CeilingState::kUnread) return Status::Ok();
+  std::string value;
+  const Status read = disk_->Get(options_.key_space, &value);
+  if (read.ok() || read.IsCorruption()) {
+    Stamp stamp;
+    if (read.ok() && DecodeCeiling(options_.key_space, value, &stamp.timestamp,
+                                   &stamp.origin)) {
+      SetCeilingKnown(stamp, stamp);
+      return Status::Ok();
+    }
+    // Damaged. Deleted before anything else is written, so that no later
+    // store trusts it should it ever read back whole (a transient error, a
+    // bit flipped back) after records it never saw passed it. Every apply
+    // reads until CollectGarbage rebuilds it.
+    MKS_RETURN_IF_ERROR(disk_->Delete(options_.key_space, WriteOptions{}));
+    ceiling_state_ = CeilingState::kUnknown;
+    return Status::Ok();
+  }
+  if (!read.IsNotFound()) return read;
+  // No ceiling record: either the key space is empty (nothing to exceed)
+  // or it was written without ceilings, and only a full scan can tell.
+  std::unique_ptr<DiskIterator> it = disk_->NewIterator();
+  MKS_ASSERT(it != nullptr);
+  it->Seek(options_.key_space);
+  const bool has_records =
+      it->Valid() && it->key().starts_with(options_.key_space);
+  MKS_RETURN_IF_ERROR(it->status());
+  if (has_records) {
+    ceiling_state_ = CeilingState::kUnknown;
+  } else {
+    SetCeilingKnown(Stamp{}, Stamp{});
+  }
+  return Status::Ok();
+}
+
+void Store::SetCeilingKnown(Stamp in_memory, Stamp on_disk) {
+  MKS_ASSERT(in_memory <= on_disk);
+  ceiling_state_ = CeilingState::kKnown;
+  ceiling_ = in_memory;
+  disk_ceiling_ = on_disk;
+}
+
+bool Store::NewerThanEverything(Stamp stamp) const {
+  return ceiling_state_ == CeilingState::kKnown && stamp > ceiling_;
+}
+
+std::optional<std::string> Store::PrepareCeiling(Stamp newest, Stamp* raised) {
+  MKS_ASSERT(raised != nullptr);
+  MKS_ASSERT_NE(ceiling_state_, CeilingState::kUnread);
+  if (ceiling_state_ != CeilingState::kKnown) return std::nullopt;
+  // Raised before the write, whatever its outcome: a failed write may still
+  // have landed, and a ceiling too high only costs a read.
+  ceiling_ = std::max(ceiling_, newest);
+  // The disk's ceiling must cover ceiling_, not only `newest`: after a
+  // failed write, ceiling_ covers a record that may be on disk.
+  if (ceiling_ <= disk_ceiling_) return std::nullopt;
+  const uint64_t physical_ms = ceiling_.timestamp.physical_ms;
+  const uint64_t headroom_ms = std::min(
+      kCeilingHeadroomMs, std::numeric_limits<uint64_t>::max() - physical_ms);
+  *raised = std::max(Stamp{Timestamp{physical_ms + headroom_ms, 0}, kNoNode},
+                     ceiling_);
+  MKS_ASSERT(*raised >= newest);
+  MKS_ASSERT(*raised >= ceiling_);
+  return EncodeCeiling(options_.key_space, raised->timestamp, raised->origin);
 }
 
 Status Store::Flush(WriteBatch* batch, WriteOptions options) {
@@ -310,12 +519,14 @@ Status Store::ForEachInPartition(uint32_t partition,
 Result<GcStats> Store::CollectGarbage(uint64_t now_ms, WriteOptions options) {
   GcStats stats;
   WriteBatch batch;
+  Stamp newest;  // over every record scanned
   std::unique_ptr<DiskIterator> it = disk_->NewIterator();
   MKS_ASSERT(it != nullptr);
   const std::string& prefix = options_.key_space;
   for (it->Seek(prefix); it->Valid(); it->Next()) {
     const std::string_view disk_key = it->key();
     if (!disk_key.starts_with(prefix)) break;
+    if (disk_key.size() == prefix.size()) continue;  // the stamp ceiling
     ++stats.records_scanned;
     const std::string_view user_key =
         disk_key.substr(std::min(disk_key.size(), prefix.size() + kPartitionBytes));
@@ -324,6 +535,7 @@ Result<GcStats> Store::CollectGarbage(uint64_t now_ms, WriteOptions options) {
       ++stats.corrupt_records;
       continue;
     }
+    newest = std::max(newest, StampOf(*version));
     if (!version->tombstone) continue;
     const uint64_t stamp_ms = version->timestamp.physical_ms;
     if (now_ms > stamp_ms && now_ms - stamp_ms > options_.tombstone_grace_ms) {
@@ -341,6 +553,24 @@ Result<GcStats> Store::CollectGarbage(uint64_t now_ms, WriteOptions options) {
   MKS_ASSERT_LE(stats.tombstones_dropped + stats.tombstones_kept +
                     stats.corrupt_records,
                 stats.records_scanned);
+  // The scan saw every record, so when none was corrupt (a corrupt one's
+  // stamp is unknown) it can rebuild a missing or damaged ceiling.
+  if (ceiling_state_ == CeilingState::kUnknown && stats.corrupt_records == 0) {
+    ceiling_state_ = CeilingState::kKnown;
+    ceiling_ = newest;
+    disk_ceiling_ = Stamp{};
+    Stamp raised;
+    std::optional<std::string> ceiling = PrepareCeiling(newest, &raised);
+    if (ceiling.has_value()) {
+      batch.Put(options_.key_space, *ceiling);
+      const Status written = Flush(&batch, options);
+      if (!written.ok()) {
+        ceiling_state_ = CeilingState::kUnknown;
+        return written;
+      }
+      disk_ceiling_ = raised;
+    }
+  }
   return stats;
 }
 

@@ -15,11 +15,30 @@
 //   disk value = format (1 byte, = 1) | timestamp (12 bytes) | origin
 //                (4 bytes) | flags (1 byte; bit 0 = tombstone, others zero)
 //                | user value | crc32c (4 bytes)
+//   ceiling key   = key_space (shorter than every record's key)
+//   ceiling value = format (1 byte, = 1) | timestamp (12 bytes) | origin
+//                   (4 bytes) | crc32c (4 bytes)
 // The CRC covers the disk key and every value byte before it, so a flipped
 // bit, a truncated value or a record under the wrong key is reported as
 // Corruption naming the key, never returned as data. Because the partition
 // leads the key, one partition's records are contiguous and in user-key
 // order, so ForEachInPartition() reads only that partition.
+//
+// The stamp ceiling. Applying a version normally reads the key's stored
+// version first, and that read costs as much as the write. But a version
+// whose (timestamp, origin) is greater than that of every record in the
+// store supersedes whatever the key holds, so it is written without reading
+// it; fresh writes from coordinators, whose hybrid logical clocks move
+// forward, are almost all such versions. To know what "every record" holds,
+// the store keeps the ceiling record: a (timestamp, origin) at least as great
+// as every record's, written in the same atomic batch as any record that
+// would pass it (set a little above it, so it is rewritten about once a
+// second of HLC time, not on every apply). The Disk keeps unsynced writes
+// in order (a crash keeps a prefix of them), so every state a crash can
+// leave holds a ceiling above every record in it. A damaged ceiling (deleted
+// when found, so it is never trusted later), or records from a store that
+// never wrote one, only turn the shortcut off (every apply reads) until
+// CollectGarbage's full scan rebuilds it.
 //
 // Limits: keys are 1..max_key_bytes bytes, values 0..max_value_bytes bytes,
 // any of the 256 byte values allowed in both. A version outside the limits
@@ -31,6 +50,7 @@
 #include <compare>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -109,9 +129,12 @@ using RecordVisitor =
 
 class Store {
  public:
-  // `disk` must outlive the store. Opening is free: the store keeps no state
-  // in memory beyond its options, so a store built over a disk after a crash
-  // sees exactly what the disk recovered.
+  // `disk` must outlive the store. Opening is free: the store reads its stamp
+  // ceiling on the first apply and keeps nothing else in memory beyond its
+  // options, so a store built over a disk after a crash sees exactly what
+  // the disk recovered. At most one store at a time may use a key space of a
+  // Disk (its ceiling in memory would not see another's writes); a store
+  // built to read what another wrote is fine once that one is gone.
   Store(Disk* disk, Partitioner partitioner, StoreOptions options);
 
   Store(const Store&) = delete;
@@ -129,7 +152,10 @@ class Store {
   // version is synced). Fails with InvalidArgument (nothing written), with
   // Corruption when the stored record fails its checksum (nothing written:
   // the caller must not guess what it held; see Remove()), or with the
-  // Disk's IOError.
+  // Disk's IOError. A version newer than every record in the store (see the
+  // stamp ceiling above) is written without reading the key, so it replaces
+  // a damaged record instead of reporting it: whatever that record held, it
+  // would have lost to this version.
   Result<bool> Apply(std::string_view key, const Version& version,
                      WriteOptions options = {});
 
@@ -138,7 +164,9 @@ class Store {
   // superseded what was stored or applied before it in the batch, i.e.
   // exactly what Apply would have returned one record at a time. Validates
   // every record first: any invalid record fails the whole batch with
-  // InvalidArgument and nothing is written. Fails like Apply otherwise.
+  // InvalidArgument and nothing is written. Reads each key at most once,
+  // and not at all when its first record in the batch is newer than every
+  // record in the store. Fails like Apply otherwise.
   Result<std::vector<bool>> ApplyBatch(std::span<const Record> records,
                                        WriteOptions options = {});
 
@@ -164,7 +192,9 @@ class Store {
   // A tombstone exactly at the grace boundary, or younger, is kept; live
   // records are never touched. Corrupt records are skipped and counted.
   // Fails only with the Disk's errors, after which some tombstones may have
-  // been dropped and others not (each drop is itself safe).
+  // been dropped and others not (each drop is itself safe). When the stamp
+  // ceiling is damaged or missing and no record is corrupt, rebuilds it from
+  // the records scanned.
   Result<GcStats> CollectGarbage(uint64_t now_ms, WriteOptions options = {});
 
   // Physically removes whatever is stored for `key`, valid or corrupt,
@@ -184,20 +214,68 @@ class Store {
 
  private:
   Status ValidateKey(std::string_view key) const;
+  // Sets *out to the disk key of `key`, reusing its capacity.
+  void DiskKeyInto(std::string_view key, std::string* out) const;
   std::string DiskKey(std::string_view key) const;
   std::string PartitionPrefix(uint32_t partition) const;
   // Reads the stored version under `disk_key`; NotFound when absent.
   Result<Version> ReadDiskKey(std::string_view disk_key);
   Status Flush(WriteBatch* batch, WriteOptions options);
 
+  // What conflicts are decided by, short of the tie-break between two
+  // versions a correct cluster never issues.
+  struct Stamp {
+    Timestamp timestamp;
+    NodeId origin = kNoNode;
+    friend auto operator<=>(const Stamp&, const Stamp&) = default;
+  };
+  static Stamp StampOf(const Version& version) {
+    return Stamp{version.timestamp, version.origin};
+  }
+  enum class CeilingState : uint8_t {
+    kUnread,   // not read yet (on the first apply, so opening stays free)
+    kKnown,    // ceiling_ and disk_ceiling_ hold what they say
+    kUnknown,  // damaged, or missing under existing records: every apply
+               // reads until CollectGarbage rebuilds it
+  };
+  // Reads the ceiling record when not done yet, deleting it when damaged.
+  // Fails only with the Disk's errors (then it stays unread and the next
+  // apply tries again).
+  Status LoadCeiling();
+  void SetCeilingKnown(Stamp in_memory, Stamp on_disk);
+  // True when a version with `stamp` supersedes whatever any key holds.
+  bool NewerThanEverything(Stamp stamp) const;
+  // Called before writing records whose greatest stamp is `newest`. Raises
+  // the ceiling in memory; when it passes the one on disk, returns the
+  // ceiling record to write in the same batch, and the stamp it holds in
+  // *raised (to become disk_ceiling_ once that write succeeds).
+  std::optional<std::string> PrepareCeiling(Stamp newest, Stamp* raised);
+
   Disk* const disk_;
   const Partitioner partitioner_;
   const StoreOptions options_;
+  CeilingState ceiling_state_ = CeilingState::kUnread;
+  // Invariants when kKnown: no record in the key space has a greater stamp
+  // than ceiling_ (the greatest this store wrote, or what the disk's ceiling
+  // said when read). disk_ceiling_ is the last ceiling this store wrote or
+  // read, and a record above it is written only together with a new ceiling
+  // record, so in every state a crash can leave no record is above the
+  // ceiling record. ceiling_ <= disk_ceiling_ except after a failed write.
+  Stamp ceiling_;
+  Stamp disk_ceiling_;
+  // Scratch buffers reused across calls so the apply path does not allocate
+  // per record. They carry nothing from one call to the next.
+  std::string disk_key_scratch_;
+  std::string value_scratch_;
+  std::string record_scratch_;
 };
 
 // Encodes a version as the disk value stored under `disk_key`.
 std::string EncodeRecordValue(std::string_view disk_key,
                               const Version& version);
+// The same, into *out (replacing its contents, reusing its capacity).
+void EncodeRecordValueInto(std::string_view disk_key, const Version& version,
+                           std::string* out);
 // Decodes and verifies a disk value stored under `disk_key`. Corruption when
 // the checksum, format or flags are wrong; `user_key` only names the record
 // in the message.

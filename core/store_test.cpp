@@ -36,9 +36,25 @@ class StoreTest : public ::testing::Test {
     return changed.ok() && *changed;
   }
 
+  // The stored value of `key`'s record, for tests that damage it.
+  std::string& StoredValueOf(std::string_view key) {
+    std::string disk_key = "v";
+    const uint32_t partition = FirstBytePartition(key);
+    for (int shift = 24; shift >= 0; shift -= 8) {
+      disk_key.push_back(static_cast<char>((partition >> shift) & 0xff));
+    }
+    disk_key.append(key);
+    auto it = disk_.table().find(disk_key);
+    EXPECT_NE(it, disk_.table().end()) << "no record for " << key;
+    return it->second;
+  }
+
   MapDisk disk_;
   Store store_;
 };
+
+// The stamp ceiling's disk key under the default key space.
+constexpr std::string_view kCeilingKey = "v";
 
 TEST_F(StoreTest, KeepsTheGreaterTimestampAndSaysWhetherItChanged) {
   EXPECT_TRUE(MustApply("k", Write(10, 1, "old")));
@@ -223,8 +239,9 @@ TEST_F(StoreTest, SyncedApplyThatChangesNothingStillSyncs) {
 
 TEST_F(StoreTest, CorruptRecordIsReportedWithItsKeyAndNeverReturned) {
   ASSERT_TRUE(store_.Apply("a\x01key", Write(5, 1, "value")).ok());
-  ASSERT_EQ(disk_.table().size(), 1u);
-  std::string& stored = disk_.table().begin()->second;
+  ASSERT_TRUE(store_.Apply("b", Write(20, 1, "newest")).ok());
+  ASSERT_EQ(disk_.table().size(), 3u);  // two records and the ceiling
+  std::string& stored = StoredValueOf("a\x01key");
   stored[stored.size() / 2] ^= 0x10;
 
   const Result<Version> read = store_.Get("a\x01key");
@@ -233,8 +250,11 @@ TEST_F(StoreTest, CorruptRecordIsReportedWithItsKeyAndNeverReturned) {
   EXPECT_NE(read.status().message().find("a\\x01key"), std::string::npos)
       << read.status();
   EXPECT_TRUE(store_.GetLive("a\x01key").status().IsCorruption());
-  // A write does not silently paper over it either.
+  // A write that is not newer than everything in the store must read the
+  // record, and does not silently paper over it either.
   EXPECT_TRUE(store_.Apply("a\x01key", Write(9, 1, "newer")).status().IsCorruption());
+  const std::vector<Record> batch = {{"a\x01key", Write(9, 1, "newer")}};
+  EXPECT_TRUE(store_.ApplyBatch(batch).status().IsCorruption());
   const Status scan = store_.ForEachInPartition(
       1, [](std::string_view, const Version&) { return true; });
   EXPECT_TRUE(scan.IsCorruption()) << scan;
@@ -245,20 +265,169 @@ TEST_F(StoreTest, CorruptRecordIsReportedWithItsKeyAndNeverReturned) {
   EXPECT_EQ(*store_.GetLive("a\x01key"), "newer");
 }
 
+TEST_F(StoreTest, VersionNewerThanEverythingReplacesADamagedRecordUnread) {
+  ASSERT_TRUE(store_.Apply("a1", Write(5, 1, "value")).ok());
+  std::string& stored = StoredValueOf("a1");
+  stored[stored.size() / 2] ^= 0x10;
+  const int reads_before = disk_.reads();
+  // Whatever the damaged record held, it was older than this version.
+  EXPECT_TRUE(MustApply("a1", Write(6, 1, "fresh")));
+  EXPECT_EQ(disk_.reads(), reads_before);
+  EXPECT_EQ(*store_.GetLive("a1"), "fresh");
+}
+
 TEST_F(StoreTest, RecordMovedUnderAnotherKeyIsCorrupt) {
   ASSERT_TRUE(store_.Apply("a1", Write(5, 1, "value")).ok());
-  const std::string moved = disk_.table().begin()->second;
-  disk_.table()[disk_.table().begin()->first + "x"] = moved;
+  const std::string moved = StoredValueOf("a1");
+  disk_.table()[disk_.table().rbegin()->first + "x"] = moved;
   EXPECT_TRUE(store_.Get("a1x").status().IsCorruption());
 }
 
 TEST_F(StoreTest, TruncatedRecordIsCorrupt) {
   ASSERT_TRUE(store_.Apply("a1", Write(5, 1, "value")).ok());
   for (size_t length : {0, 3, 21, 25}) {
-    std::string& stored = disk_.table().begin()->second;
+    std::string& stored = StoredValueOf("a1");
     stored.resize(std::min(stored.size(), length));
     EXPECT_TRUE(store_.Get("a1").status().IsCorruption()) << length;
   }
+}
+
+TEST_F(StoreTest, VersionsNewerThanEverythingAreWrittenWithoutReading) {
+  for (uint64_t ms = 1; ms <= 10; ++ms) {
+    EXPECT_TRUE(MustApply("k" + std::to_string(ms % 3), Write(ms, 1, "v")));
+  }
+  EXPECT_EQ(disk_.reads(), 1);  // the ceiling, once
+  const std::vector<Record> batch = {{"k1", Write(11, 1, "a")},
+                                     {"k1", Write(12, 1, "b")},
+                                     {"k4", Write(11, 2, "c")}};
+  EXPECT_EQ(*store_.ApplyBatch(batch), (std::vector<bool>{true, true, true}));
+  EXPECT_EQ(disk_.reads(), 1);
+  EXPECT_EQ(*store_.GetLive("k1"), "b");
+  EXPECT_EQ(disk_.reads(), 2);
+  // Older, equal, or tied on the stamp with a lower origin: each must read.
+  EXPECT_FALSE(MustApply("k1", Write(3, 1, "old")));
+  EXPECT_FALSE(MustApply("k1", Write(12, 1, "b")));
+  EXPECT_FALSE(MustApply("k4", Write(11, 1, "c")));
+  EXPECT_EQ(disk_.reads(), 5);
+  EXPECT_TRUE(MustApply("k5", Write(12, 1, "x")));  // ties the newest: reads
+  EXPECT_EQ(disk_.reads(), 6);
+}
+
+TEST_F(StoreTest, ReopenedStoreReadsUntilVersionsPassTheCeiling) {
+  ASSERT_TRUE(MustApply("k", Write(5000, 1, "new")));
+  Store reopened(&disk_, FirstBytePartition, StoreOptions{});
+  const int reads_before = disk_.reads();
+  EXPECT_FALSE(*reopened.Apply("k", Write(4000, 1, "old")));
+  EXPECT_EQ(*reopened.GetLive("k"), "new");
+  // The ceiling sits a little above what was written: reads until past it.
+  EXPECT_TRUE(*reopened.Apply("j", Write(5500, 1, "within")));
+  const int reads_within = disk_.reads();
+  EXPECT_EQ(reads_within - reads_before, 4);  // the ceiling, k, GetLive, j
+  EXPECT_TRUE(*reopened.Apply("k", Write(7000, 1, "past")));
+  EXPECT_EQ(disk_.reads(), reads_within);
+  EXPECT_EQ(*reopened.GetLive("k"), "past");
+}
+
+TEST_F(StoreTest, MissingCeilingUnderRecordsMeansReadingUntilRebuilt) {
+  ASSERT_TRUE(MustApply("k", Write(5000, 1, "new")));
+  ASSERT_TRUE(MustApply("j", Write(10, 1, "j")));
+  ASSERT_EQ(disk_.table().erase(std::string(kCeilingKey)), 1u);
+  Store reopened(&disk_, FirstBytePartition, StoreOptions{});
+  EXPECT_FALSE(*reopened.Apply("k", Write(4000, 1, "old")));
+  EXPECT_TRUE(*reopened.Apply("j", Write(9000, 1, "j2")));
+  EXPECT_FALSE(disk_.table().contains(kCeilingKey));
+  const Result<GcStats> gc = reopened.CollectGarbage(10'000);
+  ASSERT_TRUE(gc.ok()) << gc.status();
+  EXPECT_EQ(gc->records_scanned, 2u);
+  ASSERT_TRUE(disk_.table().contains(kCeilingKey));
+  EXPECT_FALSE(*reopened.Apply("j", Write(8999, 1, "older")));
+  const int reads_before = disk_.reads();
+  EXPECT_TRUE(*reopened.Apply("k", Write(9001, 1, "newest")));
+  EXPECT_EQ(disk_.reads(), reads_before);
+  // And a store opened after the rebuild trusts it.
+  Store again(&disk_, FirstBytePartition, StoreOptions{});
+  EXPECT_FALSE(*again.Apply("k", Write(9000, 1, "older")));
+  EXPECT_EQ(*again.GetLive("k"), "newest");
+}
+
+TEST_F(StoreTest, DamagedCeilingIsNeverTrustedAndIsRebuiltOnlyFromAFullScan) {
+  ASSERT_TRUE(MustApply("k", Write(5000, 1, "new")));
+  ASSERT_TRUE(MustApply("j", Write(6000, 1, "j")));
+  std::string& ceiling = disk_.table().at(std::string(kCeilingKey));
+  ceiling[3] ^= 0x01;
+  Store reopened(&disk_, FirstBytePartition, StoreOptions{});
+  EXPECT_FALSE(*reopened.Apply("k", Write(4000, 1, "old")));
+  EXPECT_EQ(*reopened.GetLive("k"), "new");
+  // A corrupt record's stamp is unknown (here the newest), so no rebuild
+  // past it: the next apply to it still reads it and reports it.
+  StoredValueOf("j")[2] ^= 0x01;
+  ASSERT_EQ(reopened.CollectGarbage(10'000)->corrupt_records, 1u);
+  EXPECT_TRUE(reopened.Apply("j", Write(5500, 1, "older")).status().IsCorruption());
+  EXPECT_FALSE(*reopened.Apply("k", Write(4999, 1, "old")));
+  ASSERT_TRUE(reopened.Remove("j").ok());
+  ASSERT_EQ(reopened.CollectGarbage(10'000)->corrupt_records, 0u);
+  const int reads_before = disk_.reads();
+  EXPECT_TRUE(*reopened.Apply("j", Write(5001, 1, "rebuilt")));
+  EXPECT_EQ(disk_.reads(), reads_before);
+}
+
+// A MapDisk whose next write lands and still reports IOError, as a LevelDB
+// write whose log append succeeded and whose fsync failed.
+class LandThenFailDisk final : public Disk {
+ public:
+  explicit LandThenFailDisk(MapDisk* disk) : disk_(disk) {}
+  void FailNextWrite() { fail_next_ = true; }
+
+  Status Get(std::string_view key, std::string* value) override {
+    return disk_->Get(key, value);
+  }
+  Status Put(std::string_view key, std::string_view value,
+             WriteOptions options) override {
+    return Outcome(disk_->Put(key, value, options));
+  }
+  Status Delete(std::string_view key, WriteOptions options) override {
+    return Outcome(disk_->Delete(key, options));
+  }
+  Status Write(const WriteBatch& batch, WriteOptions options) override {
+    return Outcome(disk_->Write(batch, options));
+  }
+  std::unique_ptr<DiskIterator> NewIterator() override {
+    return disk_->NewIterator();
+  }
+  Status Sync() override { return disk_->Sync(); }
+
+ private:
+  Status Outcome(Status landed) {
+    EXPECT_TRUE(landed.ok());
+    if (!fail_next_) return landed;
+    fail_next_ = false;
+    return Status::IOError("fsync failed");
+  }
+  MapDisk* const disk_;
+  bool fail_next_ = false;
+};
+
+TEST_F(StoreTest, WriteThatLandedDespiteItsErrorStaysUnderTheCeiling) {
+  LandThenFailDisk disk(&disk_);
+  Store store(&disk, FirstBytePartition, StoreOptions{});
+  ASSERT_TRUE(*store.Apply("a", Write(1000, 1, "a")));
+  disk.FailNextWrite();
+  EXPECT_FALSE(store.Apply("b", Write(5000, 1, "landed")).ok());
+  // Below the store's newest: read, then written with a ceiling that must
+  // cover the record that landed, not only this one.
+  ASSERT_TRUE(*store.Apply("c", Write(3000, 1, "c")));
+  Store reopened(&disk, FirstBytePartition, StoreOptions{});
+  EXPECT_FALSE(*reopened.Apply("b", Write(4500, 1, "older")));
+  EXPECT_EQ(*reopened.GetLive("b"), "landed");
+}
+
+TEST_F(StoreTest, RefusedVersionsNeitherReadNorMoveTheCeiling) {
+  ASSERT_TRUE(MustApply("k", Write(10, 1, "v")));
+  const std::string ceiling = disk_.table().at(std::string(kCeilingKey));
+  EXPECT_FALSE(store_.Apply("", Write(99'999, 1, "v")).ok());
+  EXPECT_FALSE(store_.Apply("k", Write(99'999, kNoNode, "v")).ok());
+  EXPECT_EQ(disk_.table().at(std::string(kCeilingKey)), ceiling);
+  EXPECT_FALSE(MustApply("k", Write(9, 1, "older")));
 }
 
 TEST_F(StoreTest, GarbageCollectionDropsOnlyTombstonesPastTheGrace) {
@@ -361,6 +530,50 @@ RC_GTEST_PROP(StoreProperty, ApplyReportsChangeExactlyWhenItWins, ()) {
     RC_ASSERT(*changed == wins);
     if (wins) model[record.key] = record.version;
   }
+}
+
+// Reopening the store, losing or damaging its stamp ceiling, and rebuilding
+// it never let a version win that should not, whatever the order.
+RC_GTEST_PROP(StoreProperty, CeilingLossAndReopenNeverChangeWhoWins, ()) {
+  const auto stamps_ms = rc::gen::inRange<uint64_t>(1, 4000);
+  const auto records = *rc::gen::container<std::vector<Record>>(rc::gen::apply(
+      [](Record record, uint64_t ms) {
+        record.version.timestamp.physical_ms = ms;
+        return record;
+      },
+      GenRecord(), stamps_ms));
+  MapDisk disk;
+  auto store = std::make_unique<Store>(&disk, FirstBytePartition, StoreOptions{});
+  std::map<std::string, Version> model;
+  for (const Record& record : records) {
+    switch (*rc::gen::inRange(0, 12)) {
+      case 0:
+        store = std::make_unique<Store>(&disk, FirstBytePartition, StoreOptions{});
+        break;
+      case 1:
+        disk.table().erase(std::string(kCeilingKey));
+        store = std::make_unique<Store>(&disk, FirstBytePartition, StoreOptions{});
+        break;
+      case 2:
+        if (auto it = disk.table().find(kCeilingKey); it != disk.table().end()) {
+          it->second[*rc::gen::inRange<size_t>(0, it->second.size())] ^= 0x04;
+        }
+        store = std::make_unique<Store>(&disk, FirstBytePartition, StoreOptions{});
+        break;
+      case 3:
+        RC_ASSERT(store->CollectGarbage(0).ok());
+        break;
+      default:
+        break;
+    }
+    auto it = model.find(record.key);
+    const bool wins = it == model.end() || Supersedes(record.version, it->second);
+    const Result<bool> changed = store->Apply(record.key, record.version);
+    RC_ASSERT(changed.ok());
+    RC_ASSERT(*changed == wins);
+    if (wins) model[record.key] = record.version;
+  }
+  RC_ASSERT(Contents(*store) == model);
 }
 
 RC_GTEST_PROP(StoreProperty, TombstoneBeatsOlderWritesAndLosesToNewer,

@@ -120,12 +120,11 @@ LevelDbDisk::~LevelDbDisk() = default;
 
 Status LevelDbDisk::Get(std::string_view key, std::string* value) {
   MKS_ASSERT(value != nullptr);
-  std::string read;
-  const leveldb::Status status = db_->Get(CheckedReads(), ToSlice(key), &read);
+  // LevelDB assigns *value only when it finds the key, so NotFound leaves
+  // it unchanged; reading in place lets the caller reuse its capacity.
+  const leveldb::Status status = db_->Get(CheckedReads(), ToSlice(key), value);
   if (status.IsNotFound()) return Status::NotFound("no such key");
-  MKS_RETURN_IF_ERROR(FromLevelDb(status, "get"));
-  *value = std::move(read);
-  return Status::Ok();
+  return FromLevelDb(status, "get");
 }
 
 Status LevelDbDisk::Put(std::string_view key, std::string_view value,

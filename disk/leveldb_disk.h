@@ -14,7 +14,10 @@
 //  * Every LevelDB error comes back as a Status (NotFound, Corruption,
 //    IOError, InvalidArgument); nothing throws and nothing aborts.
 //  * Opening an existing directory recovers it: LevelDB replays its log, so
-//    every write synced before a crash is there after reopening.
+//    every write synced before a crash is there after reopening. The log is
+//    appended in write order and replayed in order; a torn tail is dropped,
+//    and damage inside it fails the open (paranoid_checks) rather than being
+//    skipped, so the unsynced writes a crash keeps are a prefix.
 //
 // Thread-safety: like all Disks, used from one thread. An iterator must be
 // destroyed before its LevelDbDisk.
