@@ -14,6 +14,16 @@ T Pick(T low, T high) {
   return *rc::gen::inRange<T>(low, high + 1);
 }
 
+// Like Pick, but drawn from the whole range whatever RapidCheck's size: the
+// size ramps up over a run, and workload intensity scaled down by it would
+// leave most cases too light to stress anything. Still shrinks toward `low`.
+template <typename T>
+T PickUnscaled(T low, T high) {
+  MKS_ASSERT_LE(low, high);
+  constexpr int kFullSize = 100;  // RapidCheck's default maximum size
+  return *rc::gen::resize(kFullSize, rc::gen::inRange<T>(low, high + 1));
+}
+
 // A signed magnitude that shrinks toward zero, not toward -max.
 int64_t PickSigned(int64_t max) {
   const int64_t magnitude = Pick<int64_t>(0, max);
@@ -130,8 +140,8 @@ void PickStore(uint32_t max_replicas, Scenario* s) {
 }
 
 void PickWorkload(uint32_t max_clients, Workload* w) {
-  w->clients = Pick<uint32_t>(1, max_clients);
-  w->ops_per_second = Pick<uint32_t>(1, 200);
+  w->clients = PickUnscaled<uint32_t>(1, max_clients);
+  w->ops_per_second = PickUnscaled<uint32_t>(1, 200);
   w->key_space = Pick<uint32_t>(1, 32);
   w->read_percent = Pick<uint32_t>(0, 100);
   w->delete_percent = Pick<uint32_t>(0, 100 - w->read_percent);
@@ -217,7 +227,7 @@ rc::Gen<Scenario> GenScenario(const GeneratorLimits& limits) {
     s.seed = *rc::gen::arbitrary<uint32_t>();
     s.nodes = Pick<uint32_t>(1, limits.max_nodes);
     PickStore(limits.max_replicas, &s);
-    s.duration_ms = Pick<int64_t>(100, limits.max_duration_ms);
+    s.duration_ms = PickUnscaled<int64_t>(100, limits.max_duration_ms);
     s.liveness_bound_ms = limits.liveness_bound_ms;
     PickWorkload(limits.max_clients, &s.workload);
     PickNetwork(&s.network);
