@@ -3,12 +3,15 @@
 #include <utility>
 
 #include "core/assertions.h"
+#include "core/buggify.h"
 #include "core/proto/mks.pb.h"
 
 namespace mks {
 
 inline constexpr std::string_view kReplicaPut = "replica.put";
 inline constexpr std::string_view kReplicaGet = "replica.get";
+// How long a group commit gathers puts when BUGGIFY widens its window.
+inline constexpr int64_t kWideGroupWindowNs = 3'000'000;
 
 void VersionToProto(std::string_view key, const Version& version,
                     proto::Version* out) {
@@ -45,8 +48,9 @@ Result<Version> VersionFromProto(const proto::Version& message) {
 }
 
 ReplicaService::ReplicaService(Store* store, HybridLogicalClock* hlc,
-                               RpcEndpoint* rpc, runtime::Scheduler* scheduler)
-    : store_(store), hlc_(hlc), scheduler_(scheduler) {
+                               RpcEndpoint* rpc, runtime::Scheduler* scheduler,
+                               const Environment* env)
+    : store_(store), hlc_(hlc), scheduler_(scheduler), env_(env) {
   MKS_ASSERT(store_ != nullptr);
   MKS_ASSERT(hlc_ != nullptr);
   MKS_ASSERT(scheduler_ != nullptr);
@@ -97,7 +101,11 @@ Result<bool> ReplicaService::ApplyDurably(std::string_view key,
   // messages this turn produced (other replicas' copies of these writes) are
   // sent before the synced write blocks the loop.
   commit_leader_waiting_ = true;
-  scheduler_->SleepFor(0);
+  // BUGGIFY: a window of a few milliseconds, so a group gathers puts that
+  // arrive over time, as production's do while a synced write blocks the
+  // loop (the simulated disk syncs instantly).
+  const bool wide_window = env_ != nullptr && MKS_BUGGIFY(*env_);
+  scheduler_->SleepFor(wide_window ? kWideGroupWindowNs : 0);
   CommitPending();
   MKS_ASSERT(applied.IsReady());
   return applied.Get();

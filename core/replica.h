@@ -76,10 +76,11 @@ struct ReplicaCanaries {
 
 class ReplicaService {
  public:
-  // `store`, `hlc`, `rpc` and `scheduler` must outlive the service.
+  // `store`, `hlc`, `rpc` and `scheduler` must outlive the service, and so
+  // must `env` when given (its BUGGIFY sites then apply; null: none).
   // Registers the replica methods on `rpc`.
   ReplicaService(Store* store, HybridLogicalClock* hlc, RpcEndpoint* rpc,
-                 runtime::Scheduler* scheduler);
+                 runtime::Scheduler* scheduler, const Environment* env = nullptr);
   ReplicaService(const ReplicaService&) = delete;
   ReplicaService& operator=(const ReplicaService&) = delete;
 
@@ -128,6 +129,7 @@ class ReplicaService {
   Store* const store_;
   HybridLogicalClock* const hlc_;
   runtime::Scheduler* const scheduler_;
+  const Environment* const env_;  // may be null
   // Invariant: non-empty only while commit_leader_waiting_: the leader (the
   // first put of the group) commits them all when it resumes.
   std::vector<PendingPut> pending_;

@@ -92,6 +92,17 @@ class KvNode final : public ProtocolNode {
     node_->replica().set_canaries(canaries.replica);
   }
 
+  std::vector<std::pair<std::string, uint64_t>> Counters() const override {
+    const CoordinatorStats& c = node_->coordinator().stats();
+    const ReplicaStats& r = node_->replica().stats();
+    return {{"read_repairs", c.read_repairs_foreground + c.read_repairs_background},
+            {"quorum_failures", c.quorum_failures},
+            {"replica_puts", r.puts},
+            {"replica_puts_refused", r.puts_refused},
+            {"group_commits", r.group_commits},
+            {"group_commit_puts", r.group_commit_puts}};
+  }
+
   std::string ConvergenceDigest() const override {
     std::string digest;
     for (PartitionId partition : node_->ring().PartitionsOwnedBy(node_->id())) {

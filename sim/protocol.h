@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/env.h"
@@ -40,6 +41,10 @@ class ProtocolNode {
   // A canonical encoding of the state that must agree across replicas once
   // the cluster has converged (e.g. Merkle roots). Never fails.
   virtual std::string ConvergenceDigest() const = 0;
+  // Named counters of this incarnation (read repairs, group commits, ...),
+  // summed over nodes and incarnations in the run's summary, so a run shows
+  // which protocol paths it exercised. Names are stable identifiers.
+  virtual std::vector<std::pair<std::string, uint64_t>> Counters() const { return {}; }
 };
 
 enum class OperationKind : uint8_t { kRead, kWrite, kDelete };

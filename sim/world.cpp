@@ -234,12 +234,19 @@ void World::StartClient(ClientSlot& slot) {
   slot.client = protocol_->StartClient(context);
 }
 
+void World::HarvestCounters(const ProtocolNode& node) {
+  for (const auto& [name, value] : node.Counters()) {
+    summary_.protocol_counters[name] += value;
+  }
+}
+
 void World::CrashNode(NodeId node) {
   NodeSlot& slot = SlotOf(node);
   if (slot.state == NodeState::kDown) return;
   // Kill first: the node's fibers and timers reference the node object.
   scheduler_.Kill(slot.process);
   network_.Down(node);
+  HarvestCounters(*slot.node);
   slot.node.reset();
   slot.disk->Crash();
   slot.process = 0;
@@ -327,6 +334,9 @@ RunSummary World::Run() {
   RunUntil(horizon_ns);
   MKS_ASSERT_MSG(done_, "the liveness check did not conclude by the horizon");
   summary_.simulated_ns = now_ns();
+  for (const NodeSlot& slot : nodes_) {
+    if (slot.node != nullptr) HarvestCounters(*slot.node);
+  }
   summary_.network = network_.stats();
   summary_.trace_hash = tracer_->hash();
   summary_.trace_events = tracer_->events();

@@ -23,6 +23,7 @@
 #pragma once
 
 #include <array>
+#include <map>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -59,6 +60,8 @@ struct RunSummary {
   std::array<uint64_t, kFaultFamilyCount> random_faults{};
   std::array<uint64_t, kFaultFamilyCount> scripted_faults{};
   std::array<uint64_t, 4> outcomes{};    // indexed by Outcome
+  // ProtocolNode::Counters, summed over every node and incarnation.
+  std::map<std::string, uint64_t> protocol_counters;
 };
 
 class World final : private HistorySink {
@@ -116,6 +119,9 @@ class World final : private HistorySink {
 
  private:
   enum class NodeState : uint8_t { kDown, kRunning, kPaused };
+  // Adds `node`'s counters to the summary: before a crash destroys an
+  // incarnation, and for the live ones at the end of the run.
+  void HarvestCounters(const ProtocolNode& node);
   struct NodeSlot {
     NodeId id = kNoNode;
     std::unique_ptr<SimClock> clock;

@@ -79,6 +79,11 @@ void PrintSummary(const mks::sim::World& world, const mks::sim::RunSummary& s,
               << s.outcomes[i];
   }
   std::cout << "\n";
+  if (!s.protocol_counters.empty()) {
+    std::cout << "protocol counters:";
+    for (const auto& [name, value] : s.protocol_counters) std::cout << " " << name << " " << value;
+    std::cout << "\n";
+  }
   if (world.buggify() != nullptr) {
     uint64_t enabled = 0;
     uint64_t firings = 0;
