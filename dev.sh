@@ -41,7 +41,8 @@ usage: ./dev.sh COMMAND [ARGS]
   sim [SCENARIO] [--seed N]
                     deps, build, and run mks-sim on SCENARIO
                     (default scenarios/default.yaml; exit code is its verdict)
-  bench             deps, release build, run the benchmarks
+  bench             deps, release build, run the benchmarks (runtime, ring, store,
+                    net, simulator, and a 3-node cluster against redis-server)
   dc                build, start a local 3-node cluster on 127.0.0.1
                     (peers 7001-7003, RESP 7101-7103, HTTP 7201-7203) with
                     data in a temporary directory; in tmux panes when tmux
@@ -125,6 +126,8 @@ cmd_bench() {
   "$RELEASE_DIR/tools/bench-ring" "$@"
   "$RELEASE_DIR/tools/bench-store" "$@"
   "$RELEASE_DIR/tools/bench-net" "$@"
+  "$RELEASE_DIR/tools/bench-sim"
+  tools/bench_cluster.sh "$RELEASE_DIR"
 }
 
 DC_STATE=$BUILD_DIR/dc-dir  # holds the running dev cluster's directory
