@@ -129,19 +129,31 @@ int Diff(const std::vector<std::string>& files) {
   return 1;
 }
 
-int Simulate(std::optional<uint64_t> seed_flag, const std::string& path,
-             const std::string& trace_path, bool verbose) {
+// A scenario file and the protocol it names, or nullopt after printing why
+// either is invalid.
+struct LoadedScenario {
+  mks::sim::Scenario scenario;
+  std::unique_ptr<mks::sim::Protocol> protocol;
+};
+std::optional<LoadedScenario> Load(const std::string& path) {
   mks::Result<mks::sim::Scenario> scenario = mks::sim::LoadScenario(path);
   if (!scenario.ok()) {
     std::cerr << "mks-sim: invalid scenario: " << scenario.status().message() << "\n";
-    return kExitInvalid;
+    return std::nullopt;
   }
   mks::Result<std::unique_ptr<mks::sim::Protocol>> protocol =
       mks::sim::MakeProtocol(*scenario);
   if (!protocol.ok()) {
     std::cerr << "mks-sim: " << protocol.status().message() << "\n";
-    return kExitInvalid;
+    return std::nullopt;
   }
+  return LoadedScenario{std::move(*scenario), std::move(*protocol)};
+}
+
+int Simulate(std::optional<uint64_t> seed_flag, const std::string& path,
+             const std::string& trace_path, bool verbose) {
+  std::optional<LoadedScenario> loaded = Load(path);
+  if (!loaded.has_value()) return kExitInvalid;
   mks::sim::Tracer tracer;
   if (!trace_path.empty()) {
     const mks::Status opened = tracer.OpenFile(trace_path);
@@ -150,8 +162,8 @@ int Simulate(std::optional<uint64_t> seed_flag, const std::string& path,
       return kExitInvalid;
     }
   }
-  const uint64_t seed = mks::sim::ReplaySeed(*scenario, seed_flag);
-  mks::sim::World world(*scenario, seed, protocol->get(), &tracer);
+  const uint64_t seed = mks::sim::ReplaySeed(loaded->scenario, seed_flag);
+  mks::sim::World world(loaded->scenario, seed, loaded->protocol.get(), &tracer);
   std::cout << world.DescribeParameters() << std::flush;
   const mks::sim::RunSummary summary = world.Run();
   tracer.Flush();
@@ -173,17 +185,7 @@ int Sweep(const std::string& seeds_text, int jobs, const std::string& path,
     std::cerr << "mks-sim: --seeds wants A..B with A <= B, got '" << seeds_text << "'\n";
     return kExitInvalid;
   }
-  mks::Result<mks::sim::Scenario> scenario = mks::sim::LoadScenario(path);
-  if (!scenario.ok()) {
-    std::cerr << "mks-sim: invalid scenario: " << scenario.status().message() << "\n";
-    return kExitInvalid;
-  }
-  mks::Result<std::unique_ptr<mks::sim::Protocol>> protocol =
-      mks::sim::MakeProtocol(*scenario);
-  if (!protocol.ok()) {
-    std::cerr << "mks-sim: " << protocol.status().message() << "\n";
-    return kExitInvalid;
-  }
+  if (!Load(path).has_value()) return kExitInvalid;
   mks::tools::SweepOptions options;
   options.seeds = *range;
   options.jobs = jobs;
