@@ -313,54 +313,47 @@ Operation Op(NodeId client, uint64_t id, NodeId node, OperationKind kind) {
   return op;
 }
 
-TEST(CounterCheckerTest, AcceptsAConsistentHistory) {
-  CounterChecker checker(2);
-  Operation write = Op(1001, 1, 1, OperationKind::kWrite);
-  checker.Invoke(write);
-  write.outcome = Outcome::kOk;
-  write.value = EncodeCounts({1});
-  checker.Complete(write);
-  Operation read = Op(1001, 2, 1, OperationKind::kRead);
-  checker.Invoke(read);
-  read.outcome = Outcome::kOk;
-  read.value = EncodeCounts({1, 0});
-  checker.Complete(read);
-  EXPECT_TRUE(checker.violations().empty());
+// Feeds `checker` one operation that was invoked and then acknowledged with
+// `value`.
+void RunAcknowledged(CounterChecker& checker, Operation op, std::string value) {
+  checker.Invoke(op);
+  op.outcome = Outcome::kOk;
+  op.value = std::move(value);
+  checker.Complete(op);
+}
+
+// A converged node's digest of key "k" holding `counts`.
+std::string DigestOf(const std::vector<uint64_t>& counts) {
   std::string digest;
   digest.append("\x01\0\0\0\0\0\0\0", 8);
-  digest += "k" + EncodeCounts({1, 0});
+  digest += "k" + EncodeCounts(counts);
+  return digest;
+}
+
+TEST(CounterCheckerTest, AcceptsAConsistentHistory) {
+  CounterChecker checker(2);
+  RunAcknowledged(checker, Op(1001, 1, 1, OperationKind::kWrite), EncodeCounts({1}));
+  RunAcknowledged(checker, Op(1001, 2, 1, OperationKind::kRead), EncodeCounts({1, 0}));
+  EXPECT_TRUE(checker.violations().empty());
+  const std::string digest = DigestOf({1, 0});
   EXPECT_TRUE(checker.CheckConverged({digest, digest}).ok());
   EXPECT_EQ(checker.CheckConverged({digest, ""}).code(), StatusCode::kUnavailable);
 }
 
 TEST(CounterCheckerTest, FlagsAReadThatLostAnAcknowledgedIncrement) {
   CounterChecker checker(2);
-  Operation write = Op(1001, 1, 2, OperationKind::kWrite);
-  checker.Invoke(write);
-  write.outcome = Outcome::kOk;
-  write.value = EncodeCounts({1});
-  checker.Complete(write);
-  Operation read = Op(1002, 1, 2, OperationKind::kRead);
-  checker.Invoke(read);
-  read.outcome = Outcome::kOk;
-  read.value = EncodeCounts({0, 0});
-  checker.Complete(read);
+  RunAcknowledged(checker, Op(1001, 1, 2, OperationKind::kWrite), EncodeCounts({1}));
+  RunAcknowledged(checker, Op(1002, 1, 2, OperationKind::kRead), EncodeCounts({0, 0}));
   ASSERT_EQ(checker.violations().size(), 1u);
   EXPECT_NE(checker.violations()[0].find("acknowledged 1"), std::string::npos);
   // And after convergence the lost increment is a corruption.
-  std::string digest;
-  digest.append("\x01\0\0\0\0\0\0\0", 8);
-  digest += "k" + EncodeCounts({0, 0});
+  const std::string digest = DigestOf({0, 0});
   EXPECT_EQ(checker.CheckConverged({digest, digest}).code(), StatusCode::kCorruption);
 }
 
 TEST(CounterCheckerTest, FlagsPhantomIncrements) {
   CounterChecker checker(2);
-  Operation read = Op(1001, 1, 1, OperationKind::kRead);
-  checker.Invoke(read);
-  read.outcome = Outcome::kOk;
-  read.value = EncodeCounts({0, 3});
-  checker.Complete(read);
+  RunAcknowledged(checker, Op(1001, 1, 1, OperationKind::kRead), EncodeCounts({0, 3}));
   ASSERT_EQ(checker.violations().size(), 1u);
   EXPECT_NE(checker.violations()[0].find("phantom"), std::string::npos);
 }
