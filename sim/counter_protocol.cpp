@@ -305,13 +305,7 @@ class CounterClient final : public WorkloadClient {
     op.client = env_.node_id;
     op.id = ++next_id_;
     op.node = context_.nodes[env_.random.Uniform(context_.nodes.size())];
-    // Appended, not "k" + ...: GCC 12 at -O3 misreports the latter (-Wrestrict).
-    op.key = "k";
-    op.key += std::to_string(env_.random.Uniform(w.key_space));
-    const uint64_t roll = env_.random.Uniform(100);
-    op.kind = roll < w.read_percent ? OperationKind::kRead
-              : roll < w.read_percent + w.write_percent ? OperationKind::kWrite
-                                                        : OperationKind::kDelete;
+    DrawKeyAndKind(w, env_.random, &op);
     proto::Envelope request;
     if (op.kind == OperationKind::kRead) {
       request.mutable_read()->set_request_id(op.id);

@@ -182,12 +182,7 @@ class KvClient final : public WorkloadClient {
 
   Operation RandomOperation(const Workload& w) {
     Operation op;
-    op.key = "k";
-    op.key += std::to_string(env_.random.Uniform(w.key_space));
-    const uint64_t roll = env_.random.Uniform(100);
-    op.kind = roll < w.read_percent ? OperationKind::kRead
-              : roll < w.read_percent + w.write_percent ? OperationKind::kWrite
-                                                        : OperationKind::kDelete;
+    DrawKeyAndKind(w, env_.random, &op);
     return op;
   }
 

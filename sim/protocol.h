@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/assertions.h"
 #include "core/env.h"
 #include "core/runtime/scheduler.h"
 #include "core/status.h"
@@ -74,6 +75,21 @@ struct Operation {
   NodeId version_origin = kNoNode;
   bool version_tombstone = false;
 };
+
+// Draws an operation's key ("k0" .. "k<key_space - 1>") and then its kind
+// from the workload's read/write/delete mix, both from `random`, so every
+// protocol's workload means the same thing.
+inline void DrawKeyAndKind(const Workload& w, Random& random, Operation* op) {
+  MKS_ASSERT(op != nullptr);
+  MKS_ASSERT_GT(w.key_space, 0u);
+  // Appended, not "k" + ...: GCC 12 at -O3 misreports the latter (-Wrestrict).
+  op->key = "k";
+  op->key += std::to_string(random.Uniform(w.key_space));
+  const uint64_t roll = random.Uniform(100);
+  op->kind = roll < w.read_percent ? OperationKind::kRead
+             : roll < w.read_percent + w.write_percent ? OperationKind::kWrite
+                                                       : OperationKind::kDelete;
+}
 
 // Receives the history. Invoke() is called when a client sends an operation,
 // Complete() when it learns its outcome (never for operations still pending
