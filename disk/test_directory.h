@@ -1,5 +1,5 @@
 // A fresh temporary directory for one test, removed with everything in it
-// when the object dies. Test-only: disk tests need real files.
+// when the object dies. For tests and benchmarks that need real files.
 #pragma once
 
 #include <cstdlib>

@@ -27,8 +27,6 @@
 #include <leveldb/write_batch.h>
 
 #include <cstdio>
-#include <cstdlib>
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,29 +35,13 @@
 #include "core/random.h"
 #include "core/store.h"
 #include "disk/leveldb_disk.h"
+#include "disk/test_directory.h"
 
 namespace mks {
 namespace {
 
 constexpr size_t kValueBytes = 100;
 
-class TempDirectory {
- public:
-  TempDirectory() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "mks-bench-XXXXXX").string();
-    MKS_ASSERT_MSG(mkdtemp(pattern.data()) != nullptr, "mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDirectory() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  std::string Child(const char* name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 // Distinct, scattered 16-byte keys: hex of a hash of the index.
 std::string KeyOf(uint64_t index) {
@@ -102,7 +84,7 @@ std::unique_ptr<disk::LevelDbDisk> OpenDisk(const std::string& path) {
 }
 
 void BM_RawLevelDbPut(benchmark::State& state) {
-  TempDirectory directory;
+  disk::TestDirectory directory;
   RawLevelDb raw(directory.Child("db"));
   const std::string value(kValueBytes, 'v');
   uint64_t index = 0;
@@ -118,7 +100,7 @@ void BM_RawLevelDbPut(benchmark::State& state) {
 // key's current version, then write. The gap between this and a raw put is
 // the price of the read, not of the store's encoding.
 void BM_RawLevelDbGetThenPut(benchmark::State& state) {
-  TempDirectory directory;
+  disk::TestDirectory directory;
   RawLevelDb raw(directory.Child("db"));
   const std::string value(kValueBytes, 'v');
   std::string current;
@@ -148,14 +130,14 @@ void ApplyDistinctKeys(benchmark::State& state, Store& store) {
 }
 
 void BM_StoreApply(benchmark::State& state) {
-  TempDirectory directory;
+  disk::TestDirectory directory;
   auto disk = OpenDisk(directory.Child("db"));
   Store store(disk.get(), PartitionOf, StoreOptions{});
   ApplyDistinctKeys(state, store);
 }
 
 void BM_StoreApplyReadPath(benchmark::State& state) {
-  TempDirectory directory;
+  disk::TestDirectory directory;
   auto disk = OpenDisk(directory.Child("db"));
   Store store(disk.get(), PartitionOf, StoreOptions{});
   // One record far in the future keeps every later version below the
@@ -168,7 +150,7 @@ void BM_StoreApplyReadPath(benchmark::State& state) {
 }
 
 void BM_RawLevelDbSyncedBatch(benchmark::State& state) {
-  TempDirectory directory;
+  disk::TestDirectory directory;
   RawLevelDb raw(directory.Child("db"));
   const std::string value(kValueBytes, 'v');
   const auto batch_size = static_cast<uint64_t>(state.range(0));
@@ -184,7 +166,7 @@ void BM_RawLevelDbSyncedBatch(benchmark::State& state) {
 }
 
 void BM_StoreSyncedBatch(benchmark::State& state) {
-  TempDirectory directory;
+  disk::TestDirectory directory;
   auto disk = OpenDisk(directory.Child("db"));
   Store store(disk.get(), PartitionOf, StoreOptions{});
   const std::string value(kValueBytes, 'v');
