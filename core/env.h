@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/random.h"
+#include "core/runtime/unique_function.h"
 #include "core/status.h"
 
 namespace mks {
@@ -111,6 +112,9 @@ class WriteBatch {
   std::vector<Operation> operations_;
 };
 
+// Receives the outcome of a Disk::WriteAsync.
+using WriteDone = runtime::UniqueFunction<void(Status)>;
+
 // An ordered cursor over a Disk's keys (bytewise order, as memcmp).
 //
 // An iterator sees a consistent state of the Disk: at least every write that
@@ -176,6 +180,22 @@ class Disk {
   // Makes every write so far durable. Returns IOError when the device fails,
   // in which case durability of the unsynced writes is unknown.
   virtual Status Sync() = 0;
+
+  // Starts Write(batch, options) and returns before it is done, so the
+  // node's thread keeps serving while the device syncs. `done` receives
+  // what Write would have returned, on the node's thread and outside any
+  // fiber; only then is the batch durable (with options.sync) and surely
+  // visible to reads. Until then reads may or may not see it, and a crash
+  // may keep it or lose it as it would an unsynced write (a prefix, in
+  // order). If the node stops or crashes first, `done` may never run.
+  //
+  // The caller must not issue another write that could conflict with the
+  // batch while it is in flight: the engine may order the two either way.
+  // Engines without a writer of their own keep this default, which writes
+  // at once and calls `done` before returning.
+  virtual void WriteAsync(WriteBatch batch, WriteOptions options, WriteDone done) {
+    done(Write(batch, options));
+  }
 };
 
 // Everything a node receives from the world, bundled. The pointees outlive

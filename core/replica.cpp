@@ -10,7 +10,8 @@ namespace mks {
 
 inline constexpr std::string_view kReplicaPut = "replica.put";
 inline constexpr std::string_view kReplicaGet = "replica.get";
-// How long a group commit gathers puts when BUGGIFY widens its window.
+// How long the first group commit after a quiet spell gathers puts when
+// BUGGIFY widens its window.
 inline constexpr int64_t kWideGroupWindowNs = 3'000'000;
 
 void VersionToProto(std::string_view key, const Version& version,
@@ -90,50 +91,74 @@ Result<bool> ReplicaService::Put(std::string_view key, const Version& version,
 
 Result<bool> ReplicaService::ApplyDurably(std::string_view key,
                                           const Version& version) {
-  const WriteOptions options{.sync = !canaries_.no_sync};
-  if (!scheduler_->InFiber()) return store_->Apply(key, version, options);
+  if (!scheduler_->InFiber()) {
+    // Nothing can wait for a group outside a fiber, and a direct write must
+    // not race a group's write in flight (see Store::PrepareBatch).
+    MKS_ASSERT_MSG(!committer_running_, "a direct put while a group commits");
+    return store_->Apply(key, version, WriteOptions{.sync = !canaries_.no_sync});
+  }
   runtime::Promise<bool> promise(scheduler_);
   runtime::Future<bool> applied = promise.GetFuture();
   pending_.push_back(PendingPut{Record{std::string(key), version}, std::move(promise)});
-  if (commit_leader_waiting_) return applied.Get();  // a follower
-  // The leader waits one turn of the event loop: the puts already delivered
-  // join the group, so do those the next poll of the network brings, and the
-  // messages this turn produced (other replicas' copies of these writes) are
-  // sent before the synced write blocks the loop.
-  commit_leader_waiting_ = true;
-  // BUGGIFY: a window of a few milliseconds, so a group gathers puts that
-  // arrive over time, as production's do while a synced write blocks the
-  // loop (the simulated disk syncs instantly).
-  const bool wide_window = env_ != nullptr && MKS_BUGGIFY(*env_);
-  scheduler_->SleepFor(wide_window ? kWideGroupWindowNs : 0);
-  CommitPending();
-  MKS_ASSERT(applied.IsReady());
+  if (!committer_running_) {
+    committer_running_ = true;
+    (void)scheduler_->Spawn(scheduler_->CurrentProcess(), "replica.commit",
+                            [this] { RunCommitter(); });
+  }
   return applied.Get();
 }
 
-void ReplicaService::CommitPending() {
-  MKS_ASSERT(commit_leader_waiting_);
+void ReplicaService::RunCommitter() {
+  MKS_ASSERT(committer_running_);
   MKS_ASSERT(!pending_.empty());
-  std::vector<PendingPut> group = std::move(pending_);
-  pending_.clear();
-  commit_leader_waiting_ = false;
+  // The first group waits one turn of the event loop: the puts already
+  // delivered join it, so do those the next poll of the network brings, and
+  // the messages this turn produced (other replicas' copies of these writes)
+  // are sent first. BUGGIFY: a window of a few milliseconds, so a group
+  // gathers puts that arrive over time.
+  const bool wide_window = env_ != nullptr && MKS_BUGGIFY(*env_);
+  scheduler_->SleepFor(wide_window ? kWideGroupWindowNs : 0);
+  // The puts that arrive while a group is in flight form the next group.
+  while (!pending_.empty()) {
+    std::vector<PendingPut> group = std::move(pending_);
+    pending_.clear();
+    if (canaries_.overlap_commits) {
+      // The planted bug: the next put starts another committer now, which
+      // decides its group's winners before this group's write has landed.
+      committer_running_ = false;
+      CommitGroup(std::move(group));
+      return;
+    }
+    CommitGroup(std::move(group));
+  }
+  committer_running_ = false;
+}
+
+void ReplicaService::CommitGroup(std::vector<PendingPut> group) {
+  MKS_ASSERT(!group.empty());
+  MKS_ASSERT(canaries_.overlap_commits || !write_in_flight_);
   std::vector<Record> records;
   records.reserve(group.size());
   for (PendingPut& put : group) records.push_back(std::move(put.record));
   const WriteOptions options{.sync = !canaries_.no_sync};
   ++stats_.group_commits;
   stats_.group_commit_puts += group.size();
-  Result<std::vector<bool>> changed = store_->ApplyBatch(records, options);
-  if (changed.ok()) {
-    MKS_ASSERT_EQ(changed->size(), group.size());
-    for (size_t i = 0; i < group.size(); ++i) group[i].applied.SetValue((*changed)[i]);
+  Result<Store::PreparedBatch> prepared = store_->PrepareBatch(records);
+  Status written = prepared.status();
+  if (prepared.ok()) {
+    written = WriteInFlight(std::move(prepared->batch), options);
+    store_->FinishBatch(*prepared, written);
+  }
+  if (written.ok()) {
+    MKS_ASSERT_EQ(prepared->changed.size(), group.size());
+    for (size_t i = 0; i < group.size(); ++i) group[i].applied.SetValue(prepared->changed[i]);
     return;
   }
   // One record's failure (a corrupt stored record, say) must not fail the
   // others: each is then tried alone and answered with its own outcome.
   for (size_t i = 0; i < group.size(); ++i) {
     Result<bool> alone = group.size() == 1
-                             ? Result<bool>(changed.status())
+                             ? Result<bool>(written)
                              : store_->Apply(records[i].key, records[i].version, options);
     if (alone.ok()) {
       group[i].applied.SetValue(*alone);
@@ -141,6 +166,24 @@ void ReplicaService::CommitPending() {
       group[i].applied.SetError(alone.status());
     }
   }
+}
+
+Status ReplicaService::WriteInFlight(WriteBatch batch, WriteOptions options) {
+  MKS_ASSERT(scheduler_->InFiber());
+  runtime::Promise<bool> promise(scheduler_);
+  runtime::Future<bool> done = promise.GetFuture();
+  write_in_flight_ = true;
+  store_->disk()->WriteAsync(std::move(batch), options,
+                             [promise = std::move(promise)](Status status) mutable {
+                               if (status.ok()) {
+                                 promise.SetValue(true);
+                               } else {
+                                 promise.SetError(std::move(status));
+                               }
+                             });
+  Result<bool> outcome = done.Get();
+  write_in_flight_ = false;
+  return outcome.status();
 }
 
 Result<std::optional<Version>> ReplicaService::Get(std::string_view key) {
@@ -157,9 +200,12 @@ Result<std::optional<Version>> ReplicaService::Get(std::string_view key) {
     return std::optional<Version>();
   }
   ++stats_.gets_failed;
-  if (stored.status().IsCorruption()) {
+  if (stored.status().IsCorruption() && !committer_running_ &&
+      !write_in_flight_) {
     // Never serve it and never keep it: once removed, read repair or
-    // anti-entropy restores the key from the other replicas.
+    // anti-entropy restores the key from the other replicas. Not while a
+    // group commits, whose write could land on either side of the removal;
+    // the next read removes it.
     (void)store_->Remove(key, WriteOptions{.sync = true});
   }
   return stored.status();

@@ -8,10 +8,15 @@
 // without changing anything, because the replica then holds a version at
 // least as new, which is all a coordinator's quorum needs.
 //
-// Concurrent puts share one synced write (group commit): the first put to
-// arrive waits for a timer due now, so every put delivered before the event
-// loop's next turn joins it, then one Store::ApplyBatch with one sync makes
-// them all durable before any is acknowledged. A put is never acknowledged before its own record is synced.
+// Concurrent puts share one synced write (group commit), and the node keeps
+// serving while it is in flight. A committer fiber takes the puts waiting,
+// decides their winners (Store::PrepareBatch), and writes them with one
+// synced Disk::WriteAsync; the puts that arrive meanwhile wait, and form the
+// next group once that write completes. One group is in flight at a time,
+// because a group's winners rest on what the disk held before it. The first
+// group after a quiet spell waits one turn of the event loop, so the puts
+// delivered in that turn join it. A put is never acknowledged before its
+// own record is synced.
 //
 // Every received timestamp is folded into the node's hybrid logical clock
 // (causality). A new write stamped further ahead of this node's wall clock
@@ -72,6 +77,9 @@ struct ReplicaStats {
 // Test hooks that plant known bugs; false in production.
 struct ReplicaCanaries {
   bool no_sync = false;  // acknowledge puts without syncing them
+  // Let a group decide its winners while the previous group's write is
+  // still in flight.
+  bool overlap_commits = false;
 };
 
 class ReplicaService {
@@ -117,23 +125,29 @@ class ReplicaService {
   // Applies one record (synced unless the no_sync canary is set), joining a
   // group commit when called inside a fiber.
   Result<bool> ApplyDurably(std::string_view key, const Version& version);
-  // Writes every pending put in one batch and fulfils their promises.
-  void CommitPending();
-
-  // A put waiting for the group commit in progress.
+  // A put waiting for its group's write.
   struct PendingPut {
     Record record;
     runtime::Promise<bool> applied;
   };
+  // The committer fiber's body: commits groups until no put is waiting.
+  void RunCommitter();
+  // Writes `group` in one batch and fulfils every put's promise.
+  void CommitGroup(std::vector<PendingPut> group);
+  // Writes `batch` with Disk::WriteAsync and waits, in this fiber, for it.
+  Status WriteInFlight(WriteBatch batch, WriteOptions options);
 
   Store* const store_;
   HybridLogicalClock* const hlc_;
   runtime::Scheduler* const scheduler_;
   const Environment* const env_;  // may be null
-  // Invariant: non-empty only while commit_leader_waiting_: the leader (the
-  // first put of the group) commits them all when it resumes.
+  // Invariant: non-empty only while committer_running_: the committer takes
+  // these puts as its next group.
   std::vector<PendingPut> pending_;
-  bool commit_leader_waiting_ = false;
+  bool committer_running_ = false;
+  // True while a group's write is in flight. Invariant: implies
+  // committer_running_ (unless the overlap_commits canary is set).
+  bool write_in_flight_ = false;
   ReplicaCanaries canaries_;
   ReplicaStats stats_;
 };

@@ -324,6 +324,15 @@ Result<bool> Store::Apply(std::string_view key, const Version& version,
 
 Result<std::vector<bool>> Store::ApplyBatch(std::span<const Record> records,
                                             WriteOptions options) {
+  Result<PreparedBatch> prepared = PrepareBatch(records);
+  MKS_RETURN_IF_ERROR(prepared.status());
+  Status written = Flush(&prepared->batch, options);
+  FinishBatch(*prepared, written);
+  MKS_RETURN_IF_ERROR(written);
+  return std::move(prepared->changed);
+}
+
+Result<Store::PreparedBatch> Store::PrepareBatch(std::span<const Record> records) {
   for (const Record& record : records) {
     MKS_RETURN_IF_ERROR(Validate(record.key, record.version));
   }
@@ -390,19 +399,34 @@ Result<std::vector<bool>> Store::ApplyBatch(std::span<const Record> records,
   }
   MKS_ASSERT_LE(writes.size(), records.size());
   MKS_ASSERT_EQ(changed.size(), records.size());
-  WriteBatch batch;
+  PreparedBatch prepared;
   Stamp raised;
   std::optional<std::string> ceiling;
   if (!writes.empty()) ceiling = PrepareCeiling(newest, &raised);
   // The ceiling key is the key space itself, below every record's key.
-  if (ceiling.has_value()) batch.Put(options_.key_space, *ceiling);
+  if (ceiling.has_value()) {
+    prepared.batch.Put(options_.key_space, *ceiling);
+    prepared.raises_ceiling_ = true;
+    prepared.ceiling_timestamp_ = raised.timestamp;
+    prepared.ceiling_origin_ = raised.origin;
+  }
   for (const auto& [disk_key, winner] : writes) {
     EncodeRecordValueInto(disk_key, *winner, &record_scratch_);
-    batch.Put(disk_key, record_scratch_);
+    prepared.batch.Put(disk_key, record_scratch_);
   }
-  MKS_RETURN_IF_ERROR(Flush(&batch, options));
-  if (ceiling.has_value()) disk_ceiling_ = raised;
-  return changed;
+  prepared.changed = std::move(changed);
+  MKS_ASSERT_EQ(prepared.batch.size(), writes.size() + (ceiling.has_value() ? 1 : 0));
+  return prepared;
+}
+
+void Store::FinishBatch(const PreparedBatch& prepared, const Status& written) {
+  MKS_ASSERT(!prepared.raises_ceiling_ || ceiling_state_ == CeilingState::kKnown);
+  // A failed write may still have landed, and the in-memory ceiling already
+  // covers it; only the ceiling known to be on disk must stay as it was.
+  if (!written.ok() || !prepared.raises_ceiling_) return;
+  const Stamp raised{prepared.ceiling_timestamp_, prepared.ceiling_origin_};
+  MKS_ASSERT(raised >= disk_ceiling_);
+  disk_ceiling_ = raised;
 }
 
 Status Store::LoadCeiling() {

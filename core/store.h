@@ -170,6 +170,31 @@ class Store {
   Result<std::vector<bool>> ApplyBatch(std::span<const Record> records,
                                        WriteOptions options = {});
 
+  // ApplyBatch in two steps, for callers that write asynchronously
+  // (Disk::WriteAsync): PrepareBatch decides and encodes what ApplyBatch
+  // would write, then the caller writes `batch` (even when empty, if it
+  // wants the sync) and reports the outcome to FinishBatch.
+  class PreparedBatch {
+   public:
+    WriteBatch batch;           // the winners (and the ceiling) to write
+    std::vector<bool> changed;  // per record, as ApplyBatch returns on success
+
+   private:
+    friend class Store;
+    // Invariant: when true, `batch` holds the ceiling record with this stamp.
+    bool raises_ceiling_ = false;
+    Timestamp ceiling_timestamp_;
+    NodeId ceiling_origin_ = kNoNode;
+  };
+  // Validates and reads like ApplyBatch and fails like it, writing nothing.
+  // Between a PrepareBatch and its FinishBatch the caller must not apply,
+  // prepare, remove or collect anything on this store: the decisions rest on
+  // what the disk held when they were made.
+  Result<PreparedBatch> PrepareBatch(std::span<const Record> records);
+  // Records the outcome of writing `prepared.batch`. After a failure the
+  // store stays correct whether or not the batch landed.
+  void FinishBatch(const PreparedBatch& prepared, const Status& written);
+
   // Returns the winning version of `key`, a tombstone included (so a
   // coordinator can compare timestamps). NotFound when the key has no
   // version, InvalidArgument for a key outside the limits, Corruption naming
@@ -211,6 +236,8 @@ class Store {
   uint32_t PartitionOf(std::string_view key) const;
 
   const StoreOptions& options() const { return options_; }
+  // The disk under the store, for writing a PreparedBatch.
+  Disk* disk() const { return disk_; }
 
  private:
   Status ValidateKey(std::string_view key) const;

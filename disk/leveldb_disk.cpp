@@ -6,6 +6,7 @@
 #include <leveldb/iterator.h>
 #include <leveldb/write_batch.h>
 
+#include <system_error>
 #include <utility>
 
 #include "core/assertions.h"
@@ -116,7 +117,61 @@ LevelDbDisk::LevelDbDisk(std::string directory, std::unique_ptr<leveldb::DB> db,
   MKS_ASSERT(cache_ != nullptr);
 }
 
-LevelDbDisk::~LevelDbDisk() = default;
+LevelDbDisk::~LevelDbDisk() {
+  if (!writer_.joinable()) return;
+  {
+    const std::lock_guard<std::mutex> lock(writer_mutex_);
+    writer_stopping_ = true;
+  }
+  writer_wakeup_.notify_one();
+  writer_.join();
+  MKS_ASSERT(writer_jobs_.empty());
+}
+
+Status LevelDbDisk::StartWriter(LoopPoster post) {
+  MKS_ASSERT(post != nullptr);
+  MKS_ASSERT_MSG(!writer_.joinable(), "StartWriter called twice");
+  post_ = std::move(post);
+  try {
+    writer_ = std::thread([this] { RunWriter(); });
+  } catch (const std::system_error& error) {
+    post_ = nullptr;
+    return Status::IOError(std::string("cannot start the disk writer thread: ") +
+                           error.what());
+  }
+  return Status::Ok();
+}
+
+void LevelDbDisk::WriteAsync(WriteBatch batch, WriteOptions options, WriteDone done) {
+  MKS_ASSERT(static_cast<bool>(done));
+  if (!writer_.joinable()) {
+    done(Write(batch, options));
+    return;
+  }
+  {
+    const std::lock_guard<std::mutex> lock(writer_mutex_);
+    MKS_ASSERT(!writer_stopping_);
+    writer_jobs_.push_back(WriterJob{std::move(batch), options, std::move(done)});
+  }
+  writer_wakeup_.notify_one();
+}
+
+void LevelDbDisk::RunWriter() {
+  for (;;) {
+    WriterJob job;
+    {
+      std::unique_lock<std::mutex> lock(writer_mutex_);
+      writer_wakeup_.wait(lock, [this] { return writer_stopping_ || !writer_jobs_.empty(); });
+      if (writer_jobs_.empty()) return;  // stopping, and nothing left to write
+      job = std::move(writer_jobs_.front());
+      writer_jobs_.pop_front();
+    }
+    Status written = Write(job.batch, job.options);
+    post_([done = std::move(job.done), written = std::move(written)]() mutable {
+      done(std::move(written));
+    });
+  }
+}
 
 Status LevelDbDisk::Get(std::string_view key, std::string* value) {
   MKS_ASSERT(value != nullptr);

@@ -19,14 +19,28 @@
 //    and damage inside it fails the open (paranoid_checks) rather than being
 //    skipped, so the unsynced writes a crash keeps are a prefix.
 //
-// Thread-safety: like all Disks, used from one thread. An iterator must be
-// destroyed before its LevelDbDisk.
+// Asynchronous writes: after StartWriter, WriteAsync hands each write to the
+// disk's own writer thread, which performs them one at a time in submission
+// order (so a synced one blocks that thread, not the node's loop) and sends
+// each outcome back through the poster, which runs it on the loop thread.
+// A write becomes visible to reads when LevelDB applies it, before its
+// outcome reaches the loop. Without StartWriter, WriteAsync writes at once.
+//
+// Thread-safety: used from one thread (the node's loop), apart from the
+// writer thread's writes; LevelDB orders concurrent writers itself. An
+// iterator must be destroyed before its LevelDbDisk.
 #pragma once
 
+#include <condition_variable>
+#include <deque>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "core/env.h"
+#include "core/runtime/unique_function.h"
 #include "core/status.h"
 
 namespace leveldb {
@@ -36,6 +50,10 @@ class FilterPolicy;
 }  // namespace leveldb
 
 namespace mks::disk {
+
+// Runs a task on the node's loop thread (for example net::Reactor::Post).
+// Called from the writer thread, so it must be thread-safe.
+using LoopPoster = std::function<void(runtime::UniqueFunction<void()> task)>;
 
 struct LevelDbOptions {
   // Create the database when the directory holds none.
@@ -61,8 +79,11 @@ class LevelDbDisk final : public Disk {
   static Result<std::unique_ptr<LevelDbDisk>> Open(const std::string& directory,
                                                    LevelDbOptions options = {});
 
-  // Closes the database. Writes not yet synced are flushed to the OS but not
-  // fsynced, so a machine crash may still lose them; a process exit will not.
+  // Closes the database, after the writer thread (if started) has performed
+  // every write submitted to it and posted its outcome. Writes not yet
+  // synced are flushed to the OS but not fsynced, so a machine crash may
+  // still lose them; a process exit will not. The poster must stay usable
+  // until this returns.
   ~LevelDbDisk() override;
 
   LevelDbDisk(const LevelDbDisk&) = delete;
@@ -75,6 +96,12 @@ class LevelDbDisk final : public Disk {
   Status Write(const WriteBatch& batch, WriteOptions options) override;
   std::unique_ptr<DiskIterator> NewIterator() override;
   Status Sync() override;
+  void WriteAsync(WriteBatch batch, WriteOptions options, WriteDone done) override;
+
+  // Starts the writer thread; from now on WriteAsync goes through it and
+  // reports through `post`. Call at most once, from the loop thread. Returns
+  // IOError when the thread cannot start (WriteAsync then stays synchronous).
+  Status StartWriter(LoopPoster post);
 
   const std::string& directory() const { return directory_; }
 
@@ -83,12 +110,29 @@ class LevelDbDisk final : public Disk {
               std::unique_ptr<leveldb::Cache> cache,
               std::unique_ptr<const leveldb::FilterPolicy> filter);
 
+  // A write handed to the writer thread.
+  struct WriterJob {
+    WriteBatch batch;
+    WriteOptions options;
+    WriteDone done;
+  };
+  // The writer thread's body: performs jobs until stopping and none is left.
+  void RunWriter();
+
   const std::string directory_;
   // Declared before db_ so they are destroyed after it: the DB uses both.
   std::unique_ptr<leveldb::Cache> cache_;
   std::unique_ptr<const leveldb::FilterPolicy> filter_;
   // Invariant: never null between Open and destruction.
   std::unique_ptr<leveldb::DB> db_;
+
+  LoopPoster post_;  // set once by StartWriter, before the thread starts
+  std::mutex writer_mutex_;
+  std::condition_variable writer_wakeup_;
+  std::deque<WriterJob> writer_jobs_;  // guarded by writer_mutex_
+  bool writer_stopping_ = false;       // guarded by writer_mutex_
+  // Declared last: started after, and joined before, everything it uses.
+  std::thread writer_;
 };
 
 }  // namespace mks::disk

@@ -213,9 +213,34 @@ void Reactor::Stop() {
   [[maybe_unused]] const ssize_t written = write(wake_.get(), &one, sizeof(one));
 }
 
+void Reactor::Post(runtime::UniqueFunction<void()> task) {
+  MKS_ASSERT(static_cast<bool>(task));
+  {
+    const std::lock_guard<std::mutex> lock(posted_mutex_);
+    posted_tasks_.push_back(std::move(task));
+  }
+  const uint64_t one = 1;
+  // A full counter (EAGAIN) already wakes the loop.
+  [[maybe_unused]] const ssize_t written = write(wake_.get(), &one, sizeof(one));
+}
+
 void Reactor::DrainWake() {
   uint64_t count = 0;
   while (read(wake_.get(), &count, sizeof(count)) == sizeof(count)) {
+  }
+  // After draining: a task posted from now on writes the eventfd again.
+  RunPostedTasks();
+}
+
+void Reactor::RunPostedTasks() {
+  std::vector<runtime::UniqueFunction<void()>> tasks;
+  {
+    const std::lock_guard<std::mutex> lock(posted_mutex_);
+    tasks.swap(posted_tasks_);
+  }
+  for (runtime::UniqueFunction<void()>& task : tasks) {
+    MKS_ASSERT(static_cast<bool>(task));
+    task();
   }
 }
 

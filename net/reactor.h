@@ -10,6 +10,9 @@
 // the loop waits for I/O: connections use it to send everything a turn wrote
 // with one system call, instead of one per message.
 //
+// Other threads hand work to the loop with Post(), which wakes it through
+// the same eventfd as Stop().
+//
 // Stopping: Stop() may be called from any thread or a signal handler (it
 // sets a flag and writes an eventfd); StopOnSignals() turns SIGTERM/SIGINT
 // into a stop through a signalfd, so shutdown runs as ordinary loop code
@@ -22,9 +25,11 @@
 #include <initializer_list>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "core/runtime/scheduler.h"
+#include "core/runtime/unique_function.h"
 #include "core/status.h"
 #include "net/socket.h"
 
@@ -86,6 +91,13 @@ class Reactor {
   // the same pass.
   void AtEndOfTurn(std::function<void()> task);
 
+  // Runs `task` once, on the loop thread outside any fiber, in a coming
+  // turn. Thread-safe (not async-signal-safe): how work finished on another
+  // thread, such as the disk's writer, reports back to the loop. Tasks run
+  // in the order they were posted. Tasks still queued when the reactor is
+  // destroyed never run; they are destroyed with it.
+  void Post(runtime::UniqueFunction<void()> task);
+
   // Makes Run() return after the current turn. Thread-safe and
   // async-signal-safe.
   void Stop();
@@ -113,7 +125,9 @@ class Reactor {
   void RunEndOfTurnTasks();
   int EpollTimeoutMs(int64_t max_wait_ns) const;
   void Dispatch(uint64_t watch_id, uint32_t events);
+  // Reads the wake eventfd, then runs the posted tasks.
   void DrainWake();
+  void RunPostedTasks();
   void DrainSignals();
 
   runtime::Scheduler* const scheduler_;
@@ -132,6 +146,10 @@ class Reactor {
   uint64_t next_watch_id_ = 1;
   // Invariant: empty whenever the loop waits in epoll_wait.
   std::vector<std::function<void()>> end_of_turn_tasks_;
+  // Filled by Post on any thread; each Post also writes wake_, so the loop
+  // never sleeps while this holds a task.
+  std::mutex posted_mutex_;
+  std::vector<runtime::UniqueFunction<void()>> posted_tasks_;  // guarded
 };
 
 }  // namespace mks::net

@@ -426,7 +426,7 @@ Status KvChecker::CheckConverged(const std::vector<std::string>& digests) {
 const std::vector<std::string>& KvCanaryNames() {
   static const std::vector<std::string> names = {
       "ack_before_quorum", "skip_read_repair", "winner_by_value",
-      "ignore_tombstones", "lose_synced_writes"};
+      "ignore_tombstones", "lose_synced_writes", "overlap_commits"};
   return names;
 }
 
@@ -442,6 +442,8 @@ Status EnableKvCanary(std::string_view name, KvCanaries* canaries) {
     canaries->coordinator.ignore_tombstones = true;
   } else if (name == "lose_synced_writes") {
     canaries->replica.no_sync = true;
+  } else if (name == "overlap_commits") {
+    canaries->replica.overlap_commits = true;
   } else {
     return Status::InvalidArgument("unknown kv canary '" + std::string(name) + "'");
   }

@@ -190,6 +190,19 @@ void ParseNetwork(Fields& top, Scenario* s, const std::string& path) {
   }
 }
 
+void ParseDisk(Fields& top, Scenario* s, const std::string& path) {
+  if (!top.Has("disk")) return;
+  const YAML::Node node = top.Node("disk");
+  Fields f(node, path, "disk");
+  DiskConfig& d = s->disk;
+  f.Read("write_latency_min_us", &d.write_latency_min_us, 0, kMaxUs);
+  f.Read("write_latency_max_us", &d.write_latency_max_us, 0, kMaxUs);
+  f.Finish();
+  if (d.write_latency_min_us > d.write_latency_max_us) {
+    f.Fail(node, "disk.write_latency_min_us exceeds write_latency_max_us");
+  }
+}
+
 void ParseClocks(Fields& top, Scenario* s, const std::string& path) {
   if (!top.Has("clocks")) return;
   const YAML::Node node = top.Node("clocks");
@@ -436,6 +449,7 @@ Scenario ParseRoot(const YAML::Node& root, const std::string& path) {
   ParseStore(top, &s, path);
   ParseWorkload(top, &s, path);
   ParseNetwork(top, &s, path);
+  ParseDisk(top, &s, path);
   ParseClocks(top, &s, path);
   if (top.Has("timeline")) {
     const YAML::Node list = top.Node("timeline");

@@ -19,6 +19,7 @@
 #include "core/env.h"
 #include "core/status.h"
 #include "sim/sim_clock.h"
+#include "sim/sim_disk.h"
 #include "sim/sim_network.h"
 
 namespace mks::sim {
@@ -120,6 +121,7 @@ struct Scenario {
   int64_t liveness_bound_ms = 10000;
   Workload workload;
   NetworkConfig network;
+  DiskConfig disk;
   int64_t clock_max_offset_ms = 0;  // random offsets in [-max, max]
   int64_t clock_max_drift_ppm = 0;  // random drift in [-max, max]
   std::vector<NodeClock> clocks;    // explicit models override random ones

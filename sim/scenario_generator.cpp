@@ -162,6 +162,12 @@ void PickNetwork(NetworkConfig* n) {
   n->reorder_ppm = Pick<uint32_t>(0, 300000);
 }
 
+void PickDisk(DiskConfig* d) {
+  // Up to tens of milliseconds: a slow or busy device's fsync.
+  d->write_latency_min_us = Pick<int64_t>(0, 2000);
+  d->write_latency_max_us = d->write_latency_min_us + Pick<int64_t>(0, 30000);
+}
+
 void PickClocks(const GeneratorLimits& limits, Scenario* s) {
   s->clock_max_offset_ms = Pick<int64_t>(0, std::min<int64_t>(500, limits.max_clock_offset_ms));
   s->clock_max_drift_ppm = Pick<int64_t>(0, std::min<int64_t>(1000, limits.max_clock_drift_ppm));
@@ -231,6 +237,7 @@ rc::Gen<Scenario> GenScenario(const GeneratorLimits& limits) {
     s.liveness_bound_ms = limits.liveness_bound_ms;
     PickWorkload(limits.max_clients, &s.workload);
     PickNetwork(&s.network);
+    PickDisk(&s.disk);
     PickClocks(limits, &s);
     // Removing events is how the timeline shrinks; the cap keeps runs short.
     std::vector<TimelineEvent> timeline = *rc::gen::container<std::vector<TimelineEvent>>(

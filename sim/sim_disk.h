@@ -15,6 +15,12 @@
 //  * With a write-error rate set, a Put/Delete/Write/Sync may fail with
 //    IOError; a failed write changes nothing, a failed Sync makes nothing
 //    durable (the writes stay pending, as after an fsync error).
+//  * Once attached to a node's process, WriteAsync takes time: each write
+//    completes (is applied, synced if asked, and reported) after a latency
+//    drawn from DiskConfig, in the order the writes were submitted, as
+//    LevelDB's one writer does. Until then reads do not see it. A crash
+//    keeps or loses the writes in flight like unsynced ones, after them in
+//    order. Detached (in unit tests), WriteAsync writes at once.
 // All choices come from the Random given at construction, so a seed replays
 // the same faults.
 #pragma once
@@ -26,8 +32,10 @@
 #include <string_view>
 #include <vector>
 
+#include "core/assertions.h"
 #include "core/env.h"
 #include "core/random.h"
+#include "core/runtime/scheduler.h"
 
 namespace mks::sim {
 
@@ -39,11 +47,23 @@ struct SimDiskStats {
   uint64_t batches_saved = 0;  // unsynced batches that survived a crash
   uint64_t corruptions = 0;    // records damaged on purpose
   uint64_t write_errors = 0;   // injected IOErrors
+  uint64_t async_writes = 0;   // WriteAsync calls that went in flight
+};
+
+// How long an asynchronous write takes, from submission to completion.
+struct DiskConfig {
+  int64_t write_latency_min_us = 20;
+  int64_t write_latency_max_us = 500;  // >= write_latency_min_us
+  friend bool operator==(const DiskConfig&, const DiskConfig&) = default;
 };
 
 class SimDisk final : public Disk {
  public:
-  explicit SimDisk(Random random) : random_(random) {}
+  explicit SimDisk(Random random, DiskConfig config = {})
+      : random_(random), config_(config) {
+    MKS_ASSERT_LE(config_.write_latency_min_us, config_.write_latency_max_us);
+    MKS_ASSERT_GE(config_.write_latency_min_us, 0);
+  }
 
   Status Get(std::string_view key, std::string* value) override;
   Status Put(std::string_view key, std::string_view value,
@@ -52,9 +72,19 @@ class SimDisk final : public Disk {
   Status Write(const WriteBatch& batch, WriteOptions options) override;
   std::unique_ptr<DiskIterator> NewIterator() override;
   Status Sync() override;
+  void WriteAsync(WriteBatch batch, WriteOptions options, WriteDone done) override;
+
+  // From now on WriteAsync completes through timers of `process` on
+  // `scheduler` (which must outlive the disk or a later Detach), so a kill
+  // of the process drops the completions with it.
+  void Attach(runtime::Scheduler* scheduler, runtime::ProcessId process);
+  // Back to writing at once. Writes in flight stay in flight until Crash().
+  void Detach();
 
   // Loses the unsynced writes except a random prefix of whole batches, as a
-  // power cut would. The owner must not use iterators across a crash.
+  // power cut would; writes in flight count as unsynced, after the others.
+  // Call it after killing the attached process (so no completion runs
+  // later). The owner must not use iterators across a crash.
   void Crash();
 
   // Flips one random bit of one random durable record's value. Returns the
@@ -68,6 +98,7 @@ class SimDisk final : public Disk {
   const SimDiskStats& stats() const { return stats_; }
   size_t record_count() const { return visible_.size(); }
   size_t unsynced_batch_count() const { return unsynced_.size(); }
+  size_t in_flight_count() const { return in_flight_.size(); }
 
  private:
   using Table = std::map<std::string, std::string, std::less<>>;
@@ -93,7 +124,24 @@ class SimDisk final : public Disk {
   Status Commit(const WriteBatch& batch, WriteOptions options);
   void MakeDurable();
 
+  // A WriteAsync not completed yet.
+  struct InFlight {
+    WriteBatch batch;
+    WriteOptions options;
+  };
+  // Completes the write in flight with id `id`: commits it, then reports.
+  void CompleteInFlight(uint64_t id, WriteDone done);
+
   Random random_;
+  const DiskConfig config_;
+  runtime::Scheduler* scheduler_ = nullptr;  // null: detached
+  runtime::ProcessId process_ = 0;
+  // Invariant: ids increase with submission order, and so do completion
+  // deadlines (last_completion_ns_ is the latest), so writes complete in
+  // submission order.
+  std::map<uint64_t, InFlight> in_flight_;
+  uint64_t next_in_flight_id_ = 1;
+  int64_t last_completion_ns_ = 0;
   // The state reads see. The durable state is not kept apart, since a sync
   // (the common case) would then apply every batch twice: it is visible_
   // with the batches of unsynced_ rolled back, newest first.

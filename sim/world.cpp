@@ -66,7 +66,8 @@ World::World(const Scenario& scenario, uint64_t seed, Protocol* protocol,
       if (explicit_clock.node == id) model = explicit_clock.model;
     }
     slot.clock = std::make_unique<SimClock>(&true_time_, model);
-    slot.disk = std::make_unique<SimDisk>(root_.Split("disk/" + std::to_string(id)));
+    slot.disk = std::make_unique<SimDisk>(root_.Split("disk/" + std::to_string(id)),
+                                          scenario.disk);
     slot.endpoint = network_.AddEndpoint(id);
     nodes_.push_back(std::move(slot));
     node_ids_.push_back(id);
@@ -202,6 +203,7 @@ void World::StartNode(NodeSlot& slot) {
       "node/" + std::to_string(slot.id) + "/" + std::to_string(slot.incarnation);
   slot.process = scheduler_.CreateProcess(name);
   network_.Up(slot.id, slot.process);
+  slot.disk->Attach(&scheduler_, slot.process);
   NodeContext context;
   context.env.node_id = slot.id;
   context.env.clock = slot.clock.get();
@@ -249,6 +251,7 @@ void World::CrashNode(NodeId node) {
   HarvestCounters(*slot.node);
   slot.node.reset();
   slot.disk->Crash();
+  slot.disk->Detach();
   slot.process = 0;
   slot.state = NodeState::kDown;
   MKS_ASSERT(!network_.IsUp(node));

@@ -151,6 +151,13 @@ Status Start(const NodeSettings& settings, const Logger& log, RunningNode* runni
   Result<std::unique_ptr<disk::LevelDbDisk>> disk = disk::LevelDbDisk::Open(settings.data_dir);
   MKS_RETURN_IF_ERROR(disk.status());
   running->disk = std::move(*disk);
+  // Synced writes go to the disk's writer thread, whose outcomes come back
+  // through the reactor: the loop keeps serving while the device syncs.
+  net::Reactor* const reactor_for_disk = running->reactor.get();
+  MKS_RETURN_IF_ERROR(running->disk->StartWriter(
+      [reactor_for_disk](runtime::UniqueFunction<void()> task) {
+        reactor_for_disk->Post(std::move(task));
+      }));
 
   net::TcpTransportOptions transport_options;
   transport_options.random_seed =
