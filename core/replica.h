@@ -80,6 +80,8 @@ struct ReplicaCanaries {
   // Let a group decide its winners while the previous group's write is
   // still in flight.
   bool overlap_commits = false;
+  // Acknowledge a group's puts once its write is submitted, not completed.
+  bool ack_in_flight = false;
 };
 
 class ReplicaService {

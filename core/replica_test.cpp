@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <optional>
@@ -52,14 +53,41 @@ class DurabilityTrackingDisk final : public Disk {
     durable_ = inner_.table();
     return Status::Ok();
   }
+  // Held (set_hold_async_writes): parked until CompleteOldestHeldWrite,
+  // like a write waiting on a slow device.
+  void WriteAsync(WriteBatch batch, WriteOptions options, WriteDone done) override {
+    if (!hold_async_writes_) {
+      done(Write(batch, options));
+      return;
+    }
+    held_.push_back(Held{std::move(batch), options, std::move(done)});
+    max_held_ = std::max(max_held_, held_.size());
+  }
+  void CompleteOldestHeldWrite() {
+    MKS_ASSERT(!held_.empty());
+    Held write = std::move(held_.front());
+    held_.erase(held_.begin());
+    write.done(Write(write.batch, write.options));
+  }
 
   MapDisk::Table& table() { return inner_.table(); }
   const MapDisk::Table& durable() const { return durable_; }
   int syncs() const { return syncs_; }
   void set_fail_writes(bool fail) { fail_writes_ = fail; }
+  void set_hold_async_writes(bool hold) { hold_async_writes_ = hold; }
+  size_t held_count() const { return held_.size(); }
+  size_t max_held() const { return max_held_; }
 
  private:
+  struct Held {
+    WriteBatch batch;
+    WriteOptions options;
+    WriteDone done;
+  };
   MapDisk inner_;
+  std::vector<Held> held_;
+  size_t max_held_ = 0;
+  bool hold_async_writes_ = false;
   MapDisk::Table durable_;
   int syncs_ = 0;
   bool fail_writes_ = false;
@@ -92,16 +120,7 @@ class ReplicaServiceTest : public ::testing::Test {
   // Then runs them all to completion and returns their outcomes in order.
   std::vector<Result<bool>> PutConcurrently(const std::vector<Record>& records) {
     std::vector<std::optional<Result<bool>>> outcomes(records.size());
-    for (size_t i = 0; i < records.size(); ++i) {
-      scheduler_.Spawn(process_, "put", [this, &outcomes, i, record = records[i]] {
-        Result<bool> applied = replica_->Put(record.key, record.version);
-        // Acknowledged means durable: the record is in the synced state.
-        if (applied.ok()) {
-          EXPECT_EQ(disk_.durable(), disk_.table());
-        }
-        outcomes[i] = std::move(applied);
-      });
-    }
+    StartPuts(records, &outcomes);
     runtime::DriveUntilQuiet(scheduler_, clock_);
     std::vector<Result<bool>> results;
     for (std::optional<Result<bool>>& outcome : outcomes) {
@@ -109,6 +128,23 @@ class ReplicaServiceTest : public ::testing::Test {
       results.push_back(std::move(*outcome));
     }
     return results;
+  }
+
+  // Starts one fiber per put; each stores its outcome in (*outcomes)[i]
+  // when it completes. `outcomes` must outlive the fibers.
+  void StartPuts(const std::vector<Record>& records,
+                 std::vector<std::optional<Result<bool>>>* outcomes) {
+    MKS_ASSERT_EQ(outcomes->size(), records.size());
+    for (size_t i = 0; i < records.size(); ++i) {
+      scheduler_.Spawn(process_, "put", [this, outcomes, i, record = records[i]] {
+        Result<bool> applied = replica_->Put(record.key, record.version);
+        // Acknowledged means durable: the record is in the synced state.
+        if (applied.ok()) {
+          EXPECT_EQ(disk_.durable(), disk_.table());
+        }
+        (*outcomes)[i] = std::move(applied);
+      });
+    }
   }
 
   ManualClock clock_;
@@ -158,6 +194,69 @@ TEST_F(ReplicaServiceTest, PutsArrivingAfterACommitFormTheNextGroup) {
   EXPECT_EQ(disk_.syncs(), 2);
   EXPECT_EQ(replica_->stats().group_commits, 2u);
   EXPECT_EQ(replica_->stats().group_commit_puts, 3u);
+}
+
+size_t CountDone(const std::vector<std::optional<Result<bool>>>& outcomes) {
+  return static_cast<size_t>(std::count_if(outcomes.begin(), outcomes.end(),
+                                           [](const auto& o) { return o.has_value(); }));
+}
+
+TEST_F(ReplicaServiceTest, PutsArrivingWhileAGroupIsInFlightFormTheNextOne) {
+  const uint64_t now_ms = NowMs();
+  disk_.set_hold_async_writes(true);
+  std::vector<std::optional<Result<bool>>> first(2);
+  StartPuts({{"a", At(now_ms, "a1")}, {"b", At(now_ms, "b1")}}, &first);
+  runtime::DriveUntilQuiet(scheduler_, clock_);
+  ASSERT_EQ(disk_.held_count(), 1u);  // the first group is in flight
+  EXPECT_EQ(CountDone(first), 0u);    // and nothing is acknowledged yet
+  // The node keeps serving meanwhile: reads see the state before the group.
+  EXPECT_TRUE(replica_->Get("a").ok());
+  EXPECT_FALSE(replica_->Get("a")->has_value());
+
+  std::vector<std::optional<Result<bool>>> second(3);
+  StartPuts({{"a", At(now_ms + 1, "a2")}, {"c", At(now_ms, "c1")},
+             {"b", At(now_ms - 1, "b0")}},  // older than b1, in flight
+            &second);
+  runtime::DriveUntilQuiet(scheduler_, clock_);
+  EXPECT_EQ(disk_.held_count(), 1u);  // waits: one group in flight at a time
+  EXPECT_EQ(CountDone(second), 0u);
+
+  disk_.CompleteOldestHeldWrite();
+  runtime::DriveUntilQuiet(scheduler_, clock_);
+  EXPECT_EQ(CountDone(first), 2u);
+  EXPECT_EQ(CountDone(second), 0u);
+  ASSERT_EQ(disk_.held_count(), 1u);  // the second group, decided after the first landed
+  disk_.CompleteOldestHeldWrite();
+  runtime::DriveUntilQuiet(scheduler_, clock_);
+  ASSERT_EQ(CountDone(second), 3u);
+  EXPECT_TRUE(first[0]->ok() && **first[0]);
+  EXPECT_TRUE(first[1]->ok() && **first[1]);
+  EXPECT_TRUE(second[0]->ok() && **second[0]);
+  EXPECT_TRUE(second[1]->ok() && **second[1]);
+  // b0 lost to b1, which had landed before the second group was decided.
+  EXPECT_TRUE(second[2]->ok() && !**second[2]);
+  EXPECT_EQ(store_.Get("b")->value, "b1");
+  EXPECT_EQ(store_.Get("a")->value, "a2");
+  EXPECT_EQ(disk_.max_held(), 1u);
+  EXPECT_EQ(replica_->stats().group_commits, 2u);
+  EXPECT_EQ(replica_->stats().group_commit_puts, 5u);
+}
+
+TEST_F(ReplicaServiceTest, OverlapCanaryPutsTwoGroupsInFlight) {
+  const uint64_t now_ms = NowMs();
+  replica_->set_canaries(ReplicaCanaries{.overlap_commits = true});
+  disk_.set_hold_async_writes(true);
+  std::vector<std::optional<Result<bool>>> first(1);
+  std::vector<std::optional<Result<bool>>> second(1);
+  StartPuts({{"a", At(now_ms, "a1")}}, &first);
+  runtime::DriveUntilQuiet(scheduler_, clock_);
+  StartPuts({{"b", At(now_ms, "b1")}}, &second);
+  runtime::DriveUntilQuiet(scheduler_, clock_);
+  EXPECT_EQ(disk_.held_count(), 2u);
+  disk_.CompleteOldestHeldWrite();
+  disk_.CompleteOldestHeldWrite();
+  runtime::DriveUntilQuiet(scheduler_, clock_);
+  EXPECT_EQ(CountDone(first) + CountDone(second), 2u);
 }
 
 TEST_F(ReplicaServiceTest, ACorruptRecordFailsOnlyItsOwnPut) {

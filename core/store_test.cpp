@@ -228,6 +228,42 @@ TEST_F(StoreTest, BatchMatchesOneByOneApplyAndSyncsOnce) {
   EXPECT_EQ(*store_.GetLive("y"), "y7");
 }
 
+TEST_F(StoreTest, PreparedBatchWrittenByTheCallerEndsLikeApplyBatch) {
+  ASSERT_TRUE(store_.Apply("y", Write(7, 1, "y7")).ok());
+  const int writes_before = disk_.writes();
+  const std::vector<Record> records = {
+      {"x", Write(5, 1, "x5")}, {"y", Write(3, 1, "y3")}, {"x", Write(6, 1, "x6")}};
+  Result<Store::PreparedBatch> prepared = store_.PrepareBatch(records);
+  ASSERT_TRUE(prepared.ok()) << prepared.status();
+  EXPECT_EQ(disk_.writes(), writes_before);  // preparing writes nothing
+  EXPECT_EQ(prepared->changed, (std::vector<bool>{true, false, true}));
+  EXPECT_TRUE(store_.GetLive("x").status().IsNotFound());
+  const Status written = disk_.Write(prepared->batch, WriteOptions{.sync = true});
+  ASSERT_TRUE(written.ok());
+  store_.FinishBatch(*prepared, written);
+  EXPECT_EQ(*store_.GetLive("x"), "x6");
+  EXPECT_EQ(*store_.GetLive("y"), "y7");
+  // The ceiling the batch carried is on disk: a store reopened over it
+  // reads before writing anything older than x6.
+  Store reopened(&disk_, FirstBytePartition, StoreOptions{});
+  EXPECT_FALSE(*reopened.Apply("x", Write(6, 1, "x6")));
+  EXPECT_FALSE(*reopened.Apply("x", Write(5, 1, "x5")));
+}
+
+TEST_F(StoreTest, PreparedBatchThatFailedToWriteLeavesTheStoreCorrect) {
+  ASSERT_TRUE(store_.Apply("a", Write(2, 1, "a2")).ok());
+  Result<Store::PreparedBatch> prepared = store_.PrepareBatch(std::vector<Record>{
+      {"x", Write(9, 1, "x9")}});
+  ASSERT_TRUE(prepared.ok());
+  store_.FinishBatch(*prepared, Status::IOError("device gone"));
+  // Nothing landed: an older version of x still wins, read and written,
+  // and a store reopened over the disk agrees.
+  EXPECT_TRUE(*store_.Apply("x", Write(4, 1, "x4")));
+  Store reopened(&disk_, FirstBytePartition, StoreOptions{});
+  EXPECT_EQ(*reopened.GetLive("x"), "x4");
+  EXPECT_FALSE(*reopened.Apply("x", Write(3, 1, "x3")));
+}
+
 TEST_F(StoreTest, SyncedApplyThatChangesNothingStillSyncs) {
   ASSERT_TRUE(store_.Apply("k", Write(5, 1, "v")).ok());
   const int syncs_before = disk_.syncs();

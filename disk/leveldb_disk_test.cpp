@@ -8,9 +8,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -48,6 +50,90 @@ TEST(LevelDbDiskTest, ReopenRecoversWrites) {
   EXPECT_EQ(value, "2");
   ASSERT_TRUE(disk->Get(std::string("\0\xff", 2), &value).ok());
   EXPECT_EQ(value, "3");
+}
+
+// A stand-in for the node's loop: tasks posted from the writer thread wait
+// here until the test thread runs them.
+class PostedTasks {
+ public:
+  LoopPoster Poster() {
+    return [this](runtime::UniqueFunction<void()> task) {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      tasks_.push_back(std::move(task));
+      arrived_.notify_one();
+    };
+  }
+  // Runs posted tasks on this thread until `count` have run in all.
+  void RunUntil(size_t count) {
+    while (ran_ < count) {
+      std::vector<runtime::UniqueFunction<void()>> batch;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        arrived_.wait(lock, [this] { return !tasks_.empty(); });
+        batch.swap(tasks_);
+      }
+      for (auto& task : batch) task();
+      ran_ += batch.size();
+    }
+  }
+  size_t queued() {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    return tasks_.size();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable arrived_;
+  std::vector<runtime::UniqueFunction<void()>> tasks_;
+  size_t ran_ = 0;
+};
+
+TEST(LevelDbDiskTest, WriterThreadReportsEachWriteThroughThePosterInOrder) {
+  TestDirectory directory;
+  auto disk = MustOpen(directory.Child("db"));
+  ASSERT_NE(disk, nullptr);
+  PostedTasks loop;
+  ASSERT_TRUE(disk->StartWriter(loop.Poster()).ok());
+  constexpr int kWrites = 50;
+  std::vector<int> completed;
+  for (int i = 0; i < kWrites; ++i) {
+    WriteBatch batch;
+    batch.Put("k" + std::to_string(i), std::to_string(i));
+    batch.Put("last", std::to_string(i));
+    disk->WriteAsync(std::move(batch), WriteOptions{.sync = true},
+                     [&completed, i](Status status) {
+                       EXPECT_TRUE(status.ok()) << status;
+                       completed.push_back(i);
+                     });
+  }
+  EXPECT_TRUE(completed.empty());  // never reported from inside WriteAsync
+  loop.RunUntil(kWrites);
+  ASSERT_EQ(completed.size(), static_cast<size_t>(kWrites));
+  for (int i = 0; i < kWrites; ++i) EXPECT_EQ(completed[static_cast<size_t>(i)], i);
+  std::string value;
+  ASSERT_TRUE(disk->Get("last", &value).ok());
+  EXPECT_EQ(value, std::to_string(kWrites - 1));
+}
+
+TEST(LevelDbDiskTest, ClosingFinishesTheWritesSubmittedToTheWriter) {
+  TestDirectory directory;
+  const std::string path = directory.Child("db");
+  PostedTasks loop;
+  {
+    auto disk = MustOpen(path);
+    ASSERT_NE(disk, nullptr);
+    ASSERT_TRUE(disk->StartWriter(loop.Poster()).ok());
+    for (int i = 0; i < 20; ++i) {
+      WriteBatch batch;
+      batch.Put("k" + std::to_string(i), "v");
+      disk->WriteAsync(std::move(batch), WriteOptions{.sync = true}, [](Status) {});
+    }
+  }
+  EXPECT_EQ(loop.queued(), 20u);  // every outcome was posted before the close
+  auto disk = MustOpen(path);
+  ASSERT_NE(disk, nullptr);
+  std::string value;
+  for (int i = 0; i < 20; ++i) EXPECT_TRUE(disk->Get("k" + std::to_string(i), &value).ok());
 }
 
 TEST(LevelDbDiskTest, OpenErrorsAreStatuses) {

@@ -176,6 +176,33 @@ TEST_F(ReactorTest, StopFromAnotherThreadWakesABlockedLoop) {
   stopper.join();
 }
 
+TEST_F(ReactorTest, PostedTasksRunOnTheLoopThreadInOrder) {
+  constexpr int kTasks = 200;
+  const std::thread::id loop_thread = std::this_thread::get_id();
+  std::vector<int> ran;  // touched only on the loop thread
+  std::thread poster([&] {
+    for (int i = 0; i < kTasks; ++i) {
+      reactor_->Post([&, i] {
+        EXPECT_EQ(std::this_thread::get_id(), loop_thread);
+        EXPECT_FALSE(scheduler_.InFiber());
+        ran.push_back(i);
+        if (i == kTasks - 1) reactor_->Stop();
+      });
+    }
+  });
+  EXPECT_TRUE(reactor_->Run().ok());  // no timers: only the posts wake it
+  poster.join();
+  ASSERT_EQ(ran.size(), static_cast<size_t>(kTasks));
+  for (int i = 0; i < kTasks; ++i) EXPECT_EQ(ran[static_cast<size_t>(i)], i);
+}
+
+TEST_F(ReactorTest, TasksStillQueuedAtDestructionNeverRun) {
+  bool ran = false;
+  reactor_->Post([&ran] { ran = true; });
+  reactor_.reset();
+  EXPECT_FALSE(ran);
+}
+
 TEST_F(ReactorTest, SignalStopsTheLoop) {
   ASSERT_TRUE(reactor_->StopOnSignals({SIGUSR1}).ok());
   scheduler_.Spawn(process_, "signaller", [&] {

@@ -426,7 +426,8 @@ Status KvChecker::CheckConverged(const std::vector<std::string>& digests) {
 const std::vector<std::string>& KvCanaryNames() {
   static const std::vector<std::string> names = {
       "ack_before_quorum", "skip_read_repair", "winner_by_value",
-      "ignore_tombstones", "lose_synced_writes", "overlap_commits"};
+      "ignore_tombstones", "lose_synced_writes", "overlap_commits",
+      "ack_in_flight"};
   return names;
 }
 
@@ -444,6 +445,8 @@ Status EnableKvCanary(std::string_view name, KvCanaries* canaries) {
     canaries->replica.no_sync = true;
   } else if (name == "overlap_commits") {
     canaries->replica.overlap_commits = true;
+  } else if (name == "ack_in_flight") {
+    canaries->replica.ack_in_flight = true;
   } else {
     return Status::InvalidArgument("unknown kv canary '" + std::string(name) + "'");
   }

@@ -99,7 +99,7 @@ struct KvCanaries {
   ReplicaCanaries replica;
 };
 // The canary names: ack_before_quorum, skip_read_repair, winner_by_value,
-// ignore_tombstones, lose_synced_writes, overlap_commits.
+// ignore_tombstones, lose_synced_writes, overlap_commits, ack_in_flight.
 const std::vector<std::string>& KvCanaryNames();
 // Sets the canary `name` in *canaries. InvalidArgument for an unknown name.
 Status EnableKvCanary(std::string_view name, KvCanaries* canaries);

@@ -105,7 +105,9 @@ INSTANTIATE_TEST_SUITE_P(
                       // Two replicas down together make an unsynced
                       // acknowledgement show at once; kv_crash_restart
                       // (one down at a time) needs about 30 seeds.
-                      CanaryCase{"lose_synced_writes", "kv_group_commit.yaml"}),
+                      CanaryCase{"lose_synced_writes", "kv_group_commit.yaml"},
+                      CanaryCase{"overlap_commits", "kv_slow_disk.yaml"},
+                      CanaryCase{"ack_in_flight", "kv_slow_disk.yaml"}),
     [](const auto& info) {
       std::string scenario = info.param.scenario;
       scenario = scenario.substr(0, scenario.find('.'));

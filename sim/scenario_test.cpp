@@ -39,6 +39,7 @@ duration_ms: 1234
 liveness_bound_ms: 999
 workload: {clients: 7, ops_per_second: 10, key_space: 3, read_percent: 20, write_percent: 30, delete_percent: 50}
 network: {latency_min_us: 5, latency_max_us: 6, slow_tail_ppm: 1, slow_tail_max_us: 7, loss_ppm: 8}
+disk: {write_latency_min_us: 11, write_latency_max_us: 12}
 clocks: {max_offset_ms: 9, nodes: [{node: 2, offset_ms: -3, drift_ppm: 40}]}
 timeline:
   - {at_ms: 50, heal: true}
@@ -58,6 +59,8 @@ buggify: {enabled: false}
   EXPECT_EQ(s.partitions, 128u);
   EXPECT_EQ(s.workload.delete_percent, 50u);
   EXPECT_EQ(s.network.slow_tail_max_us, 7);
+  EXPECT_EQ(s.disk.write_latency_min_us, 11);
+  EXPECT_EQ(s.disk.write_latency_max_us, 12);
   ASSERT_EQ(s.clocks.size(), 1u);
   EXPECT_EQ(s.clocks[0].model.offset_us, -3000);
   ASSERT_EQ(s.timeline.size(), 4u);
@@ -93,6 +96,9 @@ TEST(ScenarioTest, BadValuesAreRefused) {
   ExpectError("faults:\n  loss: {interval_ms: [1, 5]}\n", 2, "needs ppm");
   ExpectError("faults:\n  meteor: {}\n", 2, "unknown field 'meteor'");
   ExpectError("swarm: {may_disable: [crash, meteor]}\n", 1, "unknown fault family");
+  ExpectError("disk: {write_latency_min_us: 9, write_latency_max_us: 8}\n", 1,
+              "write_latency_min_us exceeds");
+  ExpectError("disk: {sync_ms: 1}\n", 1, "unknown field 'sync_ms' in disk");
   ExpectError("nodes: [1\n", 2, "");  // YAML syntax error
 }
 
