@@ -243,11 +243,11 @@ constexpr uint32_t kMaxExtraPercentManySets = 220;
 
 // Prints, for every cluster size from 3 to 64, the load of the busiest node
 // against the mean, and the replicas that move when one node joins or the
-// middle node leaves. The target is about one share beyond the necessary.
-// What remains above it comes from the balance bound's integer steps: when
-// the mean shrinks past one, some node's keep limit drops by one, and each
-// such node hands one replica to a node with room (or on a leave takes one
-// back), which a pure function of the member set cannot avoid.
+// middle node leaves. The target is about one share beyond the necessary;
+// it is not reached everywhere (docs/ring-and-rpc.md says why): a change
+// reroutes chains of freed slots when receivers are nearly full, and as the
+// mean shrinks some nodes' keep limits drop by one, each such node handing
+// one replica to a node with room (or on a leave taking one back).
 TEST(RingTest, BalanceAndMovementFrom3To64Nodes) {
   std::printf("%5s %6s %5s %6s | %6s %6s %6s | %6s %6s %6s | %6s\n", "nodes",
               "mean", "max", "ratio", "join", "needed", "extra", "leave",
@@ -281,11 +281,12 @@ TEST(RingTest, BalanceAndMovementFrom3To64Nodes) {
                 double(max_load) * n / kTotalReplicas, join.moved,
                 join.needed, join.Extra(), leave.moved, leave.needed,
                 leave.Extra(), share);
-    for (const Change& change : {join, leave}) {
-      EXPECT_LE(ExtraPercentOfShare(change, n),
-                change.cap_changes ? kMaxExtraPercent : kMaxExtraPercentSameCap)
-          << n << " nodes, " << (&change == &join ? "join" : "leave");
-    }
+    EXPECT_LE(ExtraPercentOfShare(join, n),
+              join.cap_changes ? kMaxExtraPercent : kMaxExtraPercentSameCap)
+        << n << " nodes, join";
+    EXPECT_LE(ExtraPercentOfShare(leave, n),
+              leave.cap_changes ? kMaxExtraPercent : kMaxExtraPercentSameCap)
+        << n << " nodes, leave";
   }
   std::printf("worst extra movement: %.2f / n of all replicas; "
               "%.2f / n when the load cap does not change\n",
