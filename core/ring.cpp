@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <numeric>
 #include <string>
 #include <utility>
 
@@ -51,8 +52,58 @@ uint32_t LoadCap(uint64_t member_count, uint32_t partition_count,
   return static_cast<uint32_t>(cap);
 }
 
-// One replica: a (partition, member) pair and its rendezvous score.
-struct HeldReplica {
+// Fixed point with 16 fractional bits, for the smooth keep limits below.
+constexpr int kFractionBits = 16;
+constexpr uint64_t kOne = uint64_t{1} << kFractionBits;
+
+// Seeds the per-node offset that spreads keep limits (see KeepLimit).
+constexpr uint64_t kKeepOffsetSeed = 0x6361702d64697468ULL;  // "cap-dith"
+
+// A stable per-node fraction in [0, 1), in units of 1/kOne.
+uint64_t KeepOffset(NodeId node) {
+  char bytes[4];
+  for (int i = 0; i < 4; ++i) {
+    bytes[i] = static_cast<char>((node >> (8 * i)) & 0xff);
+  }
+  return StableHash64(std::string_view(bytes, sizeof(bytes)),
+                      kKeepOffsetSeed) & (kOne - 1);
+}
+
+// The keep target before the node's offset, in units of 1/kOne: the
+// allowance (110% of the mean) plus kKeepHeadroom. The headroom was measured:
+// larger values keep more replicas on their best node (less movement while
+// the cap stays the same) but bunch the keep limits' steps together again.
+constexpr uint64_t kKeepHeadroom = 20480;  // 0.3125 replicas
+
+uint64_t KeepTarget(uint64_t member_count, uint64_t total) {
+  MKS_ASSERT_GT(member_count, 0u);
+  const uint64_t numerator = total * kLoadAllowancePercent;
+  const uint64_t denominator = 100 * member_count;
+  // Split so that no product overflows for any valid ring.
+  const uint64_t whole = numerator / denominator;
+  const uint64_t fraction = (numerator % denominator) * kOne / denominator;
+  MKS_ASSERT_LT(fraction, kOne);
+  return whole * kOne + fraction + kKeepHeadroom;
+}
+
+// How many of its own (rendezvous top-N) replicas `node` keeps when it has
+// more than that: floor(target - offset), at most the load cap. Why not the
+// cap itself: the cap is an integer function of the member count and steps
+// down by one for every node at once every few cluster sizes, and each
+// node over it would then hand off (or on a leave take back) one replica:
+// about n replicas moved on that one join or leave. With a per-node offset
+// the limits step one node at a time as the mean shrinks, a few per join or
+// leave.
+uint32_t KeepLimit(NodeId node, uint64_t keep_target, uint32_t load_cap) {
+  const uint64_t offset = KeepOffset(node);
+  MKS_ASSERT_LT(offset, kOne);
+  const uint64_t limit =
+      keep_target > offset ? (keep_target - offset) >> kFractionBits : 0;
+  return static_cast<uint32_t>(std::min<uint64_t>(limit, load_cap));
+}
+
+// One replica candidate: a (partition, member) pair and its rendezvous score.
+struct Candidate {
   uint64_t score;
   PartitionId partition;
   uint32_t member_index;  // index into the sorted member list
@@ -60,23 +111,26 @@ struct HeldReplica {
 
 // Highest score first; ties (astronomically rare) broken by partition, then
 // member, so the order is total and the same everywhere.
-bool ComesBefore(const HeldReplica& a, const HeldReplica& b) {
+bool ComesBefore(const Candidate& a, const Candidate& b) {
   if (a.score != b.score) return a.score > b.score;
   if (a.partition != b.partition) return a.partition < b.partition;
   return a.member_index < b.member_index;
 }
 
 // Working state of one placement. Invariant: load[m] equals the number of
-// partitions whose `chosen` list holds member m; no list holds a member twice.
+// partitions whose `chosen` list holds member m; no list holds a member twice
+// or more than replication_factor members.
 struct Placement {
   uint32_t replication_factor;
-  uint32_t load_cap;
   std::vector<std::vector<uint32_t>> chosen;  // per partition, member indexes
   std::vector<uint32_t> load;                 // per member
 
   bool Holds(PartitionId partition, uint32_t member) const {
     const std::vector<uint32_t>& list = chosen[partition];
     return std::find(list.begin(), list.end(), member) != list.end();
+  }
+  bool Full(PartitionId partition) const {
+    return chosen[partition].size() == replication_factor;
   }
   void Add(PartitionId partition, uint32_t member) {
     MKS_ASSERT(!Holds(partition, member));
@@ -129,65 +183,131 @@ std::vector<uint32_t> RankMembers(PartitionId partition,
   return ranked;
 }
 
-// Moves replicas off nodes above the cap, one at a time, weakest (lowest
-// score) first, each to the best-ranked member of its partition that is below
-// the cap. A receiver never exceeds the cap, so one move never forces
-// another. Returns how many replicas moved.
-size_t ShedOverload(Placement& placement,
-                    const std::vector<std::vector<uint32_t>>& ranking,
-                    const std::vector<NodeId>& members) {
-  std::vector<HeldReplica> held;
-  for (PartitionId p = 0; p < placement.chosen.size(); ++p) {
-    for (uint32_t m : placement.chosen[p]) {
-      if (placement.load[m] > placement.load_cap) {
-        held.push_back({RendezvousScore(p, members[m]), p, m});
+// Offers `candidates` (sorted by ComesBefore) in order; each is accepted
+// while its partition has an open slot and its member holds less than
+// `limit[member]`. With one common score order for both sides this is the
+// stable assignment: a join or leave changes it along chains of displaced
+// slots that end at a member with room.
+void AcceptInOrder(const std::vector<Candidate>& candidates,
+                   const std::vector<uint32_t>& limit, Placement& placement) {
+  MKS_ASSERT_EQ(limit.size(), placement.load.size());
+  for (const Candidate& c : candidates) {
+    if (placement.Full(c.partition)) continue;
+    if (placement.load[c.member_index] >= limit[c.member_index]) continue;
+    if (placement.Holds(c.partition, c.member_index)) continue;
+    placement.Add(c.partition, c.member_index);
+  }
+}
+
+// Fills a partition that no member with room could join because every such
+// member already holds it: a member without room that does not hold it takes
+// the slot and hands one of its other replicas to a member with room.
+// Returns false when no such exchange exists.
+bool FillByExchange(PartitionId partition, uint32_t load_cap,
+                    Placement& placement) {
+  const uint32_t member_count = static_cast<uint32_t>(placement.load.size());
+  for (uint32_t giver = 0; giver < member_count; ++giver) {
+    if (placement.Holds(partition, giver)) continue;
+    for (PartitionId other = 0; other < placement.chosen.size(); ++other) {
+      if (!placement.Holds(other, giver)) continue;
+      for (uint32_t taker = 0; taker < member_count; ++taker) {
+        if (placement.load[taker] >= load_cap) continue;
+        if (placement.Holds(other, taker)) continue;
+        placement.Replace(other, giver, taker);
+        placement.Add(partition, giver);
+        return true;
       }
     }
   }
-  std::sort(held.begin(), held.end(), ComesBefore);
-  size_t moved = 0;
-  for (auto it = held.rbegin(); it != held.rend(); ++it) {
-    if (placement.load[it->member_index] <=
-        placement.load_cap) {
-      continue;
-    }
-    for (uint32_t receiver : ranking[it->partition]) {
-      if (placement.load[receiver] >= placement.load_cap) continue;
-      if (placement.Holds(it->partition, receiver)) continue;
-      placement.Replace(it->partition, it->member_index, receiver);
-      ++moved;
-      break;
+  return false;
+}
+
+// Returns each member's limit: a member with more own (top-N) replicas than
+// its keep limit keeps that many and takes nothing more; any other member
+// keeps all its own and may take others up to the load cap.
+std::vector<uint32_t> MemberLimits(const std::vector<NodeId>& members,
+                                   const std::vector<uint32_t>& own_count,
+                                   uint64_t total, uint32_t load_cap) {
+  MKS_ASSERT_EQ(own_count.size(), members.size());
+  const uint64_t keep_target = KeepTarget(members.size(), total);
+  std::vector<uint32_t> limit(members.size());
+  for (size_t m = 0; m < members.size(); ++m) {
+    const uint32_t keep = KeepLimit(members[m], keep_target, load_cap);
+    limit[m] = own_count[m] > keep ? keep : load_cap;
+    MKS_ASSERT_LE(limit[m], load_cap);
+  }
+  return limit;
+}
+
+// Completes the lists the limits left short. Not needed in any measured
+// configuration; it exists so that placement never fails: first every
+// member may fill up to the cap, then members exchange replicas, and only if
+// no exchange exists does a list take a member above the cap.
+void CompleteShortLists(const std::vector<Candidate>& others,
+                        const std::vector<std::vector<uint32_t>>& ranking,
+                        uint32_t load_cap, Placement& placement) {
+  AcceptInOrder(others, std::vector<uint32_t>(placement.load.size(), load_cap),
+                placement);
+  for (PartitionId p = 0; p < placement.chosen.size(); ++p) {
+    while (!placement.Full(p)) {
+      if (FillByExchange(p, load_cap, placement)) continue;
+      for (uint32_t m : ranking[p]) {
+        if (!placement.Holds(p, m)) {
+          placement.Add(p, m);
+          break;
+        }
+      }
     }
   }
-  return moved;
 }
 
 // The placement algorithm described in ring.h. Why this shape: plain
 // rendezvous hashing (each partition takes its N top-scored members) moves
 // only what must move on a join or leave, but leaves the busiest node ~40%
-// above the mean at 64 nodes. So placement starts from plain rendezvous and
-// then sheds the excess of nodes above the cap to each partition's next-best
-// member with room. Shedding touches only the overloaded nodes' weakest
-// replicas, so a join or leave changes little of it.
+// above the mean at 64 nodes. So each node keeps its best-scored top-N
+// replicas up to its keep limit, and the slots that frees go, in one global
+// score order, to the best-scored member that kept all its own and has room
+// under the cap. Why keep limits rather than the cap: see KeepLimit.
 std::vector<NodeId> Place(const std::vector<NodeId>& members,
                           uint32_t load_cap,
                           uint32_t partition_count,
                           uint32_t replication_factor) {
-  Placement placement{
-      replication_factor,
-      load_cap,
-      std::vector<std::vector<uint32_t>>(partition_count),
-      std::vector<uint32_t>(members.size(), 0)};
+  const uint32_t member_count = static_cast<uint32_t>(members.size());
+  const uint64_t total = uint64_t{partition_count} * replication_factor;
+  Placement placement{replication_factor,
+                      std::vector<std::vector<uint32_t>>(partition_count),
+                      std::vector<uint32_t>(member_count, 0)};
   std::vector<std::vector<uint32_t>> ranking(partition_count);
+  std::vector<uint32_t> own_count(member_count, 0);
+  std::vector<Candidate> own;
+  own.reserve(total);
   for (PartitionId p = 0; p < partition_count; ++p) {
     ranking[p] = RankMembers(p, members);
     for (uint32_t i = 0; i < replication_factor; ++i) {
-      placement.Add(p, ranking[p][i]);
+      const uint32_t m = ranking[p][i];
+      ++own_count[m];
+      own.push_back({RendezvousScore(p, members[m]), p, m});
     }
   }
-  // One pass nearly always suffices; repeat while it still makes progress.
-  while (ShedOverload(placement, ranking, members) > 0) {
+  const std::vector<uint32_t> limit =
+      MemberLimits(members, own_count, total, load_cap);
+  std::sort(own.begin(), own.end(), ComesBefore);
+  AcceptInOrder(own, limit, placement);
+
+  std::vector<Candidate> others;
+  for (PartitionId p = 0; p < partition_count; ++p) {
+    if (placement.Full(p)) continue;
+    for (uint32_t i = replication_factor; i < member_count; ++i) {
+      const uint32_t m = ranking[p][i];
+      others.push_back({RendezvousScore(p, members[m]), p, m});
+    }
   }
+  std::sort(others.begin(), others.end(), ComesBefore);
+  AcceptInOrder(others, limit, placement);
+  CompleteShortLists(others, ranking, load_cap, placement);
+  MKS_ASSERT_EQ(std::accumulate(placement.load.begin(), placement.load.end(),
+                                uint64_t{0}),
+                total);
   return Flatten(placement, members);
 }
 

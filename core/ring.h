@@ -16,12 +16,15 @@
 //
 // Placement (see ring.cpp for why it is built this way): each partition
 // first takes its N members of highest rendezvous score (a stable hash of
-// partition and node id); then nodes holding more than the load cap,
-// floor(1.1 * Q*N/members) (at least the mean rounded up), hand their
-// lowest-scored replicas to the next-best member of the same partition that
-// has room. With Q = 256, N = 3 and 3 to 64 members the most-loaded node
-// stays within 1.1x of the mean; ring_test prints that figure and the
-// replicas moved by a join or leave.
+// partition and node id). A node with more of these than its keep limit
+// keeps only its best-scored ones; the keep limit is floor(1.1 * mean +
+// 0.3125 - f) for a fixed per-node fraction f in [0, 1) (a hash of the node
+// id), at most the load cap. The freed slots go, in one global score order,
+// to the best-scored member that kept all its own and holds fewer replicas
+// than the load cap, floor(1.1 * Q*N/members) (at least the mean rounded
+// up). With Q = 256, N = 3 and 3 to 64 members the most-loaded node stays
+// within 1.1x of the mean; ring_test prints that figure and the replicas
+// moved by a join or leave.
 //
 // N larger than the member count is clamped: with fewer members than
 // requested replicas every partition lives on every member. Callers that
@@ -103,9 +106,10 @@ class Ring {
   uint32_t partition_count() const { return partition_count_; }
   // The effective N: min(requested N, member count).
   uint32_t replication_factor() const { return replication_factor_; }
-  // The most replicas placement lets one node hold (see above). Exceeded
-  // only if no member with room could take an excess replica, which the
-  // balance test shows does not happen at realistic sizes.
+  // The most replicas placement lets one node hold (see above); every
+  // node's keep limit is at most this. Exceeded only if no member with room
+  // could take a replica even by exchange, which the property tests show
+  // does not happen.
   uint32_t load_cap() const { return load_cap_; }
   // The N that was asked for in RingOptions.
   uint32_t requested_replication_factor() const {

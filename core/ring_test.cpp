@@ -1,9 +1,12 @@
 #include "core/ring.h"
 
+#include "core/random.h"
+
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdio>
 #include <set>
 #include <string>
@@ -128,7 +131,7 @@ TEST(RingTest, PreferenceListsArePinned) {
   const Ring ring = BuildOrDie({10, 20, 30, 40, 50}, 1, {8, 3});
   const std::vector<std::vector<NodeId>> expected = {
       {40, 50, 30}, {30, 10, 50}, {40, 10, 30}, {20, 50, 40},
-      {20, 40, 30}, {50, 30, 10}, {40, 20, 10}, {50, 20, 10},
+      {20, 40, 30}, {30, 10, 20}, {40, 20, 10}, {50, 20, 10},
   };
   EXPECT_EQ(AllLists(ring), expected);
 }
@@ -158,91 +161,189 @@ TEST(RingTest, OwnershipQueriesAgree) {
 
 // ---- Balance and movement ----
 
-// Prints, for Q = 256, N = 3 and every cluster size from 3 to 64, the load
-// of the busiest node against the mean, and the replicas that move when one
-// node joins or the middle node leaves.
-//
-// "Necessary" movement: on a leave, the leaver's replicas; on a join, the
-// newcomer's replicas or, if more, the replicas that nodes above their new
-// (smaller) load cap must shed. "Extra" is what moves beyond that; the
-// target is the 1/n share of all replicas, Q*N/n. It holds (within 1.25
-// shares) whenever the load cap stays the same. The cap steps every few
-// cluster sizes; between two sizes across a step, the rings differ also by
-// the replicas the lower cap pushes off their best node. On a join those are
-// forced by the balance bound and counted as necessary; on a leave they
-// return to their best node although they need not, because the ring cannot
-// know it was computed from a larger one: up to about three shares.
+// Q = 256 and N = 3 throughout this section, the sizes the issue measures.
+constexpr uint32_t kBalanceQ = 256;
+constexpr uint32_t kBalanceN = 3;
+constexpr uint32_t kTotalReplicas = kBalanceQ * kBalanceN;
+
+// Replicas that nodes above `after`'s load cap held in `before`: the balance
+// bound forces them off those nodes.
+uint32_t ForcedSheds(const Ring& before, const Ring& after) {
+  uint32_t forced = 0;
+  for (NodeId node : before.members()) {
+    const uint32_t load = before.ReplicaCountOf(node);
+    if (load > after.load_cap()) forced += load - after.load_cap();
+  }
+  return forced;
+}
+
+// The movement of one join or leave. "Necessary" movement: on a leave, the
+// leaver's replicas; on a join, the newcomer's replicas or, if more, the
+// replicas that nodes above the new (smaller) load cap must shed (at best all
+// of them go to the newcomer). load_cap() is the uniform balance bound, which
+// every node's own limit stays within, so this minimum does not depend on how
+// placement chooses below the bound. "Extra" is what moves beyond that.
+struct Change {
+  uint32_t moved = 0;
+  uint32_t needed = 0;
+  bool cap_changes = false;
+  uint32_t Extra() const { return moved > needed ? moved - needed : 0; }
+};
+
+Change Join(const Ring& before, const Ring& after, NodeId newcomer) {
+  Change change;
+  change.moved = ReplicasMoved(before, after);
+  change.needed =
+      std::max(after.ReplicaCountOf(newcomer), ForcedSheds(before, after));
+  change.cap_changes = after.load_cap() != before.load_cap();
+  MKS_ASSERT_GE(change.moved, after.ReplicaCountOf(newcomer));
+  return change;
+}
+
+Change Leave(const Ring& before, const Ring& after, NodeId leaver) {
+  Change change;
+  change.moved = ReplicasMoved(before, after);
+  change.needed = before.ReplicaCountOf(leaver);
+  change.cap_changes = after.load_cap() != before.load_cap();
+  MKS_ASSERT_GE(change.moved, change.needed);
+  MKS_ASSERT(!after.IsMember(leaver));
+  return change;
+}
+
+// Extra movement in hundredths of a share, rounded up, a share being 1/n of
+// all replicas with n the member count before the change.
+uint32_t ExtraPercentOfShare(const Change& change, uint32_t member_count) {
+  return (change.Extra() * member_count * 100 + kTotalReplicas - 1) /
+         kTotalReplicas;
+}
+
+// The worst extra movement seen, in hundredths of a share, over all changes
+// and over those that keep the load cap.
+struct WorstExtra {
+  uint32_t any = 0;
+  uint32_t same_cap = 0;
+  void Add(const Change& change, uint32_t member_count) {
+    const uint32_t percent = ExtraPercentOfShare(change, member_count);
+    any = std::max(any, percent);
+    if (!change.cap_changes) same_cap = std::max(same_cap, percent);
+  }
+};
+
+// Measured bounds, in hundredths of a share (see ring.cpp for the
+// placement): a join or leave moves at most this much beyond the necessary.
+// Measured: 117 and 199 on the cluster of the first test, 189 and 215 over
+// the member sets of the second. The previous placement (one uniform cap for
+// every node, shedding to the next member with room) measured 121 and 271,
+// and 162 and 350: the worst cases, at the cap's steps, are what improved;
+// the bound for changes that keep the cap over many member sets did not.
+constexpr uint32_t kMaxExtraPercentSameCap = 120;
+constexpr uint32_t kMaxExtraPercent = 200;
+constexpr uint32_t kMaxExtraPercentSameCapManySets = 190;
+constexpr uint32_t kMaxExtraPercentManySets = 220;
+
+// Prints, for every cluster size from 3 to 64, the load of the busiest node
+// against the mean, and the replicas that move when one node joins or the
+// middle node leaves. The target is about one share beyond the necessary;
+// it is not reached everywhere (docs/ring-and-rpc.md says why): a change
+// reroutes chains of freed slots when receivers are nearly full, and as the
+// mean shrinks some nodes' keep limits drop by one, each such node handing
+// one replica to a node with room (or on a leave taking one back).
 TEST(RingTest, BalanceAndMovementFrom3To64Nodes) {
-  constexpr uint32_t kQ = 256;
-  constexpr uint32_t kN = 3;
   std::printf("%5s %6s %5s %6s | %6s %6s %6s | %6s %6s %6s | %6s\n", "nodes",
               "mean", "max", "ratio", "join", "needed", "extra", "leave",
-              "needed", "extra", "bound");
-  uint32_t worst_extra = 0;   // n * extra, worst case
-  uint32_t worst_steady = 0;  // the same over changes that keep the cap
+              "needed", "extra", "share");
+  WorstExtra worst;
   for (uint32_t n = 3; n <= 64; ++n) {
     std::vector<NodeId> members;
     for (uint32_t i = 0; i < n; ++i) members.push_back(100 + 7 * i);
-    const Ring ring = BuildOrDie(members, 1, {kQ, kN});
-    const uint32_t total = kQ * kN;
+    const Ring ring = BuildOrDie(members, 1, {kBalanceQ, kBalanceN});
     const uint32_t max_load = MaxLoad(ring);
     // max / mean <= 1.1, in integers: 10 * max * n <= 11 * total.
-    EXPECT_LE(10 * max_load * n, 11 * total) << n << " nodes";
-    const uint32_t bound = (total + n - 1) / n;
+    EXPECT_LE(10 * max_load * n, 11 * kTotalReplicas) << n << " nodes";
+    const uint32_t share = (kTotalReplicas + n - 1) / n;
 
     std::vector<NodeId> joined = members;
     joined.push_back(99999);
-    const Ring after_join = BuildOrDie(joined, 2, {kQ, kN});
-    // Replicas above their node's new cap must leave it; at best all of
-    // them go to the newcomer, so the necessary movement is the larger of
-    // the two.
-    uint32_t forced_sheds = 0;
-    for (NodeId node : members) {
-      const uint32_t load = ring.ReplicaCountOf(node);
-      const uint32_t cap = after_join.load_cap();
-      if (load > cap) forced_sheds += load - cap;
-    }
-    const uint32_t join_needed =
-        std::max(after_join.ReplicaCountOf(99999), forced_sheds);
-    const uint32_t join_moved = ReplicasMoved(ring, after_join);
-    ASSERT_GE(join_moved, after_join.ReplicaCountOf(99999));
-    const uint32_t join_extra = join_moved > join_needed ? join_moved - join_needed : 0;
-
+    const Change join =
+        Join(ring, BuildOrDie(joined, 2, {kBalanceQ, kBalanceN}), 99999);
+    worst.Add(join, n);
     // A leave from exactly N nodes clamps N instead of moving anything.
-    uint32_t leave_moved = 0;
-    uint32_t leave_needed = 0;
-    uint32_t after_leave_cap = 0;
-    if (n > kN) {
+    Change leave;
+    if (n > kBalanceN) {
       std::vector<NodeId> left = members;
       const NodeId leaver = left[n / 2];
       left.erase(left.begin() + n / 2);
-      const Ring after_leave = BuildOrDie(left, 2, {kQ, kN});
-      leave_needed = ring.ReplicaCountOf(leaver);
-      leave_moved = ReplicasMoved(ring, after_leave);
-      after_leave_cap = after_leave.load_cap();
-      ASSERT_GE(leave_moved, leave_needed);
+      leave = Leave(ring, BuildOrDie(left, 2, {kBalanceQ, kBalanceN}), leaver);
+      worst.Add(leave, n);
     }
-    const uint32_t leave_extra = leave_moved - leave_needed;
-
     std::printf("%5u %6.2f %5u %6.3f | %6u %6u %6u | %6u %6u %6u | %6u\n", n,
-                double(total) / n, max_load, double(max_load) * n / total,
-                join_moved, join_needed, join_extra, leave_moved,
-                leave_needed, leave_extra, bound);
-    // When the load cap is the same before and after, the extra movement
-    // stays within about the 1/n share (a quarter share of slack).
-    const bool leave_changes_cap = n > kN && after_leave_cap != ring.load_cap();
-    const bool join_changes_cap = after_join.load_cap() != ring.load_cap();
-    EXPECT_LE(join_extra, join_changes_cap ? 3 * bound : bound + bound / 4)
+                double(kTotalReplicas) / n, max_load,
+                double(max_load) * n / kTotalReplicas, join.moved,
+                join.needed, join.Extra(), leave.moved, leave.needed,
+                leave.Extra(), share);
+    EXPECT_LE(ExtraPercentOfShare(join, n),
+              join.cap_changes ? kMaxExtraPercent : kMaxExtraPercentSameCap)
         << n << " nodes, join";
-    EXPECT_LE(leave_extra, leave_changes_cap ? 3 * bound : bound + bound / 4)
+    EXPECT_LE(ExtraPercentOfShare(leave, n),
+              leave.cap_changes ? kMaxExtraPercent : kMaxExtraPercentSameCap)
         << n << " nodes, leave";
-    if (!join_changes_cap) worst_steady = std::max(worst_steady, join_extra * n);
-    if (!leave_changes_cap) worst_steady = std::max(worst_steady, leave_extra * n);
-    worst_extra = std::max({worst_extra, join_extra * n, leave_extra * n});
   }
   std::printf("worst extra movement: %.2f / n of all replicas; "
               "%.2f / n when the load cap does not change\n",
-              double(worst_extra) / (kQ * kN), double(worst_steady) / (kQ * kN));
+              worst.any / 100.0, worst.same_cap / 100.0);
+}
+
+// The same measure over other member ids (random 30-bit ids from three
+// seeds) and three leavers per size: the smallest, the middle and the
+// largest id. Placement depends on the ids through the hashes, so one
+// cluster alone can look better or worse than the typical case.
+TEST(RingTest, MovementOverSeveralMemberSets) {
+  WorstExtra worst;
+  uint32_t worst_ratio_per_mille = 0;
+  for (uint64_t seed = 1; seed <= 3; ++seed) {
+    Random random(seed);
+    std::vector<NodeId> pool;
+    while (pool.size() < 65) {
+      const NodeId id = static_cast<NodeId>(1 + random.Uniform(1u << 30));
+      if (std::find(pool.begin(), pool.end(), id) == pool.end()) {
+        pool.push_back(id);
+      }
+    }
+    const NodeId newcomer = pool.back();
+    for (uint32_t n = 3; n <= 64; ++n) {
+      const std::vector<NodeId> members(pool.begin(), pool.begin() + n);
+      const Ring ring = BuildOrDie(members, 1, {kBalanceQ, kBalanceN});
+      const uint32_t max_load = MaxLoad(ring);
+      EXPECT_LE(10 * max_load * n, 11 * kTotalReplicas) << n << " nodes";
+      worst_ratio_per_mille = std::max(
+          worst_ratio_per_mille, max_load * n * 1000 / kTotalReplicas);
+      std::vector<NodeId> joined = members;
+      joined.push_back(newcomer);
+      worst.Add(
+          Join(ring, BuildOrDie(joined, 2, {kBalanceQ, kBalanceN}), newcomer),
+          n);
+      if (n <= kBalanceN) continue;
+      for (size_t index : {size_t{0}, size_t{n / 2}, size_t{n - 1}}) {
+        const NodeId leaver = ring.members()[index];
+        std::vector<NodeId> left = ring.members();
+        left.erase(left.begin() + static_cast<std::ptrdiff_t>(index));
+        const Change leave =
+            Leave(ring, BuildOrDie(left, 2, {kBalanceQ, kBalanceN}), leaver);
+        worst.Add(leave, n);
+        EXPECT_LE(ExtraPercentOfShare(leave, n),
+                  leave.cap_changes ? kMaxExtraPercentManySets
+                                    : kMaxExtraPercentSameCapManySets)
+            << "seed " << seed << ", " << n << " nodes, leaver " << leaver;
+      }
+    }
+  }
+  EXPECT_LE(worst.any, kMaxExtraPercentManySets);
+  EXPECT_LE(worst.same_cap, kMaxExtraPercentSameCapManySets);
+  std::printf("3 member sets: busiest node %.3f x mean; worst extra movement "
+              "%.2f / n of all replicas; %.2f / n when the load cap does not "
+              "change\n",
+              worst_ratio_per_mille / 1000.0, worst.any / 100.0,
+              worst.same_cap / 100.0);
 }
 
 // ---- Properties ----
