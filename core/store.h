@@ -21,8 +21,10 @@
 //   ceiling value = format (1 byte, = 2) | timestamp (12 bytes) | origin
 //                   (4 bytes) | crc32c (4 bytes)
 // A record is kept short because LevelDB's work per record (log, memtable,
-// compaction) grows with its bytes: format 1's 4-byte partition and fixed
-// 18-byte header cost 9 bytes more per record than this.
+// flush, compaction) grows with its bytes: format 1's 4-byte partition and
+// fixed 18-byte header cost 10 bytes more per record than this one with a
+// present-day timestamp, a logical counter below 128 and a node id below
+// 128. Format 1 records are not read (Corruption: unknown format).
 // The CRC covers the disk key and every value byte before it, so a flipped
 // bit, a truncated value or a record under the wrong key is reported as
 // Corruption naming the key, never returned as data. Because the partition
