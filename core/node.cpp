@@ -67,6 +67,8 @@ Node::Node(NodeOptions options, Environment env, runtime::Scheduler* scheduler,
       process_(process),
       ring_(std::move(ring)),
       hlc_(env_.clock, options_.hlc) {
+  static_assert(Ring::kMaxPartitionCount <= kMaxStorePartitions,
+                "the store's disk keys hold every partition of the ring");
   store_ = std::make_unique<Store>(
       env_.disk,
       [partition_count = ring_.partition_count()](std::string_view key) {

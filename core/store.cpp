@@ -14,22 +14,28 @@ namespace mks {
 
 namespace {
 
-constexpr uint8_t kRecordFormat = 1;
+// Format 2: a 2-byte partition in the disk key and a varint header. Format 1
+// (a 4-byte partition, a fixed 18-byte header) is not read: its records
+// fail as Corruption ("unknown format 1"), never as data.
+constexpr uint8_t kRecordFormat = 2;
 constexpr uint8_t kTombstoneFlag = 0x01;
-constexpr size_t kPartitionBytes = 4;
-// format + timestamp + origin + flags
-constexpr size_t kHeaderBytes = 1 + kEncodedTimestampBytes + 4 + 1;
+constexpr size_t kPartitionBytes = 2;
+static_assert(kMaxStorePartitions == 1u << (8 * kPartitionBytes));
+// format + flags, then physical_ms, logical and origin as varints (1 byte
+// at least, 10, 5 and 5 at most).
+constexpr size_t kFixedHeaderBytes = 2;
+constexpr size_t kMinHeaderBytes = kFixedHeaderBytes + 3;
+constexpr size_t kMaxHeaderBytes = kFixedHeaderBytes + 10 + 5 + 5;
 constexpr size_t kChecksumBytes = 4;
-static_assert(kEncodedTimestampBytes == 8 + 4,
-              "EncodeRecordValueInto writes physical_ms then logical");
 // Garbage collection writes its deletions in batches of this many, so a
 // pass over a large store never builds one huge batch.
 constexpr size_t kGcBatchRecords = 1024;
 
-void AppendUint32(uint32_t value, std::string* out) {
-  for (int shift = 24; shift >= 0; shift -= 8) {
-    out->push_back(static_cast<char>((value >> shift) & 0xff));
-  }
+// Writes `partition` big-endian at `out`, so partitions sort numerically.
+void StorePartition(uint32_t partition, char* out) {
+  MKS_ASSERT_LT(partition, kMaxStorePartitions);
+  out[0] = static_cast<char>(partition >> 8);
+  out[1] = static_cast<char>(partition & 0xff);
 }
 
 // Writes `value` big-endian at `out`; returns the byte after it.
@@ -53,9 +59,54 @@ uint32_t ReadUint32(std::string_view bytes, size_t offset) {
   return value;
 }
 
-// The ceiling record: format | timestamp | origin | crc32c over the ceiling
-// key and the bytes before the checksum.
+// Bytes of `value` as a varint: 7 bits per byte, low groups first, the high
+// bit set on every byte but the last (LevelDB's and Protobuf's encoding).
+size_t VarintBytes(uint64_t value) {
+  size_t bytes = 1;
+  for (; value >= 0x80; value >>= 7) ++bytes;
+  return bytes;
+}
+
+// Writes `value` as a varint at `out`; returns the byte after it.
+char* StoreVarint(uint64_t value, char* out) {
+  for (; value >= 0x80; value >>= 7) {
+    *out++ = static_cast<char>((value & 0x7f) | 0x80);
+  }
+  *out++ = static_cast<char>(value);
+  return out;
+}
+
+// Reads a varint of at most `max_bits` bits from the front of *input and
+// drops it from *input. False (and *input untouched) when the input ends
+// inside it, when it holds more bits than max_bits, or when it is longer
+// than needed (a last byte of zero after the first): only the encoding
+// StoreVarint writes is accepted, so a decoded record encodes back to the
+// same bytes.
+bool ReadVarint(std::string_view* input, unsigned max_bits, uint64_t* value) {
+  MKS_ASSERT(max_bits == 32 || max_bits == 64);
+  uint64_t result = 0;
+  unsigned shift = 0;
+  for (size_t i = 0; i < input->size(); ++i, shift += 7) {
+    if (shift >= max_bits) return false;
+    const auto byte = static_cast<uint8_t>((*input)[i]);
+    const uint64_t bits = byte & 0x7f;
+    if (max_bits - shift < 7 && (bits >> (max_bits - shift)) != 0) return false;
+    result |= bits << shift;
+    if ((byte & 0x80) != 0) continue;
+    if (i > 0 && byte == 0) return false;
+    *value = result;
+    input->remove_prefix(i + 1);
+    return true;
+  }
+  return false;
+}
+
+// The ceiling record: format | timestamp (fixed 12 bytes) | origin (4) |
+// crc32c over the ceiling key and the bytes before the checksum. Written
+// about once a second, so it keeps the fixed-width form.
 constexpr size_t kCeilingBytes = 1 + kEncodedTimestampBytes + 4 + kChecksumBytes;
+static_assert(kEncodedTimestampBytes == 8 + 4,
+              "EncodeCeiling writes physical_ms then logical");
 // How far above the newest stamp a written ceiling is set, in the stamps'
 // physical milliseconds. The store rewrites the ceiling record only when a
 // version passes it, so at most about once a second of HLC time; after a
@@ -148,17 +199,23 @@ void EncodeRecordValueInto(std::string_view disk_key, const Version& version,
   MKS_ASSERT_NE(version.origin, kNoNode);
   MKS_ASSERT(!version.tombstone || version.value.empty());
   MKS_ASSERT(out != nullptr);
-  const size_t body_bytes = kHeaderBytes + version.value.size();
+  const size_t header_bytes = kFixedHeaderBytes +
+                              VarintBytes(version.timestamp.physical_ms) +
+                              VarintBytes(version.timestamp.logical) +
+                              VarintBytes(version.origin);
+  MKS_ASSERT_LE(header_bytes, kMaxHeaderBytes);
+  const size_t body_bytes = header_bytes + version.value.size();
   // Sized once and filled in place: the apply path encodes one record per
   // write, and a byte-by-byte append costs as much as the rest of it.
   out->resize(body_bytes + kChecksumBytes);
   char* const begin = out->data();
   char* cursor = begin;
   *cursor++ = static_cast<char>(kRecordFormat);
-  cursor = StoreUint64(version.timestamp.physical_ms, cursor);
-  cursor = StoreUint32(version.timestamp.logical, cursor);
-  cursor = StoreUint32(version.origin, cursor);
   *cursor++ = static_cast<char>(version.tombstone ? kTombstoneFlag : 0);
+  cursor = StoreVarint(version.timestamp.physical_ms, cursor);
+  cursor = StoreVarint(version.timestamp.logical, cursor);
+  cursor = StoreVarint(version.origin, cursor);
+  MKS_ASSERT_EQ(static_cast<size_t>(cursor - begin), header_bytes);
   if (!version.value.empty()) {
     std::memcpy(cursor, version.value.data(), version.value.size());
     cursor += version.value.size();
@@ -172,15 +229,17 @@ std::string EncodeRecordValue(std::string_view disk_key,
                               const Version& version) {
   std::string out;
   EncodeRecordValueInto(disk_key, version, &out);
-  MKS_ASSERT_EQ(out.size(),
-                kHeaderBytes + version.value.size() + kChecksumBytes);
+  MKS_ASSERT_GE(out.size(),
+                kMinHeaderBytes + version.value.size() + kChecksumBytes);
+  MKS_ASSERT_LE(out.size(),
+                kMaxHeaderBytes + version.value.size() + kChecksumBytes);
   return out;
 }
 
 Result<Version> DecodeRecordValue(std::string_view disk_key,
                                   std::string_view user_key,
                                   std::string_view disk_value) {
-  if (disk_value.size() < kHeaderBytes + kChecksumBytes) {
+  if (disk_value.size() < kMinHeaderBytes + kChecksumBytes) {
     return CorruptRecord(user_key, "value of " +
                                        std::to_string(disk_value.size()) +
                                        " bytes is shorter than a record");
@@ -191,25 +250,32 @@ Result<Version> DecodeRecordValue(std::string_view disk_key,
       Crc32c(disk_value.substr(0, body_bytes), Crc32c(disk_key));
   if (stored_crc != actual_crc) return CorruptRecord(user_key, "checksum mismatch");
   // The checksum matched, so what follows was written by EncodeRecordValue
-  // (or by a future format this build does not know).
+  // (or by a format this build does not know).
   const auto format = static_cast<uint8_t>(disk_value[0]);
   if (format != kRecordFormat) {
     return CorruptRecord(user_key, "unknown format " + std::to_string(format));
   }
-  const auto flags = static_cast<uint8_t>(disk_value[kHeaderBytes - 1]);
+  const auto flags = static_cast<uint8_t>(disk_value[1]);
   if ((flags & ~kTombstoneFlag) != 0) {
     return CorruptRecord(user_key, "unknown flags " + std::to_string(flags));
   }
+  std::string_view rest = disk_value.substr(kFixedHeaderBytes,
+                                            body_bytes - kFixedHeaderBytes);
+  uint64_t physical_ms = 0, logical = 0, origin = 0;
+  if (!ReadVarint(&rest, 64, &physical_ms) || !ReadVarint(&rest, 32, &logical) ||
+      !ReadVarint(&rest, 32, &origin)) {
+    return CorruptRecord(user_key, "malformed header");
+  }
   Version version;
-  version.timestamp = *DecodeTimestamp(disk_value.substr(1));
-  version.origin = ReadUint32(disk_value, 1 + kEncodedTimestampBytes);
+  version.timestamp = Timestamp{physical_ms, static_cast<uint32_t>(logical)};
+  version.origin = static_cast<NodeId>(origin);
   version.tombstone = (flags & kTombstoneFlag) != 0;
-  version.value.assign(disk_value.substr(kHeaderBytes,
-                                         body_bytes - kHeaderBytes));
+  version.value.assign(rest);
   if (version.origin == kNoNode || version.timestamp == Timestamp::Zero() ||
       (version.tombstone && !version.value.empty())) {
     return CorruptRecord(user_key, "malformed version");
   }
+  MKS_ASSERT_LE(version.value.size(), body_bytes - kMinHeaderBytes);
   return version;
 }
 
@@ -260,15 +326,18 @@ uint32_t Store::PartitionOf(std::string_view key) const {
 }
 
 std::string Store::PartitionPrefix(uint32_t partition) const {
+  char stored[kPartitionBytes];
+  StorePartition(partition, stored);
   std::string prefix = options_.key_space;
-  AppendUint32(partition, &prefix);
+  prefix.append(stored, kPartitionBytes);
+  MKS_ASSERT_EQ(prefix.size(), options_.key_space.size() + kPartitionBytes);
   return prefix;
 }
 
 void Store::DiskKeyInto(std::string_view key, std::string* out) const {
   MKS_ASSERT(out != nullptr);
   char partition[kPartitionBytes];
-  StoreUint32(partitioner_(key), partition);
+  StorePartition(partitioner_(key), partition);
   out->assign(options_.key_space);
   out->append(partition, kPartitionBytes);
   out->append(key);

@@ -10,14 +10,21 @@
 // anti-entropy to have spread them (otherwise a replica that missed the
 // delete could resurrect the key).
 //
-// Layout on the Disk (all integers big-endian):
-//   disk key   = key_space | partition (4 bytes) | user key
-//   disk value = format (1 byte, = 1) | timestamp (12 bytes) | origin
-//                (4 bytes) | flags (1 byte; bit 0 = tombstone, others zero)
-//                | user value | crc32c (4 bytes)
+// Layout on the Disk (fixed-width integers big-endian; varints as LevelDB's,
+// 7 bits a byte, low groups first, shortest form only):
+//   disk key   = key_space | partition (2 bytes) | user key
+//   disk value = format (1 byte, = 2) | flags (1 byte; bit 0 = tombstone,
+//                others zero) | timestamp.physical_ms (varint, 6 bytes for
+//                present-day milliseconds) | timestamp.logical (varint) |
+//                origin (varint) | user value | crc32c (4 bytes)
 //   ceiling key   = key_space (shorter than every record's key)
-//   ceiling value = format (1 byte, = 1) | timestamp (12 bytes) | origin
+//   ceiling value = format (1 byte, = 2) | timestamp (12 bytes) | origin
 //                   (4 bytes) | crc32c (4 bytes)
+// A record is kept short because LevelDB's work per record (log, memtable,
+// flush, compaction) grows with its bytes: format 1's 4-byte partition and
+// fixed 18-byte header cost 10 bytes more per record than this one with a
+// present-day timestamp, a logical counter below 128 and a node id below
+// 128. Format 1 records are not read (Corruption: unknown format).
 // The CRC covers the disk key and every value byte before it, so a flipped
 // bit, a truncated value or a record under the wrong key is reported as
 // Corruption naming the key, never returned as data. Because the partition
@@ -95,9 +102,14 @@ struct Record {
   Version version;
 };
 
-// Maps a user key to its partition. Must be a pure function, the same for
-// the lifetime of the data (the ring's PartitionOf).
+// Maps a user key to its partition, below kMaxStorePartitions (asserted).
+// Must be a pure function, the same for the lifetime of the data (the
+// ring's PartitionOf).
 using Partitioner = std::function<uint32_t(std::string_view key)>;
+
+// Partitions a store can keep apart: its disk keys hold the partition in 2
+// bytes. The ring's kMaxPartitionCount is no larger.
+inline constexpr uint32_t kMaxStorePartitions = 1u << 16;
 
 struct StoreOptions {
   // Largest accepted user key. 1 KiB holds any sane identifier while
@@ -205,8 +217,9 @@ class Store {
   // its winner is a tombstone; otherwise fails like Get.
   Result<std::string> GetLive(std::string_view key);
 
-  // Calls `visitor` for every record of `partition` in bytewise user-key
-  // order, tombstones included, reading only that partition's disk range.
+  // Calls `visitor` for every record of `partition` (below
+  // kMaxStorePartitions, asserted) in bytewise user-key order, tombstones
+  // included, reading only that partition's disk range.
   // Returns OK after the last record or when the visitor stops early;
   // Corruption naming the key at the first record that fails its checksum
   // (the records before it have been visited); IOError from the Disk.

@@ -4,11 +4,13 @@
 #include <rapidcheck/gtest.h>
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "core/crc32c.h"
 #include "core/map_disk_for_test.h"
 
 namespace mks {
@@ -40,9 +42,8 @@ class StoreTest : public ::testing::Test {
   std::string& StoredValueOf(std::string_view key) {
     std::string disk_key = "v";
     const uint32_t partition = FirstBytePartition(key);
-    for (int shift = 24; shift >= 0; shift -= 8) {
-      disk_key.push_back(static_cast<char>((partition >> shift) & 0xff));
-    }
+    disk_key.push_back(static_cast<char>(partition >> 8));
+    disk_key.push_back(static_cast<char>(partition & 0xff));
     disk_key.append(key);
     auto it = disk_.table().find(disk_key);
     EXPECT_NE(it, disk_.table().end()) << "no record for " << key;
@@ -321,11 +322,116 @@ TEST_F(StoreTest, RecordMovedUnderAnotherKeyIsCorrupt) {
 
 TEST_F(StoreTest, TruncatedRecordIsCorrupt) {
   ASSERT_TRUE(store_.Apply("a1", Write(5, 1, "value")).ok());
-  for (size_t length : {0, 3, 21, 25}) {
-    std::string& stored = StoredValueOf("a1");
-    stored.resize(std::min(stored.size(), length));
+  const std::string whole = StoredValueOf("a1");
+  for (size_t length = 0; length < whole.size(); ++length) {
+    StoredValueOf("a1") = whole.substr(0, length);
     EXPECT_TRUE(store_.Get("a1").status().IsCorruption()) << length;
   }
+  StoredValueOf("a1") = whole;
+  EXPECT_EQ(*store_.GetLive("a1"), "value");
+}
+
+// The layout of docs/storage.md, byte for byte: "v", the partition in two
+// bytes, the user key; format 2, flags, varint physical_ms, logical and
+// origin, the value, and a big-endian CRC-32C over disk key and value.
+TEST_F(StoreTest, RecordLayoutIsTheDocumentedOne) {
+  ASSERT_TRUE(store_.Apply("a1", Version::Write(Timestamp{300, 2}, 1, "xy")).ok());
+  const std::string disk_key("v\x00\x01" "a1", 5);  // 'a' % 4 == 1
+  ASSERT_EQ(disk_.table().count(disk_key), 1u);
+  const std::string& value = disk_.table().at(disk_key);
+  const std::string body("\x02\x00\xac\x02\x02\x01xy", 8);  // 300 = 0xac 0x02
+  ASSERT_EQ(value.size(), body.size() + 4);
+  EXPECT_EQ(value.substr(0, body.size()), body);
+  const uint32_t crc = Crc32c(body, Crc32c(disk_key));
+  const std::string crc_bytes = {static_cast<char>(crc >> 24), static_cast<char>(crc >> 16),
+                                 static_cast<char>(crc >> 8), static_cast<char>(crc)};
+  EXPECT_EQ(value.substr(body.size()), crc_bytes);
+}
+
+// A value whose checksum matches but whose header is not one this build
+// writes: an older format, a varint in a longer form than needed, or one
+// too large for its field. Each is Corruption, never a version.
+TEST(StoreEncodingTest, WellChecksummedButForeignHeadersAreCorrupt) {
+  const auto sealed = [](std::string body) {
+    const uint32_t crc = Crc32c(body, Crc32c("vkey"));
+    for (int shift = 24; shift >= 0; shift -= 8) {
+      body.push_back(static_cast<char>((crc >> shift) & 0xff));
+    }
+    return body;
+  };
+  const std::string good = sealed(std::string("\x02\x00\x05\x00\x01v", 6));
+  ASSERT_EQ(DecodeRecordValue("vkey", "key", good)->value, "v");
+  const std::string foreign[] = {
+      std::string("\x01\x00\x05\x00\x01v", 6),          // format 1
+      std::string("\x02\x02\x05\x00\x01v", 6),          // unknown flag
+      std::string("\x02\x00\x85\x00\x00\x01v", 7),      // physical_ms 5, overlong
+      std::string("\x02\x00\x05\x80\x00\x01v", 7),      // logical 0, overlong
+      std::string("\x02\x00\x05\x00\xff\xff\xff\xff\x1f", 9),  // origin > 32 bits
+      std::string("\x02\x00\xff\xff\xff\xff\xff\xff\xff\xff\xff\x02\x00\x01", 14),
+      std::string("\x02\x00\x05\x00\x81", 5),          // origin cut off
+  };
+  for (const std::string& body : foreign) {
+    const Result<Version> decoded = DecodeRecordValue("vkey", "key", sealed(body));
+    EXPECT_TRUE(decoded.status().IsCorruption()) << EscapeKeyForMessage(body);
+  }
+}
+
+TEST(StoreEncodingTest, ExtremeStampsRoundTrip) {
+  const uint64_t max64 = std::numeric_limits<uint64_t>::max();
+  const uint32_t max32 = std::numeric_limits<uint32_t>::max();
+  for (const Version& version :
+       {Version::Write(Timestamp{max64, max32}, max32, "v"),
+        Version::Tombstone(Timestamp{0, 1}, 1), Version::Write(Timestamp{1, 0}, 1, ""),
+        Version::Write(Timestamp{127, 128}, 16384, std::string(300, '\0'))}) {
+    const std::string encoded = EncodeRecordValue("vkey", version);
+    EXPECT_EQ(*DecodeRecordValue("vkey", "key", encoded), version);
+  }
+}
+
+// Two bytes of partition, big-endian: partitions 255 and 256 differ in both
+// bytes, and the largest one the ring can have is kept apart too.
+TEST(StorePartitionTest, PartitionsUpToTheLimitAreKeptApartInOrder) {
+  MapDisk disk;
+  const auto partition_of = [](std::string_view key) -> uint32_t {
+    switch (key[0]) {
+      case 'a': return 255;
+      case 'b': return 256;
+      case 'c': return kMaxStorePartitions - 1;
+      default: return 0;
+    }
+  };
+  Store store(&disk, partition_of, StoreOptions{});
+  uint64_t ms = 1;
+  for (const char* key : {"c2", "b1", "a2", "d1", "c1", "a1", "b2"}) {
+    ASSERT_TRUE(store.Apply(key, Version::Write(Timestamp{ms++, 0}, 1, key)).ok());
+  }
+  for (const uint32_t partition : {0u, 255u, 256u, kMaxStorePartitions - 1}) {
+    std::vector<std::string> seen;
+    ASSERT_TRUE(store
+                    .ForEachInPartition(partition,
+                                        [&](std::string_view key, const Version& version) {
+                                          EXPECT_EQ(version.value, key);
+                                          seen.emplace_back(key);
+                                          return true;
+                                        })
+                    .ok());
+    std::vector<std::string> expected;
+    for (const char* key : {"a1", "a2", "b1", "b2", "c1", "c2", "d1"}) {
+      if (partition_of(key) == partition) expected.emplace_back(key);
+    }
+    EXPECT_EQ(seen, expected) << partition;
+  }
+}
+
+TEST(StorePartitionDeathTest, PartitionBeyondTheLimitIsAProgrammingError) {
+  MapDisk disk;
+  Store store(&disk, [](std::string_view) { return kMaxStorePartitions; },
+              StoreOptions{});
+  EXPECT_DEATH((void)store.Apply("k", Version::Write(Timestamp{1, 0}, 1, "v")),
+               "kMaxStorePartitions");
+  EXPECT_DEATH((void)store.ForEachInPartition(
+                   kMaxStorePartitions, [](std::string_view, const Version&) { return true; }),
+               "kMaxStorePartitions");
 }
 
 TEST_F(StoreTest, VersionsNewerThanEverythingAreWrittenWithoutReading) {
@@ -710,8 +816,12 @@ RC_GTEST_PROP(StoreProperty, DecodingArbitraryBytesNeverMisreads,
 }
 
 RC_GTEST_PROP(StoreProperty, EveryEncodedRecordDecodesAndEveryBitFlipIsCaught,
-              (const std::string& value, size_t bit_seed)) {
-  const Version version = Version::Write(Timestamp{123, 4}, 5, value);
+              (const std::string& value, uint64_t physical_ms, uint32_t logical,
+               uint32_t origin_seed, bool tombstone, size_t bit_seed)) {
+  const NodeId origin = origin_seed == kNoNode ? 1 : origin_seed;
+  const Timestamp timestamp{physical_ms, physical_ms == 0 && logical == 0 ? 1 : logical};
+  const Version version = tombstone ? Version::Tombstone(timestamp, origin)
+                                    : Version::Write(timestamp, origin, value);
   std::string encoded = EncodeRecordValue("vkey", version);
   RC_ASSERT(*DecodeRecordValue("vkey", "key", encoded) == version);
   const size_t bit = bit_seed % (encoded.size() * 8);

@@ -285,7 +285,7 @@ TEST(StoreCrashTest, CorruptedRecordIsReportedNeverReturned) {
       EXPECT_EQ(*reopened.GetLive("key0"), "value of key0");
       continue;
     }
-    const std::string damaged = damaged_disk_key->substr(1 + 4);  // "v" + partition
+    const std::string damaged = damaged_disk_key->substr(1 + 2);  // "v" + partition
     for (int i = 0; i < 30; ++i) {
       const std::string key = "key" + std::to_string(i);
       const Result<std::string> value = store.GetLive(key);
