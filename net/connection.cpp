@@ -208,6 +208,10 @@ bool Connection::ReadAvailable() {
       if (alive.expired() || closed()) return false;
     }
     if (close_when_flushed_ || reading_paused_) return true;
+    // A short read drained the socket: the recv that would say EAGAIN is
+    // skipped. Epoll is level-triggered, so bytes (or an EOF) that arrive
+    // meanwhile are reported on the next turn.
+    if (static_cast<size_t>(count) < buffer.size()) return true;
   }
   return true;
 }
