@@ -219,28 +219,57 @@ std::string ValueOf(uint32_t index) {
   return "value " + std::to_string(index) + std::string(index % 300, 'x');
 }
 
+// How the child writes: synchronously on its own thread, or through the
+// disk's writer thread as mks-node does (PrepareBatch, WriteAsync, and the
+// outcome back through a poster, then FinishBatch).
+enum class WritePath { kDirect, kWriterThread };
+
+// Applies `records` with sync along `path`; returns the outcome.
+Status ApplySynced(Store& store, LevelDbDisk& disk, PostedTasks& loop, size_t* posted,
+                   const std::vector<Record>& records, WritePath path) {
+  if (path == WritePath::kDirect) {
+    if (records.size() == 1) {
+      return store.Apply(records[0].key, records[0].version, WriteOptions{.sync = true})
+          .status();
+    }
+    return store.ApplyBatch(records, WriteOptions{.sync = true}).status();
+  }
+  Result<Store::PreparedBatch> prepared = store.PrepareBatch(records);
+  MKS_RETURN_IF_ERROR(prepared.status());
+  Status outcome = Status::Internal("no outcome");
+  disk.WriteAsync(std::move(prepared->batch), WriteOptions{.sync = true},
+                  [&outcome](Status status) { outcome = std::move(status); });
+  loop.RunUntil(++*posted);
+  store.FinishBatch(*prepared, outcome);
+  return outcome;
+}
+
 // The child: applies versions through the store with sync, each fifth as a
 // synced group commit of three, and after each success reports the highest
 // index it wrote on `report_fd`. Never returns.
 [[noreturn]] void WriteUntilKilled(const std::string& path, uint32_t first_index,
-                                   int report_fd) {
+                                   int report_fd, WritePath write_path) {
   auto opened = LevelDbDisk::Open(path);
   if (!opened.ok()) _exit(2);
-  Store store(opened->get(), HashPartition, StoreOptions{});
+  LevelDbDisk& disk = **opened;
+  PostedTasks loop;
+  size_t posted = 0;
+  if (write_path == WritePath::kWriterThread && !disk.StartWriter(loop.Poster()).ok()) {
+    _exit(2);
+  }
+  Store store(&disk, HashPartition, StoreOptions{});
   for (uint32_t index = first_index;; ++index) {
     const Timestamp stamp{1000 + index, 0};
+    std::vector<Record> records;
     if (index % 5 == 0) {
-      std::vector<Record> records;
       for (uint32_t i = 0; i < 3; ++i) {
         records.push_back({KeyOf(index) + "/" + std::to_string(i),
                            Version::Write(stamp, 1, ValueOf(index))});
       }
-      if (!store.ApplyBatch(records, WriteOptions{.sync = true}).ok()) _exit(3);
-    } else if (!store.Apply(KeyOf(index), Version::Write(stamp, 1, ValueOf(index)),
-                            WriteOptions{.sync = true})
-                    .ok()) {
-      _exit(3);
+    } else {
+      records.push_back({KeyOf(index), Version::Write(stamp, 1, ValueOf(index))});
     }
+    if (!ApplySynced(store, disk, loop, &posted, records, write_path).ok()) _exit(3);
     if (write(report_fd, &index, sizeof index) != sizeof index) _exit(4);
   }
 }
@@ -248,14 +277,14 @@ std::string ValueOf(uint32_t index) {
 // Forks a writer, reads `reports` acknowledgements, SIGKILLs it mid-stream.
 // Returns the last acknowledged index.
 uint32_t RunAndKillWriter(const std::string& path, uint32_t first_index,
-                          int reports) {
+                          int reports, WritePath write_path) {
   int pipe_fds[2];
   MKS_ASSERT_EQ(pipe(pipe_fds), 0);
   const pid_t child = fork();
   MKS_ASSERT_GE(child, 0);
   if (child == 0) {
     close(pipe_fds[0]);
-    WriteUntilKilled(path, first_index, pipe_fds[1]);
+    WriteUntilKilled(path, first_index, pipe_fds[1], write_path);
   }
   close(pipe_fds[1]);
   uint32_t last = 0;
@@ -295,13 +324,15 @@ void ExpectAcknowledged(Store& store, uint32_t first, uint32_t last) {
   }
 }
 
-TEST(LevelDbDiskTest, SyncedWritesSurviveSigkill) {
+// Kills a writer three times, each after 120 acknowledgements, and checks
+// after each kill that every acknowledged write is there and the rest whole.
+void ExpectSyncedWritesSurviveSigkill(WritePath write_path) {
   TestDirectory directory;
   const std::string path = directory.Child("db");
   std::vector<std::pair<uint32_t, uint32_t>> acknowledged;  // index ranges
   uint32_t next_index = 1;
   for (int round = 0; round < 3; ++round) {
-    const uint32_t last = RunAndKillWriter(path, next_index, 120);
+    const uint32_t last = RunAndKillWriter(path, next_index, 120, write_path);
     if (::testing::Test::HasFailure()) return;
     acknowledged.emplace_back(next_index, last);
     auto disk = MustOpen(path);
@@ -333,6 +364,14 @@ TEST(LevelDbDiskTest, SyncedWritesSurviveSigkill) {
     }
     next_index = last + 100;  // the next writer starts clear of stragglers
   }
+}
+
+TEST(LevelDbDiskTest, SyncedWritesSurviveSigkill) {
+  ExpectSyncedWritesSurviveSigkill(WritePath::kDirect);
+}
+
+TEST(LevelDbDiskTest, WritesReportedByTheWriterThreadSurviveSigkill) {
+  ExpectSyncedWritesSurviveSigkill(WritePath::kWriterThread);
 }
 
 }  // namespace
