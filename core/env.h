@@ -183,9 +183,10 @@ class Disk {
 
   // Starts Write(batch, options) and returns before it is done, so the
   // node's thread keeps serving while the device syncs. `done` receives
-  // what Write would have returned, on the node's thread and outside any
-  // fiber; only then is the batch durable (with options.sync) and surely
-  // visible to reads. Until then reads may or may not see it, and a crash
+  // what Write would have returned, on the node's thread: later and outside
+  // any fiber, or (engines that write at once) before WriteAsync returns, in
+  // the caller's context. Only then is the batch durable (with
+  // options.sync) and surely visible to reads. Until then reads may or may not see it, and a crash
   // may keep it or lose it as it would an unsynced write (a prefix, in
   // order). If the node stops or crashes first, `done` may never run.
   //

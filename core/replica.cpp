@@ -131,45 +131,71 @@ void ReplicaService::RunCommitter() {
     }
     CommitGroup(std::move(group));
   }
+  MKS_ASSERT(!write_in_flight_);
   committer_running_ = false;
 }
 
 void ReplicaService::CommitGroup(std::vector<PendingPut> group) {
   MKS_ASSERT(!group.empty());
   MKS_ASSERT(canaries_.overlap_commits || !write_in_flight_);
+  RemoveCorruptRecords();
   std::vector<Record> records;
   records.reserve(group.size());
   for (PendingPut& put : group) records.push_back(std::move(put.record));
   const WriteOptions options{.sync = !canaries_.no_sync};
+  Result<Store::PreparedBatch> prepared = store_->PrepareBatch(records);
+  if (!prepared.ok() && group.size() > 1) {
+    // One record's failure (a corrupt stored record, say) must not fail the
+    // others: those that fail alone get their own error, the rest commit.
+    for (size_t i = 0; i < group.size(); ++i) group[i].record = std::move(records[i]);
+    CommitWithoutFailingRecords(std::move(group));
+    return;
+  }
   ++stats_.group_commits;
   stats_.group_commit_puts += group.size();
-  Result<Store::PreparedBatch> prepared = store_->PrepareBatch(records);
   Status written = prepared.status();
   if (prepared.ok()) {
     written = WriteInFlight(std::move(prepared->batch), options);
     store_->FinishBatch(*prepared, written);
   }
-  if (written.ok()) {
-    MKS_ASSERT_EQ(prepared->changed.size(), group.size());
-    for (size_t i = 0; i < group.size(); ++i) group[i].applied.SetValue(prepared->changed[i]);
+  if (!written.ok()) {
+    // A failed write is the device's failure, not one record's: every put
+    // of the group fails, and none is acknowledged.
+    for (PendingPut& put : group) put.applied.SetError(written);
     return;
   }
-  // One record's failure (a corrupt stored record, say) must not fail the
-  // others: each is then tried alone and answered with its own outcome.
-  for (size_t i = 0; i < group.size(); ++i) {
-    Result<bool> alone = group.size() == 1
-                             ? Result<bool>(written)
-                             : store_->Apply(records[i].key, records[i].version, options);
+  MKS_ASSERT_EQ(prepared->changed.size(), group.size());
+  for (size_t i = 0; i < group.size(); ++i) group[i].applied.SetValue(prepared->changed[i]);
+}
+
+void ReplicaService::CommitWithoutFailingRecords(std::vector<PendingPut> group) {
+  MKS_ASSERT_GT(group.size(), 1u);
+  std::vector<PendingPut> healthy;
+  for (PendingPut& put : group) {
+    // Preparing writes nothing; a discarded preparation at most leaves the
+    // store's ceiling higher in memory, which costs reads, never a winner.
+    Result<Store::PreparedBatch> alone =
+        store_->PrepareBatch(std::span<const Record>(&put.record, 1));
     if (alone.ok()) {
-      group[i].applied.SetValue(*alone);
+      healthy.push_back(std::move(put));
     } else {
-      group[i].applied.SetError(alone.status());
+      put.applied.SetError(alone.status());
     }
   }
+  MKS_ASSERT_LT(healthy.size(), group.size());
+  if (!healthy.empty()) CommitGroup(std::move(healthy));
+}
+
+void ReplicaService::RemoveCorruptRecords() {
+  MKS_ASSERT(canaries_.overlap_commits || !write_in_flight_);
+  // Unsynced: the group's synced write, next, makes the removals durable.
+  for (const std::string& key : corrupt_keys_) (void)store_->Remove(key, WriteOptions{});
+  corrupt_keys_.clear();
 }
 
 Status ReplicaService::WriteInFlight(WriteBatch batch, WriteOptions options) {
   MKS_ASSERT(scheduler_->InFiber());
+  MKS_ASSERT(canaries_.overlap_commits || !write_in_flight_);
   runtime::Promise<bool> promise(scheduler_);
   runtime::Future<bool> done = promise.GetFuture();
   write_in_flight_ = true;
@@ -205,13 +231,16 @@ Result<std::optional<Version>> ReplicaService::Get(std::string_view key) {
     return std::optional<Version>();
   }
   ++stats_.gets_failed;
-  if (stored.status().IsCorruption() && !committer_running_ &&
-      !write_in_flight_) {
+  if (stored.status().IsCorruption()) {
     // Never serve it and never keep it: once removed, read repair or
-    // anti-entropy restores the key from the other replicas. Not while a
-    // group commits, whose write could land on either side of the removal;
-    // the next read removes it.
-    (void)store_->Remove(key, WriteOptions{.sync = true});
+    // anti-entropy restores the key from the other replicas. While a group
+    // commits, its write could land on either side of a removal, so the
+    // committer removes the record before its next group instead.
+    if (committer_running_ || write_in_flight_) {
+      corrupt_keys_.insert(std::string(key));
+    } else {
+      (void)store_->Remove(key, WriteOptions{.sync = true});
+    }
   }
   return stored.status();
 }

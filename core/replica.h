@@ -38,6 +38,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -136,6 +137,11 @@ class ReplicaService {
   void RunCommitter();
   // Writes `group` in one batch and fulfils every put's promise.
   void CommitGroup(std::vector<PendingPut> group);
+  // For a group whose preparation failed: fails the puts that fail alone
+  // and commits the others as one group.
+  void CommitWithoutFailingRecords(std::vector<PendingPut> group);
+  // Removes the corrupt records reads found while a group was committing.
+  void RemoveCorruptRecords();
   // Writes `batch` with Disk::WriteAsync and waits, in this fiber, for it.
   Status WriteInFlight(WriteBatch batch, WriteOptions options);
 
@@ -150,6 +156,9 @@ class ReplicaService {
   // True while a group's write is in flight. Invariant: implies
   // committer_running_ (unless the overlap_commits canary is set).
   bool write_in_flight_ = false;
+  // Keys whose records failed their checksum on a read while a group was
+  // committing; the committer removes them before its next group.
+  std::set<std::string> corrupt_keys_;
   ReplicaCanaries canaries_;
   ReplicaStats stats_;
 };

@@ -138,13 +138,39 @@ class ReplicaServiceTest : public ::testing::Test {
     for (size_t i = 0; i < records.size(); ++i) {
       scheduler_.Spawn(process_, "put", [this, outcomes, i, record = records[i]] {
         Result<bool> applied = replica_->Put(record.key, record.version);
-        // Acknowledged means durable: the record is in the synced state.
-        if (applied.ok()) {
-          EXPECT_EQ(disk_.durable(), disk_.table());
-        }
+        // Acknowledged means durable: the key's record is in the synced
+        // state as reads see it (unsynced writes after the ack may differ).
+        if (applied.ok()) ExpectDurableAsVisible(record.key);
         (*outcomes)[i] = std::move(applied);
       });
     }
+  }
+
+  // Checks that the record of `key` reads the same in the synced state.
+  void ExpectDurableAsVisible(std::string_view key) {
+    const std::string disk_key = DiskKeyOf(key);
+    const auto visible = disk_.table().find(disk_key);
+    const auto durable = disk_.durable().find(disk_key);
+    ASSERT_NE(visible, disk_.table().end()) << "no record of " << key;
+    ASSERT_NE(durable, disk_.durable().end()) << "record of " << key << " not synced";
+    EXPECT_EQ(durable->second, visible->second) << key;
+  }
+  // The disk key of `key`'s record: "v", the 2-byte partition, the key.
+  std::string DiskKeyOf(std::string_view key) {
+    for (const auto& [disk_key, value] : disk_.table()) {
+      if (disk_key.ends_with(key) && disk_key.size() == key.size() + 3) return disk_key;
+    }
+    return "";
+  }
+
+  // Flips a bit of the stored record of `key` (its checksum then fails).
+  void CorruptStoredRecordOf(std::string_view key) {
+    std::string* stored = nullptr;
+    for (auto& [disk_key, value] : disk_.table()) {
+      if (disk_key.ends_with(key)) stored = &value;
+    }
+    ASSERT_NE(stored, nullptr);
+    stored->back() = static_cast<char>(stored->back() ^ 0x01);
   }
 
   ManualClock clock_;
@@ -265,12 +291,7 @@ TEST_F(ReplicaServiceTest, ACorruptRecordFailsOnlyItsOwnPut) {
   // A newer version elsewhere: the group's versions are then not above
   // everything stored, so the store reads each key before writing it.
   ASSERT_TRUE(replica_->Put("top", At(now_ms + 100, "t")).ok());
-  std::string* stored = nullptr;
-  for (auto& [disk_key, value] : disk_.table()) {
-    if (disk_key.ends_with("bad")) stored = &value;
-  }
-  ASSERT_NE(stored, nullptr);
-  stored->back() = static_cast<char>(stored->back() ^ 0x01);
+  CorruptStoredRecordOf("bad");
   std::vector<Result<bool>> results = PutConcurrently({
       {"good", At(now_ms, "g")},
       {"bad", At(now_ms, "new")},
@@ -285,6 +306,45 @@ TEST_F(ReplicaServiceTest, ACorruptRecordFailsOnlyItsOwnPut) {
   EXPECT_EQ(replica_->stats().puts_refused, 1u);
   EXPECT_TRUE(store_.Get("good").ok());
   EXPECT_TRUE(store_.Get("other").ok());
+}
+
+TEST_F(ReplicaServiceTest, ACorruptRecordLeavesTheRestOfItsGroupOneSyncedWrite) {
+  const uint64_t now_ms = NowMs();
+  ASSERT_TRUE(replica_->Put("bad", At(now_ms - 10, "old")).ok());
+  ASSERT_TRUE(replica_->Put("top", At(now_ms + 100, "t")).ok());  // reads needed
+  CorruptStoredRecordOf("bad");
+  const int syncs_before = disk_.syncs();
+  std::vector<Result<bool>> results = PutConcurrently({
+      {"a", At(now_ms, "a")}, {"bad", At(now_ms, "new")}, {"b", At(now_ms, "b")}});
+  EXPECT_TRUE(results[0].ok());
+  EXPECT_TRUE(results[1].status().IsCorruption());
+  EXPECT_TRUE(results[2].ok());
+  EXPECT_EQ(disk_.syncs(), syncs_before + 1);  // the others, together
+}
+
+TEST_F(ReplicaServiceTest, CorruptRecordFoundDuringAGroupIsRemovedBeforeTheNext) {
+  const uint64_t now_ms = NowMs();
+  ASSERT_TRUE(replica_->Put("bad", At(now_ms - 10, "old")).ok());
+  CorruptStoredRecordOf("bad");
+  disk_.set_hold_async_writes(true);
+  std::vector<std::optional<Result<bool>>> first(1);
+  StartPuts({{"a", At(now_ms, "a")}}, &first);
+  runtime::DriveUntilQuiet(scheduler_, clock_);
+  ASSERT_EQ(disk_.held_count(), 1u);
+  // Found while a write is in flight: reported, but not removed yet.
+  EXPECT_TRUE(replica_->Get("bad").status().IsCorruption());
+  EXPECT_TRUE(store_.Get("bad").status().IsCorruption());
+  std::vector<std::optional<Result<bool>>> second(1);
+  StartPuts({{"b", At(now_ms, "b")}}, &second);
+  runtime::DriveUntilQuiet(scheduler_, clock_);
+  disk_.CompleteOldestHeldWrite();
+  runtime::DriveUntilQuiet(scheduler_, clock_);
+  ASSERT_EQ(disk_.held_count(), 1u);  // the second group, in flight
+  EXPECT_TRUE(store_.Get("bad").status().IsNotFound());  // removed before it
+  disk_.CompleteOldestHeldWrite();
+  runtime::DriveUntilQuiet(scheduler_, clock_);
+  EXPECT_TRUE(second[0].has_value() && second[0]->ok());
+  EXPECT_EQ(disk_.durable(), disk_.table());  // the removal is synced too
 }
 
 TEST_F(ReplicaServiceTest, AFailedDiskWriteFailsEveryPutOfTheGroup) {

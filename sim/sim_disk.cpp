@@ -84,6 +84,8 @@ Status SimDisk::Sync() {
 
 void SimDisk::WriteAsync(WriteBatch batch, WriteOptions options, WriteDone done) {
   if (scheduler_ == nullptr) {
+    // Writing at once must not overtake a write still in flight.
+    MKS_ASSERT(in_flight_.empty());
     done(Commit(batch, options));
     return;
   }

@@ -73,7 +73,8 @@ class Logger {
 };
 
 // Everything a running node owns, in construction order; destroyed in
-// reverse, so servers go before the node and the node before its disk.
+// reverse, so servers go before the node and the node before its disk, and
+// the disk (whose writer thread posts to the reactor) before the reactor.
 struct RunningNode {
   net::SystemClock clock;
   runtime::Scheduler scheduler{&clock};
@@ -205,6 +206,8 @@ int Run(const NodeSettings& settings, Logger& log) {
   const Status ran = running.reactor->Run();
   if (!ran.ok()) {
     log.Error("event loop failed: " + ran.ToString());
+    // The node's fibers go before the node they use.
+    running.scheduler.Kill(running.process);
     return 1;
   }
   log.Info("signal " + std::to_string(running.reactor->stop_signal()) + ": shutting down");
