@@ -104,8 +104,9 @@ class ReplicaService {
                    bool repair = false);
   // Returns the newest version of `key` held here (a tombstone included), or
   // nullopt when there is none. Corruption when the stored record fails its
-  // checksum (the record is then removed, so anti-entropy or read repair
-  // can restore it from other replicas); IOError from the disk.
+  // checksum (the record is then removed, at once or, while a group
+  // commits, before the next group, so anti-entropy or read repair can
+  // restore it from other replicas); IOError from the disk.
   Result<std::optional<Version>> Get(std::string_view key);
   // OK when `version` of `key` is within the store's limits (see
   // Store::Validate); lets a coordinator refuse bad input before sending.
