@@ -145,11 +145,13 @@ runtime::Future<std::string> Coordinator::SendToReplica(
   // local answer races the remote ones exactly like another replica's.
   runtime::Promise<std::string> promise(scheduler_);
   runtime::Future<std::string> future = promise.GetFuture();
+  const int64_t deadline_ns = SaturatingDeadline(scheduler_->NowNanos(), timeout_ns);
   scheduler_->Spawn(process_, "local-replica",
                     [this, method = std::string(method),
-                     payload = std::move(payload),
+                     payload = std::move(payload), deadline_ns,
                      promise = std::move(promise)]() mutable {
-                      Result<std::string> answer = local_->Serve(method, payload);
+                      Result<std::string> answer =
+                          local_->Serve(method, payload, deadline_ns);
                       if (answer.ok()) {
                         promise.SetValue(std::move(*answer));
                       } else {

@@ -80,7 +80,7 @@ Node::Node(NodeOptions options, Environment env, runtime::Scheduler* scheduler,
   rpc_ = std::make_unique<RpcEndpoint>(scheduler_, process_, env_.network,
                                        env_.node_id, RpcOptions{incarnation});
   replica_ = std::make_unique<ReplicaService>(store_.get(), &hlc_, rpc_.get(),
-                                              scheduler_, &env_);
+                                              scheduler_, &env_, options_.replica);
   coordinator_ = std::make_unique<Coordinator>(
       scheduler_, process_, rpc_.get(), replica_.get(), &hlc_,
       [this]() -> const Ring& { return ring_; },

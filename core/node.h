@@ -45,6 +45,7 @@ struct NodeOptions {
   RingOptions ring;
   CoordinatorOptions coordinator;
   StoreOptions store;
+  ReplicaOptions replica;
   HlcOptions hlc;
   // How far ahead of the issued timestamps the durable ceiling is raised
   // each time it is reached: at most one synced write per step of wall time.

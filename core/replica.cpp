@@ -13,6 +13,8 @@ inline constexpr std::string_view kReplicaGet = "replica.get";
 // How long the first group commit after a quiet spell gathers puts when
 // BUGGIFY widens its window.
 inline constexpr int64_t kWideGroupWindowNs = 3'000'000;
+// The bound on waiting puts when BUGGIFY narrows it, so that refusals happen.
+inline constexpr uint32_t kNarrowWaitingPuts = 1;
 
 void VersionToProto(std::string_view key, const Version& version,
                     proto::Version* out) {
@@ -50,21 +52,23 @@ Result<Version> VersionFromProto(const proto::Version& message) {
 
 ReplicaService::ReplicaService(Store* store, HybridLogicalClock* hlc,
                                RpcEndpoint* rpc, runtime::Scheduler* scheduler,
-                               const Environment* env)
-    : store_(store), hlc_(hlc), scheduler_(scheduler), env_(env) {
+                               const Environment* env, ReplicaOptions options)
+    : store_(store), hlc_(hlc), scheduler_(scheduler), env_(env), options_(options) {
+  MKS_ASSERT_GE(options_.max_waiting_puts, 1u);
+  MKS_ASSERT_GE(options_.max_waiting_bytes, 1u);
   MKS_ASSERT(store_ != nullptr);
   MKS_ASSERT(hlc_ != nullptr);
   MKS_ASSERT(scheduler_ != nullptr);
   MKS_ASSERT(rpc != nullptr);
   for (std::string_view method : {kReplicaPut, kReplicaGet}) {
     rpc->RegisterHandler(std::string(method), [this, method](RpcRequest request) {
-      return Serve(method, request.payload);
+      return Serve(method, request.payload, request.deadline_ns);
     });
   }
 }
 
 Result<bool> ReplicaService::Put(std::string_view key, const Version& version,
-                                 bool repair) {
+                                 bool repair, int64_t deadline_ns) {
   if (Status valid = store_->Validate(key, version); !valid.ok()) {
     ++stats_.puts_refused;
     return valid;
@@ -79,9 +83,22 @@ Result<bool> ReplicaService::Put(std::string_view key, const Version& version,
     }
     ++stats_.repairs_from_ahead;
   }
-  Result<bool> applied = ApplyDurably(key, version);
+  Result<bool> applied = ApplyDurably(key, version, deadline_ns);
   if (!applied.ok()) {
-    ++stats_.puts_refused;
+    const bool busy = applied.status().IsResourceExhausted();
+    const bool expired = applied.status().IsTimedOut();
+    if (busy) {
+      ++stats_.puts_busy;
+    } else if (expired) {
+      ++stats_.puts_expired;
+    } else {
+      ++stats_.puts_refused;
+    }
+    if (canaries_.ack_shed_puts && (busy || expired)) {
+      // The planted bug: a put that was never written is acknowledged.
+      ++stats_.puts;
+      return false;
+    }
     return applied.status();
   }
   ++stats_.puts;
@@ -90,16 +107,21 @@ Result<bool> ReplicaService::Put(std::string_view key, const Version& version,
 }
 
 Result<bool> ReplicaService::ApplyDurably(std::string_view key,
-                                          const Version& version) {
+                                          const Version& version,
+                                          int64_t deadline_ns) {
   if (!scheduler_->InFiber()) {
     // Nothing can wait for a group outside a fiber, and a direct write must
     // not race a group's write in flight (see Store::PrepareBatch).
     MKS_ASSERT_MSG(!committer_running_, "a direct put while a group commits");
     return store_->Apply(key, version, WriteOptions{.sync = !canaries_.no_sync});
   }
+  const uint64_t bytes = key.size() + version.value.size();
+  MKS_RETURN_IF_ERROR(AdmitWaitingPut(bytes));
   runtime::Promise<bool> promise(scheduler_);
   runtime::Future<bool> applied = promise.GetFuture();
-  pending_.push_back(PendingPut{Record{std::string(key), version}, std::move(promise)});
+  pending_.push_back(
+      PendingPut{Record{std::string(key), version}, std::move(promise), deadline_ns});
+  pending_bytes_ += bytes;
   if (!committer_running_) {
     committer_running_ = true;
     (void)scheduler_->Spawn(scheduler_->CurrentProcess(), "replica.commit",
@@ -120,8 +142,8 @@ void ReplicaService::RunCommitter() {
   scheduler_->SleepFor(wide_window ? kWideGroupWindowNs : 0);
   // The puts that arrive while a group is in flight form the next group.
   while (!pending_.empty()) {
-    std::vector<PendingPut> group = std::move(pending_);
-    pending_.clear();
+    std::vector<PendingPut> group = TakeGroup();
+    if (group.empty()) continue;
     if (canaries_.overlap_commits) {
       // The planted bug: the next put starts another committer now, which
       // decides its group's winners before this group's write has landed.
@@ -193,6 +215,41 @@ void ReplicaService::RemoveCorruptRecords() {
   corrupt_keys_.clear();
 }
 
+Status ReplicaService::AdmitWaitingPut(uint64_t bytes) {
+  const uint32_t max_puts = env_ != nullptr && MKS_BUGGIFY(*env_)
+                                ? kNarrowWaitingPuts
+                                : options_.max_waiting_puts;
+  const bool too_many = pending_.size() >= max_puts;
+  const bool too_large =
+      !pending_.empty() && pending_bytes_ + bytes > options_.max_waiting_bytes;
+  if (!too_many && !too_large) return Status::Ok();
+  return Status::ResourceExhausted(
+      "replica busy: " + std::to_string(pending_.size()) + " puts (" +
+      std::to_string(pending_bytes_) + " bytes) already wait for a synced write");
+}
+
+std::vector<ReplicaService::PendingPut> ReplicaService::TakeGroup() {
+  MKS_ASSERT(!pending_.empty());
+  std::vector<PendingPut> group;
+  group.reserve(pending_.size());
+  const int64_t now_ns = scheduler_->NowNanos();
+  for (PendingPut& put : pending_) {
+    if (now_ns <= put.deadline_ns) {
+      group.push_back(std::move(put));
+      continue;
+    }
+    // Its caller has given up: writing it would only cost a sync, and the
+    // version reaches this replica by repair if it won elsewhere.
+    put.applied.SetError(Status::TimedOut(
+        "the put of " + EscapeKeyForMessage(put.record.key) +
+        " waited past its caller's deadline for a synced write"));
+  }
+  pending_.clear();
+  pending_bytes_ = 0;
+  MKS_ASSERT_LE(group.size(), options_.max_waiting_puts);
+  return group;
+}
+
 Status ReplicaService::WriteInFlight(WriteBatch batch, WriteOptions options) {
   MKS_ASSERT(scheduler_->InFiber());
   MKS_ASSERT(canaries_.overlap_commits || !write_in_flight_);
@@ -246,13 +303,15 @@ Result<std::optional<Version>> ReplicaService::Get(std::string_view key) {
 }
 
 Result<std::string> ReplicaService::Serve(std::string_view method,
-                                          std::string_view payload) {
-  if (method == kReplicaPut) return ServePut(payload);
+                                          std::string_view payload,
+                                          int64_t deadline_ns) {
+  if (method == kReplicaPut) return ServePut(payload, deadline_ns);
   if (method == kReplicaGet) return ServeGet(payload);
   return Status::InvalidArgument("unknown replica method " + std::string(method));
 }
 
-Result<std::string> ReplicaService::ServePut(std::string_view payload) {
+Result<std::string> ReplicaService::ServePut(std::string_view payload,
+                                             int64_t deadline_ns) {
   proto::ReplicaPutRequest request;
   if (!request.ParseFromArray(payload.data(), static_cast<int>(payload.size())) ||
       !request.has_version()) {
@@ -260,7 +319,8 @@ Result<std::string> ReplicaService::ServePut(std::string_view payload) {
   }
   Result<Version> version = VersionFromProto(request.version());
   MKS_RETURN_IF_ERROR(version.status());
-  Result<bool> applied = Put(request.version().key(), *version, request.repair());
+  Result<bool> applied =
+      Put(request.version().key(), *version, request.repair(), deadline_ns);
   MKS_RETURN_IF_ERROR(applied.status());
   proto::ReplicaPutResponse response;
   response.set_applied(*applied);

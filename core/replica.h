@@ -18,6 +18,13 @@
 // delivered in that turn join it. A put is never acknowledged before its
 // own record is synced.
 //
+// The waiting puts are bounded (ReplicaOptions): a replica that falls behind
+// (a slow disk, or the replica a quorum does not wait for, at W < N) refuses
+// new puts with ResourceExhausted instead of queueing without limit, and a
+// waiting put whose caller's deadline has passed is failed with TimedOut
+// rather than written, since nobody waits for its answer. Either way the put
+// is not acknowledged; read repair and anti-entropy bring the version later.
+//
 // Every received timestamp is folded into the node's hybrid logical clock
 // (causality). A new write stamped further ahead of this node's wall clock
 // than the clock's maximum offset is refused with InvalidArgument and
@@ -64,10 +71,23 @@ void VersionToProto(std::string_view key, const Version& version,
 // checked by the store, not here.
 Result<Version> VersionFromProto(const proto::Version& message);
 
+struct ReplicaOptions {
+  // Bounds on the puts waiting for a group commit (the group in flight not
+  // included). A put that would exceed either is refused. Both at least 1;
+  // one put larger than max_waiting_bytes is still taken when none waits.
+  uint32_t max_waiting_puts = 1024;
+  uint64_t max_waiting_bytes = 64ull << 20;
+};
+
+// The deadline of a put whose caller waits for as long as it takes.
+inline constexpr int64_t kNoPutDeadline = INT64_MAX;
+
 struct ReplicaStats {
   uint64_t puts = 0;             // put requests served successfully
   uint64_t puts_applied = 0;     // ... of which changed the stored winner
   uint64_t puts_refused = 0;     // bad input, clock offset, or disk error
+  uint64_t puts_busy = 0;        // refused: too many puts already waiting
+  uint64_t puts_expired = 0;     // failed unwritten: caller's deadline passed
   uint64_t repairs_from_ahead = 0;  // repairs applied beyond the clock offset
   uint64_t group_commits = 0;    // synced writes that carried puts
   uint64_t group_commit_puts = 0;  // puts they carried (>= group_commits)
@@ -83,6 +103,8 @@ struct ReplicaCanaries {
   bool overlap_commits = false;
   // Acknowledge a group's puts once its write is submitted, not completed.
   bool ack_in_flight = false;
+  // Acknowledge the puts refused as busy or expired as if written.
+  bool ack_shed_puts = false;
 };
 
 class ReplicaService {
@@ -91,17 +113,21 @@ class ReplicaService {
   // must `env` when given (its BUGGIFY sites then apply; null: none).
   // Registers the replica methods on `rpc`.
   ReplicaService(Store* store, HybridLogicalClock* hlc, RpcEndpoint* rpc,
-                 runtime::Scheduler* scheduler, const Environment* env = nullptr);
+                 runtime::Scheduler* scheduler, const Environment* env = nullptr,
+                 ReplicaOptions options = {});
   ReplicaService(const ReplicaService&) = delete;
   ReplicaService& operator=(const ReplicaService&) = delete;
 
   // Applies `version` of `key` durably. Returns whether it changed the
   // stored winner. Inside a fiber the put may wait for other puts to join
-  // its synced write (see the file comment). InvalidArgument for a version outside the store's limits
-  // or, unless `repair`, stamped too far ahead (nothing written); the
-  // store's Corruption or IOError otherwise.
+  // its synced write (see the file comment). InvalidArgument for a version
+  // outside the store's limits or, unless `repair`, stamped too far ahead;
+  // ResourceExhausted when too many puts wait already; TimedOut when
+  // `deadline_ns` (scheduler time) passed before its group was written. In
+  // these cases nothing is written. The store's Corruption or IOError
+  // otherwise.
   Result<bool> Put(std::string_view key, const Version& version,
-                   bool repair = false);
+                   bool repair = false, int64_t deadline_ns = kNoPutDeadline);
   // Returns the newest version of `key` held here (a tombstone included), or
   // nullopt when there is none. Corruption when the stored record fails its
   // checksum (the record is then removed, at once or, while a group
@@ -116,24 +142,33 @@ class ReplicaService {
   size_t max_key_bytes() const { return store_->options().max_key_bytes; }
   // Serves one serialized replica request ("replica.put" or "replica.get")
   // and returns the serialized response: the RPC handlers and the local
-  // coordinator share this path. InvalidArgument for an unknown method or
-  // unparsable bytes.
-  Result<std::string> Serve(std::string_view method, std::string_view payload);
+  // coordinator share this path. `deadline_ns` is when the caller stops
+  // waiting (scheduler time). InvalidArgument for an unknown method or
+  // unparsable bytes; otherwise Put's or Get's errors.
+  Result<std::string> Serve(std::string_view method, std::string_view payload,
+                            int64_t deadline_ns = kNoPutDeadline);
 
   const ReplicaStats& stats() const { return stats_; }
   void set_canaries(ReplicaCanaries canaries) { canaries_ = canaries; }
 
  private:
-  Result<std::string> ServePut(std::string_view payload);
+  Result<std::string> ServePut(std::string_view payload, int64_t deadline_ns);
   Result<std::string> ServeGet(std::string_view payload);
   // Applies one record (synced unless the no_sync canary is set), joining a
   // group commit when called inside a fiber.
-  Result<bool> ApplyDurably(std::string_view key, const Version& version);
+  Result<bool> ApplyDurably(std::string_view key, const Version& version,
+                            int64_t deadline_ns);
+  // ResourceExhausted when a put of `bytes` must not join the waiting ones.
+  Status AdmitWaitingPut(uint64_t bytes);
   // A put waiting for its group's write.
   struct PendingPut {
     Record record;
     runtime::Promise<bool> applied;
+    int64_t deadline_ns = kNoPutDeadline;  // scheduler time
   };
+  // Takes the waiting puts as the next group, failing those whose caller's
+  // deadline has passed. May return an empty group.
+  std::vector<PendingPut> TakeGroup();
   // The committer fiber's body: commits groups until no put is waiting.
   void RunCommitter();
   // Writes `group` in one batch and fulfils every put's promise.
@@ -150,9 +185,13 @@ class ReplicaService {
   HybridLogicalClock* const hlc_;
   runtime::Scheduler* const scheduler_;
   const Environment* const env_;  // may be null
+  const ReplicaOptions options_;
   // Invariant: non-empty only while committer_running_: the committer takes
-  // these puts as its next group.
+  // these puts as its next group. At most options_.max_waiting_puts long.
   std::vector<PendingPut> pending_;
+  // Key and value bytes of pending_'s records. Invariant: at most
+  // options_.max_waiting_bytes unless pending_ holds a single put.
+  uint64_t pending_bytes_ = 0;
   bool committer_running_ = false;
   // True while a group's write is in flight. Invariant: implies
   // committer_running_ (unless the overlap_commits canary is set).

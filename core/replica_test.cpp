@@ -130,14 +130,27 @@ class ReplicaServiceTest : public ::testing::Test {
     return results;
   }
 
+  // Replaces the service with one using `options`.
+  void ReopenWith(ReplicaOptions options) {
+    replica_.reset();
+    rpc_ = std::make_unique<RpcEndpoint>(&scheduler_, process_, hub_.NetworkOf(kSelf),
+                                         kSelf, RpcOptions{.incarnation = 8});
+    replica_ = std::make_unique<ReplicaService>(&store_, &hlc_, rpc_.get(),
+                                                &scheduler_, nullptr, options);
+  }
+
   // Starts one fiber per put; each stores its outcome in (*outcomes)[i]
-  // when it completes. `outcomes` must outlive the fibers.
+  // when it completes. `outcomes` must outlive the fibers. The callers wait
+  // until `deadline_ns`.
   void StartPuts(const std::vector<Record>& records,
-                 std::vector<std::optional<Result<bool>>>* outcomes) {
+                 std::vector<std::optional<Result<bool>>>* outcomes,
+                 int64_t deadline_ns = kNoPutDeadline) {
     MKS_ASSERT_EQ(outcomes->size(), records.size());
     for (size_t i = 0; i < records.size(); ++i) {
-      scheduler_.Spawn(process_, "put", [this, outcomes, i, record = records[i]] {
-        Result<bool> applied = replica_->Put(record.key, record.version);
+      scheduler_.Spawn(process_, "put", [this, outcomes, i, record = records[i],
+                                         deadline_ns] {
+        Result<bool> applied =
+            replica_->Put(record.key, record.version, /*repair=*/false, deadline_ns);
         // Acknowledged means durable: the key's record is in the synced
         // state as reads see it (unsynced writes after the ack may differ).
         if (applied.ok()) ExpectDurableAsVisible(record.key);
@@ -371,6 +384,141 @@ TEST_F(ReplicaServiceTest, RefusedPutsNeverJoinAGroup) {
   EXPECT_EQ(replica_->stats().group_commit_puts, 1u);
   EXPECT_TRUE(store_.Get("a").ok());
   EXPECT_TRUE(store_.Get("w").status().IsNotFound());
+}
+
+TEST_F(ReplicaServiceTest, PutsBeyondTheWaitingBoundAreRefusedAsBusy) {
+  ReopenWith(ReplicaOptions{.max_waiting_puts = 2});
+  const uint64_t now_ms = NowMs();
+  disk_.set_hold_async_writes(true);
+  std::vector<std::optional<Result<bool>>> first(1);
+  StartPuts({{"a", At(now_ms, "a1")}}, &first);
+  runtime::DriveUntilQuiet(scheduler_, clock_);
+  ASSERT_EQ(disk_.held_count(), 1u);  // "a" is in flight; nothing waits
+  std::vector<std::optional<Result<bool>>> second(4);
+  StartPuts({{"b", At(now_ms, "b1")}, {"c", At(now_ms, "c1")},
+             {"d", At(now_ms, "d1")}, {"e", At(now_ms, "e1")}},
+            &second);
+  runtime::DriveUntilQuiet(scheduler_, clock_);
+  // Two wait; the others are answered at once, unwritten.
+  ASSERT_EQ(CountDone(second), 2u);
+  EXPECT_TRUE(second[2]->status().IsResourceExhausted()) << second[2]->status().ToString();
+  EXPECT_TRUE(second[3]->status().IsResourceExhausted());
+  EXPECT_NE(second[2]->status().message().find("2 puts"), std::string::npos)
+      << second[2]->status().message();
+  disk_.CompleteOldestHeldWrite();
+  runtime::DriveUntilQuiet(scheduler_, clock_);
+  disk_.CompleteOldestHeldWrite();
+  runtime::DriveUntilQuiet(scheduler_, clock_);
+  ASSERT_EQ(CountDone(second), 4u);
+  EXPECT_TRUE(second[0]->ok() && **second[0]);
+  EXPECT_TRUE(second[1]->ok() && **second[1]);
+  EXPECT_TRUE(store_.Get("d").status().IsNotFound());
+  EXPECT_TRUE(store_.Get("e").status().IsNotFound());
+  EXPECT_EQ(replica_->stats().puts_busy, 2u);
+  EXPECT_EQ(replica_->stats().puts_refused, 0u);
+  EXPECT_EQ(replica_->stats().group_commit_puts, 3u);
+  // Once the backlog is gone, puts are taken again.
+  disk_.set_hold_async_writes(false);
+  EXPECT_TRUE(PutConcurrently({{"d", At(now_ms, "d1")}})[0].ok());
+}
+
+TEST_F(ReplicaServiceTest, TheByteBoundRefusesAPutOnlyWhenOthersWait) {
+  ReopenWith(ReplicaOptions{.max_waiting_bytes = 16});
+  const uint64_t now_ms = NowMs();
+  disk_.set_hold_async_writes(true);
+  std::vector<std::optional<Result<bool>>> first(1);
+  StartPuts({{"a", At(now_ms, "a1")}}, &first);
+  runtime::DriveUntilQuiet(scheduler_, clock_);
+  ASSERT_EQ(disk_.held_count(), 1u);
+  // 33 bytes alone is taken, or a value above the bound could never land;
+  // a 5-byte put behind it exceeds the bound.
+  std::vector<std::optional<Result<bool>>> second(2);
+  StartPuts({{"big", At(now_ms, std::string(30, 'x'))}, {"s", At(now_ms, "s1")}},
+            &second);
+  runtime::DriveUntilQuiet(scheduler_, clock_);
+  ASSERT_EQ(CountDone(second), 1u);
+  EXPECT_TRUE(second[1]->status().IsResourceExhausted());
+  disk_.CompleteOldestHeldWrite();
+  runtime::DriveUntilQuiet(scheduler_, clock_);
+  disk_.CompleteOldestHeldWrite();
+  runtime::DriveUntilQuiet(scheduler_, clock_);
+  ASSERT_EQ(CountDone(second), 2u);
+  EXPECT_TRUE(second[0]->ok() && **second[0]);
+  EXPECT_EQ(store_.Get("big")->value.size(), 30u);
+  EXPECT_EQ(replica_->stats().puts_busy, 1u);
+}
+
+TEST_F(ReplicaServiceTest, APutWhoseCallerGaveUpWhileWaitingIsNotWritten) {
+  const uint64_t now_ms = NowMs();
+  disk_.set_hold_async_writes(true);
+  std::vector<std::optional<Result<bool>>> first(1);
+  StartPuts({{"a", At(now_ms, "a1")}}, &first);
+  runtime::DriveUntilQuiet(scheduler_, clock_);
+  ASSERT_EQ(disk_.held_count(), 1u);
+  std::vector<std::optional<Result<bool>>> patient(1);
+  std::vector<std::optional<Result<bool>>> hurried(1);
+  StartPuts({{"p", At(now_ms, "p1")}}, &patient);
+  StartPuts({{"h", At(now_ms, "h1")}}, &hurried, clock_.MonotonicNanos() + kMsNanos);
+  runtime::DriveUntilQuiet(scheduler_, clock_);
+  clock_.AdvanceTo(clock_.MonotonicNanos() + 2 * kMsNanos);  // a slow sync
+  disk_.CompleteOldestHeldWrite();
+  runtime::DriveUntilQuiet(scheduler_, clock_);
+  ASSERT_TRUE(hurried[0].has_value());
+  EXPECT_TRUE(hurried[0]->status().IsTimedOut()) << hurried[0]->status().ToString();
+  ASSERT_EQ(disk_.held_count(), 1u);  // the next group carries "p" alone
+  disk_.CompleteOldestHeldWrite();
+  runtime::DriveUntilQuiet(scheduler_, clock_);
+  ASSERT_TRUE(patient[0].has_value());
+  EXPECT_TRUE(patient[0]->ok());
+  EXPECT_TRUE(store_.Get("h").status().IsNotFound());
+  EXPECT_EQ(replica_->stats().puts_expired, 1u);
+  EXPECT_EQ(replica_->stats().group_commit_puts, 2u);
+}
+
+TEST_F(ReplicaServiceTest, AGroupOfOnlyExpiredPutsWritesNothing) {
+  const uint64_t now_ms = NowMs();
+  disk_.set_hold_async_writes(true);
+  std::vector<std::optional<Result<bool>>> first(1);
+  StartPuts({{"a", At(now_ms, "a1")}}, &first);
+  runtime::DriveUntilQuiet(scheduler_, clock_);
+  std::vector<std::optional<Result<bool>>> hurried(2);
+  StartPuts({{"h", At(now_ms, "h1")}, {"i", At(now_ms, "i1")}}, &hurried,
+            clock_.MonotonicNanos() + kMsNanos);
+  runtime::DriveUntilQuiet(scheduler_, clock_);
+  clock_.AdvanceTo(clock_.MonotonicNanos() + 2 * kMsNanos);
+  disk_.CompleteOldestHeldWrite();
+  runtime::DriveUntilQuiet(scheduler_, clock_);
+  EXPECT_EQ(disk_.held_count(), 0u);
+  EXPECT_EQ(CountDone(hurried), 2u);
+  EXPECT_EQ(replica_->stats().puts_expired, 2u);
+  EXPECT_EQ(replica_->stats().group_commits, 1u);
+  // The committer stopped cleanly: the next put starts a new one.
+  disk_.set_hold_async_writes(false);
+  EXPECT_TRUE(PutConcurrently({{"h", At(now_ms, "h2")}})[0].ok());
+}
+
+TEST_F(ReplicaServiceTest, ShedCanaryAcknowledgesARefusedPut) {
+  ReopenWith(ReplicaOptions{.max_waiting_puts = 1});
+  replica_->set_canaries(ReplicaCanaries{.ack_shed_puts = true});
+  const uint64_t now_ms = NowMs();
+  disk_.set_hold_async_writes(true);
+  std::vector<std::optional<Result<bool>>> first(1);
+  StartPuts({{"a", At(now_ms, "a1")}}, &first);
+  runtime::DriveUntilQuiet(scheduler_, clock_);
+  std::vector<std::optional<Result<bool>>> second(1);
+  StartPuts({{"b", At(now_ms, "b1")}}, &second);
+  std::optional<Result<bool>> shed;
+  scheduler_.Spawn(process_, "put", [this, &shed, now_ms] {
+    shed = replica_->Put("c", At(now_ms, "c1"));
+  });
+  runtime::DriveUntilQuiet(scheduler_, clock_);
+  ASSERT_TRUE(shed.has_value());
+  EXPECT_TRUE(shed->ok());  // the planted bug: acknowledged, unwritten
+  EXPECT_TRUE(store_.Get("c").status().IsNotFound());
+  while (disk_.held_count() > 0) {
+    disk_.CompleteOldestHeldWrite();
+    runtime::DriveUntilQuiet(scheduler_, clock_);
+  }
 }
 
 }  // namespace

@@ -13,16 +13,6 @@ std::string Describe(NodeId peer, std::string_view method) {
   return "rpc '" + std::string(method) + "' to node " + std::to_string(peer);
 }
 
-// now + delta without overflow: a peer controls delta.
-int64_t SaturatingDeadline(int64_t now_ns, int64_t delta_ns) {
-  MKS_ASSERT_GE(delta_ns, 0);
-  MKS_ASSERT_GE(now_ns, 0);
-  if (delta_ns > std::numeric_limits<int64_t>::max() - now_ns) {
-    return std::numeric_limits<int64_t>::max();
-  }
-  return now_ns + delta_ns;
-}
-
 // A status code from the wire; codes this build does not know become
 // Internal rather than being trusted.
 StatusCode StatusCodeFromWire(uint32_t code) {
@@ -57,6 +47,15 @@ class RunningHandlerGuard {
 };
 
 }  // namespace
+
+int64_t SaturatingDeadline(int64_t now_ns, int64_t delta_ns) {
+  MKS_ASSERT_GE(delta_ns, 0);
+  MKS_ASSERT_GE(now_ns, 0);
+  if (delta_ns > std::numeric_limits<int64_t>::max() - now_ns) {
+    return std::numeric_limits<int64_t>::max();
+  }
+  return now_ns + delta_ns;
+}
 
 RpcEndpoint::RpcEndpoint(runtime::Scheduler* scheduler,
                          runtime::ProcessId process, Network* network,

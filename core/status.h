@@ -64,6 +64,7 @@ class [[nodiscard]] Status {
   bool IsInvalidArgument() const { return code_ == StatusCode::kInvalidArgument; }
   bool IsUnavailable() const { return code_ == StatusCode::kUnavailable; }
   bool IsIOError() const { return code_ == StatusCode::kIOError; }
+  bool IsResourceExhausted() const { return code_ == StatusCode::kResourceExhausted; }
 
   // "NotFound: key 'x'" or "OK".
   std::string ToString() const;

@@ -102,7 +102,9 @@ void NodeBackend::AppendMetrics(std::string* out) const {
                "Versions offered to this replica, by outcome.",
                {{"outcome=\"applied\"", r.puts_applied},
                 {"outcome=\"not_newer\"", r.puts - r.puts_applied},
-                {"outcome=\"refused\"", r.puts_refused}});
+                {"outcome=\"refused\"", r.puts_refused},
+                {"outcome=\"busy\"", r.puts_busy},
+                {"outcome=\"expired\"", r.puts_expired}});
   AppendMetric(out, "mks_storage_group_commits_total", "counter",
                "Synced writes that made concurrent puts durable together.",
                {{"", r.group_commits}});

@@ -99,6 +99,8 @@ class KvNode final : public ProtocolNode {
             {"quorum_failures", c.quorum_failures},
             {"replica_puts", r.puts},
             {"replica_puts_refused", r.puts_refused},
+            {"replica_puts_busy", r.puts_busy},
+            {"replica_puts_expired", r.puts_expired},
             {"group_commits", r.group_commits},
             {"group_commit_puts", r.group_commit_puts}};
   }
@@ -427,7 +429,7 @@ const std::vector<std::string>& KvCanaryNames() {
   static const std::vector<std::string> names = {
       "ack_before_quorum", "skip_read_repair", "winner_by_value",
       "ignore_tombstones", "lose_synced_writes", "overlap_commits",
-      "ack_in_flight"};
+      "ack_in_flight", "ack_shed_puts"};
   return names;
 }
 
@@ -447,6 +449,8 @@ Status EnableKvCanary(std::string_view name, KvCanaries* canaries) {
     canaries->replica.overlap_commits = true;
   } else if (name == "ack_in_flight") {
     canaries->replica.ack_in_flight = true;
+  } else if (name == "ack_shed_puts") {
+    canaries->replica.ack_shed_puts = true;
   } else {
     return Status::InvalidArgument("unknown kv canary '" + std::string(name) + "'");
   }

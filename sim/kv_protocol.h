@@ -99,7 +99,8 @@ struct KvCanaries {
   ReplicaCanaries replica;
 };
 // The canary names: ack_before_quorum, skip_read_repair, winner_by_value,
-// ignore_tombstones, lose_synced_writes, overlap_commits, ack_in_flight.
+// ignore_tombstones, lose_synced_writes, overlap_commits, ack_in_flight,
+// ack_shed_puts.
 const std::vector<std::string>& KvCanaryNames();
 // Sets the canary `name` in *canaries. InvalidArgument for an unknown name.
 Status EnableKvCanary(std::string_view name, KvCanaries* canaries);

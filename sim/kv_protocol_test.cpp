@@ -107,7 +107,8 @@ INSTANTIATE_TEST_SUITE_P(
                       // (one down at a time) needs about 30 seeds.
                       CanaryCase{"lose_synced_writes", "kv_group_commit.yaml"},
                       CanaryCase{"overlap_commits", "kv_slow_disk.yaml"},
-                      CanaryCase{"ack_in_flight", "kv_slow_disk.yaml"}),
+                      CanaryCase{"ack_in_flight", "kv_slow_disk.yaml"},
+                      CanaryCase{"ack_shed_puts", "kv_replica_backlog.yaml"}),
     [](const auto& info) {
       std::string scenario = info.param.scenario;
       scenario = scenario.substr(0, scenario.find('.'));
@@ -130,6 +131,25 @@ TEST(KvProtocolTest, GroupCommitScenarioCommitsGroupsOfPuts) {
               static_cast<unsigned long long>(puts), static_cast<unsigned long long>(groups));
   EXPECT_GT(groups, 0u);
   EXPECT_GT(puts * 10, groups * 13);  // more than 1.3 puts per group
+}
+
+// The backlog scenario must really make replicas shed puts, both ways, or
+// it attacks nothing.
+TEST(KvProtocolTest, BacklogScenarioRefusesAndExpiresPuts) {
+  const Scenario scenario = Load("kv_replica_backlog.yaml");
+  uint64_t busy = 0;
+  uint64_t expired = 0;
+  for (uint64_t seed = 1; seed <= 10; ++seed) {
+    const RunSummary summary = Simulate(scenario, seed);
+    ASSERT_EQ(summary.verdict, Verdict::kPass) << "seed " << seed << ": " << Describe(summary);
+    busy += summary.protocol_counters.at("replica_puts_busy");
+    expired += summary.protocol_counters.at("replica_puts_expired");
+  }
+  std::printf("kv_replica_backlog.yaml, seeds 1..10: %llu puts refused as busy, "
+              "%llu expired unwritten\n",
+              static_cast<unsigned long long>(busy), static_cast<unsigned long long>(expired));
+  EXPECT_GT(busy, 0u);
+  EXPECT_GT(expired, 0u);
 }
 
 TEST(KvProtocolTest, UnknownCanaryIsRefused) {

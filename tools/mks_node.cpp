@@ -264,6 +264,9 @@ int main(int argc, char** argv) {
       {app.add_option("-Q,--partitions", settings.partition_count, "partition count"),
        "partition_count"},
       {app.add_option("--timeout-ms", settings.timeout_ms, "per operation"), "timeout_ms"},
+      {app.add_option("--max-waiting-puts", settings.max_waiting_puts,
+                      "replica puts that may wait for a synced write; more are refused"),
+       "max_waiting_puts"},
       {app.add_option("--log-level", settings.log_level, "debug, info, warn, error"),
        "log_level"},
   };

@@ -36,6 +36,7 @@ Status ApplyKey(const std::string& key, const YAML::Node& value,
   if (key == "write_consistency") return Read(value, key, &s->write_consistency);
   if (key == "partition_count") return Read(value, key, &s->partition_count);
   if (key == "timeout_ms") return Read(value, key, &s->timeout_ms);
+  if (key == "max_waiting_puts") return Read(value, key, &s->max_waiting_puts);
   if (key == "log_level") return Read(value, key, &s->log_level);
   return Status::InvalidArgument("unknown config key '" + key + "'");
 }
@@ -118,6 +119,10 @@ Result<NodeOptions> MakeNodeOptions(const NodeSettings& settings,
   options.coordinator.default_write = *write;
   if (settings.timeout_ms <= 0) return Status::InvalidArgument("timeout_ms must be positive");
   options.coordinator.timeout_ns = settings.timeout_ms * 1'000'000;
+  if (settings.max_waiting_puts == 0) {
+    return Status::InvalidArgument("max_waiting_puts must be positive");
+  }
+  options.replica.max_waiting_puts = settings.max_waiting_puts;
   MKS_ASSERT_EQ(options.members.size(), peers.size());
   return options;
 }

@@ -14,6 +14,7 @@
 //   write_consistency: quorum       # default W
 //   partition_count: 256            # Q, a power of two
 //   timeout_ms: 1000                # per client operation
+//   max_waiting_puts: 1024          # replica puts queued behind a sync
 //   log_level: info                 # debug, info, warn, error
 #pragma once
 
@@ -41,6 +42,7 @@ struct NodeSettings {
   std::string write_consistency = "quorum";
   uint32_t partition_count = 256;
   int64_t timeout_ms = 1000;
+  uint32_t max_waiting_puts = ReplicaOptions{}.max_waiting_puts;
   std::string log_level = "info";
 };
 

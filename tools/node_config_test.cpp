@@ -20,6 +20,7 @@ read_consistency: one
 write_consistency: all
 partition_count: 64
 timeout_ms: 250
+max_waiting_puts: 64
 log_level: debug
 )", {"node_id"}, &settings);
   ASSERT_TRUE(applied.ok()) << applied;
@@ -34,6 +35,7 @@ log_level: debug
   EXPECT_EQ(settings.write_consistency, "all");
   EXPECT_EQ(settings.partition_count, 64u);
   EXPECT_EQ(settings.timeout_ms, 250);
+  EXPECT_EQ(settings.max_waiting_puts, 64u);
   EXPECT_EQ(settings.log_level, "debug");
 }
 
@@ -88,6 +90,7 @@ TEST(NodeConfigTest, NodeOptionsFollowTheSettings) {
   EXPECT_EQ(options->coordinator.default_read, Consistency::One());
   EXPECT_EQ(options->coordinator.default_write, Consistency::Count(2));
   EXPECT_EQ(options->coordinator.timeout_ns, 1'000'000'000);
+  EXPECT_EQ(options->replica.max_waiting_puts, ReplicaOptions{}.max_waiting_puts);
 
   settings.write_consistency = "4";  // more than N = 3
   EXPECT_FALSE(MakeNodeOptions(settings, ParsePeers(settings).value()).ok());
@@ -96,6 +99,12 @@ TEST(NodeConfigTest, NodeOptionsFollowTheSettings) {
   settings.write_consistency = "quorum";
   settings.timeout_ms = 0;
   EXPECT_FALSE(MakeNodeOptions(settings, ParsePeers(settings).value()).ok());
+  settings.timeout_ms = 100;
+  settings.max_waiting_puts = 0;
+  EXPECT_FALSE(MakeNodeOptions(settings, ParsePeers(settings).value()).ok());
+  settings.max_waiting_puts = 8;
+  EXPECT_EQ(MakeNodeOptions(settings, ParsePeers(settings).value())->replica.max_waiting_puts,
+            8u);
 }
 
 }  // namespace
