@@ -197,6 +197,7 @@ void ParseDisk(Fields& top, Scenario* s, const std::string& path) {
   DiskConfig& d = s->disk;
   f.Read("write_latency_min_us", &d.write_latency_min_us, 0, kMaxUs);
   f.Read("write_latency_max_us", &d.write_latency_max_us, 0, kMaxUs);
+  f.Read("report_delay_max_us", &d.report_delay_max_us, 0, kMaxUs);
   f.Finish();
   if (d.write_latency_min_us > d.write_latency_max_us) {
     f.Fail(node, "disk.write_latency_min_us exceeds write_latency_max_us");

@@ -166,6 +166,8 @@ void PickDisk(DiskConfig* d) {
   // Up to tens of milliseconds: a slow or busy device's fsync.
   d->write_latency_min_us = Pick<int64_t>(0, 2000);
   d->write_latency_max_us = d->write_latency_min_us + Pick<int64_t>(0, 30000);
+  // The writer thread's outcome waiting for a busy event loop.
+  d->report_delay_max_us = Pick<int64_t>(0, 5000);
 }
 
 void PickClocks(const GeneratorLimits& limits, Scenario* s) {

@@ -39,7 +39,7 @@ duration_ms: 1234
 liveness_bound_ms: 999
 workload: {clients: 7, ops_per_second: 10, key_space: 3, read_percent: 20, write_percent: 30, delete_percent: 50}
 network: {latency_min_us: 5, latency_max_us: 6, slow_tail_ppm: 1, slow_tail_max_us: 7, loss_ppm: 8}
-disk: {write_latency_min_us: 11, write_latency_max_us: 12}
+disk: {write_latency_min_us: 11, write_latency_max_us: 12, report_delay_max_us: 13}
 clocks: {max_offset_ms: 9, nodes: [{node: 2, offset_ms: -3, drift_ppm: 40}]}
 timeline:
   - {at_ms: 50, heal: true}
@@ -61,6 +61,7 @@ buggify: {enabled: false}
   EXPECT_EQ(s.network.slow_tail_max_us, 7);
   EXPECT_EQ(s.disk.write_latency_min_us, 11);
   EXPECT_EQ(s.disk.write_latency_max_us, 12);
+  EXPECT_EQ(s.disk.report_delay_max_us, 13);
   ASSERT_EQ(s.clocks.size(), 1u);
   EXPECT_EQ(s.clocks[0].model.offset_us, -3000);
   ASSERT_EQ(s.timeline.size(), 4u);

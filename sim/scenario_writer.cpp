@@ -95,7 +95,8 @@ void WriteWorkloadAndNetwork(std::ostream& out, const Scenario& s) {
       << ", loss_ppm: " << n.loss_ppm << ", duplicate_ppm: " << n.duplicate_ppm
       << ", reorder_ppm: " << n.reorder_ppm << "}\n";
   out << "disk: {write_latency_min_us: " << s.disk.write_latency_min_us
-      << ", write_latency_max_us: " << s.disk.write_latency_max_us << "}\n";
+      << ", write_latency_max_us: " << s.disk.write_latency_max_us
+      << ", report_delay_max_us: " << s.disk.report_delay_max_us << "}\n";
 }
 
 void WriteClocks(std::ostream& out, const Scenario& s) {

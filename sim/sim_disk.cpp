@@ -89,14 +89,9 @@ void SimDisk::WriteAsync(WriteBatch batch, WriteOptions options, WriteDone done)
     done(Commit(batch, options));
     return;
   }
-  const int64_t span_us = config_.write_latency_max_us - config_.write_latency_min_us;
-  const int64_t latency_us =
-      config_.write_latency_min_us +
-      static_cast<int64_t>(random_.Uniform(static_cast<uint64_t>(span_us) + 1));
   const int64_t deadline_ns =
-      std::max(scheduler_->NowNanos() + latency_us * 1000, last_completion_ns_);
-  MKS_ASSERT_GE(deadline_ns, last_completion_ns_);
-  last_completion_ns_ = deadline_ns;
+      NextOrderedTime(config_.write_latency_min_us, config_.write_latency_max_us,
+                      &last_completion_ns_);
   const uint64_t id = next_in_flight_id_++;
   in_flight_.emplace(id, InFlight{std::move(batch), options});
   ++stats_.async_writes;
@@ -111,7 +106,25 @@ void SimDisk::CompleteInFlight(uint64_t id, WriteDone done) {
   MKS_ASSERT_EQ(in_flight_.begin()->first, id);
   InFlight write = std::move(in_flight_.begin()->second);
   in_flight_.erase(in_flight_.begin());
-  done(Commit(write.batch, write.options));
+  Status landed = Commit(write.batch, write.options);
+  const int64_t report_ns = NextOrderedTime(0, config_.report_delay_max_us, &last_report_ns_);
+  MKS_ASSERT_GE(report_ns, scheduler_->NowNanos());
+  scheduler_->At(process_, report_ns,
+                 [done = std::move(done), landed = std::move(landed)]() mutable {
+                   done(std::move(landed));
+                 });
+}
+
+int64_t SimDisk::NextOrderedTime(int64_t min_us, int64_t max_us, int64_t* last_ns) {
+  MKS_ASSERT(scheduler_ != nullptr);
+  MKS_ASSERT_LE(min_us, max_us);
+  const int64_t span_us = max_us - min_us;
+  const int64_t latency_us =
+      min_us + static_cast<int64_t>(random_.Uniform(static_cast<uint64_t>(span_us) + 1));
+  const int64_t at_ns = std::max(scheduler_->NowNanos() + latency_us * 1000, *last_ns);
+  MKS_ASSERT_GE(at_ns, *last_ns);
+  *last_ns = at_ns;
+  return at_ns;
 }
 
 void SimDisk::Attach(runtime::Scheduler* scheduler, runtime::ProcessId process) {
@@ -121,6 +134,7 @@ void SimDisk::Attach(runtime::Scheduler* scheduler, runtime::ProcessId process) 
   scheduler_ = scheduler;
   process_ = process;
   last_completion_ns_ = scheduler->NowNanos();
+  last_report_ns_ = last_completion_ns_;
 }
 
 void SimDisk::Detach() {

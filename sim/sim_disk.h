@@ -16,11 +16,15 @@
 //    IOError; a failed write changes nothing, a failed Sync makes nothing
 //    durable (the writes stay pending, as after an fsync error).
 //  * Once attached to a node's process, WriteAsync takes time: each write
-//    completes (is applied, synced if asked, and reported) after a latency
-//    drawn from DiskConfig, in the order the writes were submitted, as
-//    LevelDB's one writer does. Until then reads do not see it. A crash
-//    keeps or loses the writes in flight like unsynced ones, after them in
-//    order. Detached (in unit tests), WriteAsync writes at once.
+//    lands (is applied, and synced if asked) after a latency drawn from
+//    DiskConfig, in the order the writes were submitted, as LevelDB's one
+//    writer does; until then reads do not see it. It is reported later
+//    still, after a second delay (reports in submission order too): in
+//    production the writer thread's outcome waits for the event loop, and
+//    meanwhile the loop's reads already see the write. A crash keeps or
+//    loses the writes in flight like unsynced ones, after them in order; a
+//    write that landed is kept (if synced) even when its report never runs.
+//    Detached (in unit tests), WriteAsync writes at once.
 // All choices come from the Random given at construction, so a seed replays
 // the same faults.
 #pragma once
@@ -54,6 +58,8 @@ struct SimDiskStats {
 struct DiskConfig {
   int64_t write_latency_min_us = 20;
   int64_t write_latency_max_us = 500;  // >= write_latency_min_us
+  // From landing to the report, drawn from 0 to this.
+  int64_t report_delay_max_us = 200;
   friend bool operator==(const DiskConfig&, const DiskConfig&) = default;
 };
 
@@ -63,6 +69,7 @@ class SimDisk final : public Disk {
       : random_(random), config_(config) {
     MKS_ASSERT_LE(config_.write_latency_min_us, config_.write_latency_max_us);
     MKS_ASSERT_GE(config_.write_latency_min_us, 0);
+    MKS_ASSERT_GE(config_.report_delay_max_us, 0);
   }
 
   Status Get(std::string_view key, std::string* value) override;
@@ -129,8 +136,12 @@ class SimDisk final : public Disk {
     WriteBatch batch;
     WriteOptions options;
   };
-  // Completes the write in flight with id `id`: commits it, then reports.
+  // Lands the write in flight with id `id` (commits it) and schedules its
+  // report.
   void CompleteInFlight(uint64_t id, WriteDone done);
+  // Draws a latency from 0.. or min..max microseconds and returns the time,
+  // no earlier than *last_ns, at which it ends; sets *last_ns to it.
+  int64_t NextOrderedTime(int64_t min_us, int64_t max_us, int64_t* last_ns);
 
   Random random_;
   const DiskConfig config_;
@@ -142,6 +153,9 @@ class SimDisk final : public Disk {
   std::map<uint64_t, InFlight> in_flight_;
   uint64_t next_in_flight_id_ = 1;
   int64_t last_completion_ns_ = 0;
+  // Reports, likewise, run in submission order: last_report_ns_ is the
+  // latest one scheduled.
+  int64_t last_report_ns_ = 0;
   // The state reads see. The durable state is not kept apart, since a sync
   // (the common case) would then apply every batch twice: it is visible_
   // with the batches of unsynced_ rolled back, newest first.
