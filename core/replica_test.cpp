@@ -139,6 +139,23 @@ class ReplicaServiceTest : public ::testing::Test {
                                                 &scheduler_, nullptr, options);
   }
 
+  // Holds the disk's asynchronous writes and puts "a" in flight as a group
+  // of its own, nothing waiting behind it; *outcome receives its result once
+  // the write completes.
+  void PutOneGroupInFlight(std::vector<std::optional<Result<bool>>>* outcome) {
+    disk_.set_hold_async_writes(true);
+    StartPuts({{"a", At(NowMs(), "a1")}}, outcome);
+    runtime::DriveUntilQuiet(scheduler_, clock_);
+    MKS_ASSERT_EQ(disk_.held_count(), 1u);
+  }
+  // Completes the held writes, oldest first, until none is held.
+  void CompleteHeldWrites() {
+    while (disk_.held_count() > 0) {
+      disk_.CompleteOldestHeldWrite();
+      runtime::DriveUntilQuiet(scheduler_, clock_);
+    }
+  }
+
   // Starts one fiber per put; each stores its outcome in (*outcomes)[i]
   // when it completes. `outcomes` must outlive the fibers. The callers wait
   // until `deadline_ns`.
@@ -389,11 +406,8 @@ TEST_F(ReplicaServiceTest, RefusedPutsNeverJoinAGroup) {
 TEST_F(ReplicaServiceTest, PutsBeyondTheWaitingBoundAreRefusedAsBusy) {
   ReopenWith(ReplicaOptions{.max_waiting_puts = 2});
   const uint64_t now_ms = NowMs();
-  disk_.set_hold_async_writes(true);
   std::vector<std::optional<Result<bool>>> first(1);
-  StartPuts({{"a", At(now_ms, "a1")}}, &first);
-  runtime::DriveUntilQuiet(scheduler_, clock_);
-  ASSERT_EQ(disk_.held_count(), 1u);  // "a" is in flight; nothing waits
+  PutOneGroupInFlight(&first);
   std::vector<std::optional<Result<bool>>> second(4);
   StartPuts({{"b", At(now_ms, "b1")}, {"c", At(now_ms, "c1")},
              {"d", At(now_ms, "d1")}, {"e", At(now_ms, "e1")}},
@@ -405,10 +419,7 @@ TEST_F(ReplicaServiceTest, PutsBeyondTheWaitingBoundAreRefusedAsBusy) {
   EXPECT_TRUE(second[3]->status().IsResourceExhausted());
   EXPECT_NE(second[2]->status().message().find("2 puts"), std::string::npos)
       << second[2]->status().message();
-  disk_.CompleteOldestHeldWrite();
-  runtime::DriveUntilQuiet(scheduler_, clock_);
-  disk_.CompleteOldestHeldWrite();
-  runtime::DriveUntilQuiet(scheduler_, clock_);
+  CompleteHeldWrites();
   ASSERT_EQ(CountDone(second), 4u);
   EXPECT_TRUE(second[0]->ok() && **second[0]);
   EXPECT_TRUE(second[1]->ok() && **second[1]);
@@ -425,23 +436,17 @@ TEST_F(ReplicaServiceTest, PutsBeyondTheWaitingBoundAreRefusedAsBusy) {
 TEST_F(ReplicaServiceTest, TheByteBoundRefusesAPutOnlyWhenOthersWait) {
   ReopenWith(ReplicaOptions{.max_waiting_bytes = 16});
   const uint64_t now_ms = NowMs();
-  disk_.set_hold_async_writes(true);
   std::vector<std::optional<Result<bool>>> first(1);
-  StartPuts({{"a", At(now_ms, "a1")}}, &first);
-  runtime::DriveUntilQuiet(scheduler_, clock_);
-  ASSERT_EQ(disk_.held_count(), 1u);
+  PutOneGroupInFlight(&first);
   // 33 bytes alone is taken, or a value above the bound could never land;
-  // a 5-byte put behind it exceeds the bound.
+  // a 3-byte put behind it exceeds the bound.
   std::vector<std::optional<Result<bool>>> second(2);
   StartPuts({{"big", At(now_ms, std::string(30, 'x'))}, {"s", At(now_ms, "s1")}},
             &second);
   runtime::DriveUntilQuiet(scheduler_, clock_);
   ASSERT_EQ(CountDone(second), 1u);
   EXPECT_TRUE(second[1]->status().IsResourceExhausted());
-  disk_.CompleteOldestHeldWrite();
-  runtime::DriveUntilQuiet(scheduler_, clock_);
-  disk_.CompleteOldestHeldWrite();
-  runtime::DriveUntilQuiet(scheduler_, clock_);
+  CompleteHeldWrites();
   ASSERT_EQ(CountDone(second), 2u);
   EXPECT_TRUE(second[0]->ok() && **second[0]);
   EXPECT_EQ(store_.Get("big")->value.size(), 30u);
@@ -450,11 +455,8 @@ TEST_F(ReplicaServiceTest, TheByteBoundRefusesAPutOnlyWhenOthersWait) {
 
 TEST_F(ReplicaServiceTest, APutWhoseCallerGaveUpWhileWaitingIsNotWritten) {
   const uint64_t now_ms = NowMs();
-  disk_.set_hold_async_writes(true);
   std::vector<std::optional<Result<bool>>> first(1);
-  StartPuts({{"a", At(now_ms, "a1")}}, &first);
-  runtime::DriveUntilQuiet(scheduler_, clock_);
-  ASSERT_EQ(disk_.held_count(), 1u);
+  PutOneGroupInFlight(&first);
   std::vector<std::optional<Result<bool>>> patient(1);
   std::vector<std::optional<Result<bool>>> hurried(1);
   StartPuts({{"p", At(now_ms, "p1")}}, &patient);
@@ -477,10 +479,8 @@ TEST_F(ReplicaServiceTest, APutWhoseCallerGaveUpWhileWaitingIsNotWritten) {
 
 TEST_F(ReplicaServiceTest, AGroupOfOnlyExpiredPutsWritesNothing) {
   const uint64_t now_ms = NowMs();
-  disk_.set_hold_async_writes(true);
   std::vector<std::optional<Result<bool>>> first(1);
-  StartPuts({{"a", At(now_ms, "a1")}}, &first);
-  runtime::DriveUntilQuiet(scheduler_, clock_);
+  PutOneGroupInFlight(&first);
   std::vector<std::optional<Result<bool>>> hurried(2);
   StartPuts({{"h", At(now_ms, "h1")}, {"i", At(now_ms, "i1")}}, &hurried,
             clock_.MonotonicNanos() + kMsNanos);
@@ -501,10 +501,8 @@ TEST_F(ReplicaServiceTest, ShedCanaryAcknowledgesARefusedPut) {
   ReopenWith(ReplicaOptions{.max_waiting_puts = 1});
   replica_->set_canaries(ReplicaCanaries{.ack_shed_puts = true});
   const uint64_t now_ms = NowMs();
-  disk_.set_hold_async_writes(true);
   std::vector<std::optional<Result<bool>>> first(1);
-  StartPuts({{"a", At(now_ms, "a1")}}, &first);
-  runtime::DriveUntilQuiet(scheduler_, clock_);
+  PutOneGroupInFlight(&first);
   std::vector<std::optional<Result<bool>>> second(1);
   StartPuts({{"b", At(now_ms, "b1")}}, &second);
   std::optional<Result<bool>> shed;
@@ -515,10 +513,7 @@ TEST_F(ReplicaServiceTest, ShedCanaryAcknowledgesARefusedPut) {
   ASSERT_TRUE(shed.has_value());
   EXPECT_TRUE(shed->ok());  // the planted bug: acknowledged, unwritten
   EXPECT_TRUE(store_.Get("c").status().IsNotFound());
-  while (disk_.held_count() > 0) {
-    disk_.CompleteOldestHeldWrite();
-    runtime::DriveUntilQuiet(scheduler_, clock_);
-  }
+  CompleteHeldWrites();
 }
 
 }  // namespace
