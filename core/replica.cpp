@@ -122,6 +122,8 @@ Result<bool> ReplicaService::ApplyDurably(std::string_view key,
   pending_.push_back(
       PendingPut{Record{std::string(key), version}, std::move(promise), deadline_ns});
   pending_bytes_ += bytes;
+  MKS_ASSERT_LE(pending_.size(), options_.max_waiting_puts);
+  MKS_ASSERT(pending_.size() == 1 || pending_bytes_ <= options_.max_waiting_bytes);
   if (!committer_running_) {
     committer_running_ = true;
     (void)scheduler_->Spawn(scheduler_->CurrentProcess(), "replica.commit",
@@ -153,7 +155,8 @@ void ReplicaService::RunCommitter() {
     }
     CommitGroup(std::move(group));
   }
-  MKS_ASSERT(!write_in_flight_);
+  // The overlap canary may leave another committer's write in flight.
+  MKS_ASSERT(canaries_.overlap_commits || !write_in_flight_);
   committer_running_ = false;
 }
 
@@ -216,12 +219,15 @@ void ReplicaService::RemoveCorruptRecords() {
 }
 
 Status ReplicaService::AdmitWaitingPut(uint64_t bytes) {
+  MKS_ASSERT_LE(pending_.size(), options_.max_waiting_puts);
+  MKS_ASSERT(pending_.size() <= 1 || pending_bytes_ <= options_.max_waiting_bytes);
+  // The first waiting put is always taken: no bound can matter yet.
+  if (pending_.empty()) return Status::Ok();
   const uint32_t max_puts = env_ != nullptr && MKS_BUGGIFY(*env_)
                                 ? kNarrowWaitingPuts
                                 : options_.max_waiting_puts;
   const bool too_many = pending_.size() >= max_puts;
-  const bool too_large =
-      !pending_.empty() && pending_bytes_ + bytes > options_.max_waiting_bytes;
+  const bool too_large = pending_bytes_ + bytes > options_.max_waiting_bytes;
   if (!too_many && !too_large) return Status::Ok();
   return Status::ResourceExhausted(
       "replica busy: " + std::to_string(pending_.size()) + " puts (" +

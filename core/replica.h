@@ -23,7 +23,8 @@
 // new puts with ResourceExhausted instead of queueing without limit, and a
 // waiting put whose caller's deadline has passed is failed with TimedOut
 // rather than written, since nobody waits for its answer. Either way the put
-// is not acknowledged; read repair and anti-entropy bring the version later.
+// is not acknowledged; read repair (and anti-entropy, once it exists) brings
+// the version later.
 //
 // Every received timestamp is folded into the node's hybrid logical clock
 // (causality). A new write stamped further ahead of this node's wall clock

@@ -12,6 +12,7 @@
 
 #include "core/loopback_network_for_test.h"
 #include "core/map_disk_for_test.h"
+#include "core/proto/mks.pb.h"
 #include "core/runtime/manual_clock.h"
 
 namespace mks {
@@ -451,6 +452,17 @@ TEST_F(ReplicaServiceTest, TheByteBoundRefusesAPutOnlyWhenOthersWait) {
   EXPECT_TRUE(second[0]->ok() && **second[0]);
   EXPECT_EQ(store_.Get("big")->value.size(), 30u);
   EXPECT_EQ(replica_->stats().puts_busy, 1u);
+  // Taking the group released its bytes: two small puts may wait again.
+  std::vector<std::optional<Result<bool>>> third(1);
+  PutOneGroupInFlight(&third);
+  std::vector<std::optional<Result<bool>>> fourth(2);
+  StartPuts({{"s", At(now_ms, "s1")}, {"t", At(now_ms, "t1")}}, &fourth);
+  runtime::DriveUntilQuiet(scheduler_, clock_);
+  EXPECT_EQ(CountDone(fourth), 0u);
+  CompleteHeldWrites();
+  ASSERT_EQ(CountDone(fourth), 2u);
+  EXPECT_TRUE(fourth[0]->ok() && fourth[1]->ok());
+  EXPECT_EQ(replica_->stats().puts_busy, 1u);
 }
 
 TEST_F(ReplicaServiceTest, APutWhoseCallerGaveUpWhileWaitingIsNotWritten) {
@@ -475,6 +487,37 @@ TEST_F(ReplicaServiceTest, APutWhoseCallerGaveUpWhileWaitingIsNotWritten) {
   EXPECT_TRUE(store_.Get("h").status().IsNotFound());
   EXPECT_EQ(replica_->stats().puts_expired, 1u);
   EXPECT_EQ(replica_->stats().group_commit_puts, 2u);
+}
+
+// The RPC's deadline reaches the waiting put: a remote caller that gave up
+// leaves nothing written.
+TEST_F(ReplicaServiceTest, AReplicaPutOverRpcExpiresWithItsCallersTimeout) {
+  constexpr NodeId kCaller = 2;
+  const runtime::ProcessId caller_process = scheduler_.CreateProcess("caller");
+  RpcEndpoint caller(&scheduler_, caller_process, hub_.NetworkOf(kCaller), kCaller,
+                     RpcOptions{.incarnation = 9});
+  std::vector<std::optional<Result<bool>>> first(1);
+  PutOneGroupInFlight(&first);
+  proto::ReplicaPutRequest request;
+  VersionToProto("r", At(NowMs(), "r1"), request.mutable_version());
+  std::optional<Status> answered;
+  scheduler_.Spawn(caller_process, "call", [&] {
+    answered = caller.Call(kSelf, "replica.put", request.SerializeAsString(), kMsNanos)
+                   .Get()
+                   .status();
+  });
+  scheduler_.RunUntilIdle();
+  hub_.DeliverAll();  // the request arrives and waits behind the group
+  scheduler_.RunUntilIdle();
+  clock_.AdvanceTo(clock_.MonotonicNanos() + 2 * kMsNanos);
+  CompleteHeldWrites();
+  hub_.DeliverAll();
+  runtime::DriveUntilQuiet(scheduler_, clock_);
+  ASSERT_TRUE(answered.has_value());
+  EXPECT_TRUE(answered->IsTimedOut()) << answered->ToString();
+  EXPECT_TRUE(store_.Get("r").status().IsNotFound());
+  EXPECT_EQ(replica_->stats().puts_expired, 1u);
+  scheduler_.Kill(caller_process);
 }
 
 TEST_F(ReplicaServiceTest, AGroupOfOnlyExpiredPutsWritesNothing) {

@@ -49,11 +49,11 @@
 
 namespace mks {
 
-// What a handler learns about the request it serves.
 // now_ns + delta_ns, or INT64_MAX where that would overflow (a peer controls
 // the delta). Both must be non-negative.
 int64_t SaturatingDeadline(int64_t now_ns, int64_t delta_ns);
 
+// What a handler learns about the request it serves.
 struct RpcRequest {
   NodeId from = kNoNode;
   std::string method;

@@ -107,6 +107,11 @@ void SimDisk::CompleteInFlight(uint64_t id, WriteDone done) {
   InFlight write = std::move(in_flight_.begin()->second);
   in_flight_.erase(in_flight_.begin());
   Status landed = Commit(write.batch, write.options);
+  if (scheduler_ == nullptr) {
+    // Detached while the process lived on: nothing left to delay it with.
+    done(std::move(landed));
+    return;
+  }
   const int64_t report_ns = NextOrderedTime(0, config_.report_delay_max_us, &last_report_ns_);
   MKS_ASSERT_GE(report_ns, scheduler_->NowNanos());
   scheduler_->At(process_, report_ns,

@@ -85,7 +85,8 @@ class SimDisk final : public Disk {
   // `scheduler` (which must outlive the disk or a later Detach), so a kill
   // of the process drops the completions with it.
   void Attach(runtime::Scheduler* scheduler, runtime::ProcessId process);
-  // Back to writing at once. Writes in flight stay in flight until Crash().
+  // Back to writing at once. Writes in flight stay in flight until Crash()
+  // (or, if the process was not killed, land and report at once when due).
   void Detach();
 
   // Loses the unsynced writes except a random prefix of whole batches, as a

@@ -186,6 +186,14 @@ TEST(SimDiskTest, AWriteThatLandedIsVisibleAndDurableBeforeItsReport) {
   EXPECT_GT(seen_before_report, 25);  // nearly every seed draws a delay
 }
 
+TEST_F(AsyncSimDiskTest, AWriteInFlightWhenDetachedStillLandsAndReports) {
+  Submit("k", "v");
+  disk_.Detach();
+  runtime::DriveUntilQuiet(scheduler_, clock_);
+  EXPECT_EQ(completed_, std::vector<std::string>{"v"});
+  EXPECT_EQ(Read(disk_, "k"), "v");
+}
+
 TEST(SimDiskTest, DetachedWriteAsyncCompletesAtOnce) {
   SimDisk disk(Random(2));
   WriteBatch batch;
