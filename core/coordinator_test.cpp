@@ -140,6 +140,7 @@ class TestCluster {
   }
 
   Node& node(NodeId id) { return *slots_.at(id).node; }
+  MapDisk& disk(NodeId id) { return slots_.at(id).disk; }
   OffsetClock& clock_of(NodeId id) { return *slots_.at(id).clock; }
   ManualClock& clock() { return clock_; }
   LoopbackHub& hub() { return hub_; }
@@ -249,6 +250,26 @@ TEST(CoordinatorTest, WriteThroughOneNodeIsReadThroughAnother) {
   for (NodeId id : cluster.members()) {
     EXPECT_EQ(cluster.Stored(id, "apple"), put->version) << "node " << id;
   }
+}
+
+// The coordinator's own replica gets the same deadline as the remote ones:
+// a local put still waiting behind a slow group when the coordinator's
+// timeout passed is dropped unwritten, like a remote one.
+TEST(CoordinatorTest, ALocalPutWaitingPastTheTimeoutIsNotWritten) {
+  TestCluster cluster(3, 3);
+  cluster.disk(1).set_hold_async_writes(true);
+  ASSERT_TRUE(cluster.Put(1, "first", "1", Consistency::Quorum()).ok());
+  ASSERT_EQ(cluster.disk(1).held_count(), 1u);  // node 1's group is in flight
+  ASSERT_TRUE(cluster.Put(1, "late", "1", Consistency::Quorum()).ok());  // nodes 2, 3
+  EXPECT_EQ(cluster.disk(1).held_count(), 1u);  // "late" waits behind it
+  cluster.clock().AdvanceTo(cluster.clock().MonotonicNanos() + 600 * kMsNanos);
+  cluster.disk(1).CompleteOldestHeldWrite();
+  cluster.Settle();
+  EXPECT_EQ(cluster.disk(1).held_count(), 0u);  // nothing left to write
+  EXPECT_TRUE(cluster.Stored(1, "first").has_value());
+  EXPECT_FALSE(cluster.Stored(1, "late").has_value());
+  EXPECT_TRUE(cluster.Stored(2, "late").has_value());
+  EXPECT_EQ(cluster.node(1).replica().stats().puts_expired, 1u);
 }
 
 TEST(CoordinatorTest, NotFoundIsAnAnswerNotAnError) {

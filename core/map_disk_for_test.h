@@ -1,7 +1,8 @@
 // A plain in-memory Disk for unit tests: no faults, every write durable at
 // once. Crash and corruption behaviour is the simulator's SimDisk's job
 // (sim/); this one lets core's tests exercise logic alone. Iterators read a
-// snapshot copy.
+// snapshot copy. Asynchronous writes complete at once unless the test holds
+// them.
 #pragma once
 
 #include <map>
@@ -11,6 +12,7 @@
 #include <utility>
 
 #include "core/env.h"
+#include "core/held_writes_for_test.h"
 
 namespace mks {
 
@@ -54,6 +56,14 @@ class MapDisk final : public Disk {
     ++syncs_;
     return Status::Ok();
   }
+  // Held (set_hold_async_writes): parked until CompleteOldestHeldWrite.
+  void WriteAsync(WriteBatch batch, WriteOptions options, WriteDone done) override {
+    held_.Submit(std::move(batch), options, std::move(done),
+                 [this](const WriteBatch& b, WriteOptions o) { return Write(b, o); });
+  }
+  void CompleteOldestHeldWrite() { held_.CompleteOldest(); }
+  void set_hold_async_writes(bool hold) { held_.set_hold(hold); }
+  size_t held_count() const { return held_.count(); }
 
   Table& table() { return table_; }
   int writes() const { return writes_; }
@@ -85,6 +95,7 @@ class MapDisk final : public Disk {
   int writes_ = 0;
   int reads_ = 0;  // Get calls
   int syncs_ = 0;
+  HeldWrites held_;
 };
 
 }  // namespace mks

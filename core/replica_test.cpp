@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/held_writes_for_test.h"
 #include "core/loopback_network_for_test.h"
 #include "core/map_disk_for_test.h"
 #include "core/proto/mks.pb.h"
@@ -54,41 +55,24 @@ class DurabilityTrackingDisk final : public Disk {
     durable_ = inner_.table();
     return Status::Ok();
   }
-  // Held (set_hold_async_writes): parked until CompleteOldestHeldWrite,
-  // like a write waiting on a slow device.
+  // Held (set_hold_async_writes): parked until CompleteOldestHeldWrite.
   void WriteAsync(WriteBatch batch, WriteOptions options, WriteDone done) override {
-    if (!hold_async_writes_) {
-      done(Write(batch, options));
-      return;
-    }
-    held_.push_back(Held{std::move(batch), options, std::move(done)});
-    max_held_ = std::max(max_held_, held_.size());
+    held_.Submit(std::move(batch), options, std::move(done),
+                 [this](const WriteBatch& b, WriteOptions o) { return Write(b, o); });
   }
-  void CompleteOldestHeldWrite() {
-    MKS_ASSERT(!held_.empty());
-    Held write = std::move(held_.front());
-    held_.erase(held_.begin());
-    write.done(Write(write.batch, write.options));
-  }
+  void CompleteOldestHeldWrite() { held_.CompleteOldest(); }
 
   MapDisk::Table& table() { return inner_.table(); }
   const MapDisk::Table& durable() const { return durable_; }
   int syncs() const { return syncs_; }
   void set_fail_writes(bool fail) { fail_writes_ = fail; }
-  void set_hold_async_writes(bool hold) { hold_async_writes_ = hold; }
-  size_t held_count() const { return held_.size(); }
-  size_t max_held() const { return max_held_; }
+  void set_hold_async_writes(bool hold) { held_.set_hold(hold); }
+  size_t held_count() const { return held_.count(); }
+  size_t max_held() const { return held_.max_count(); }
 
  private:
-  struct Held {
-    WriteBatch batch;
-    WriteOptions options;
-    WriteDone done;
-  };
   MapDisk inner_;
-  std::vector<Held> held_;
-  size_t max_held_ = 0;
-  bool hold_async_writes_ = false;
+  HeldWrites held_;
   MapDisk::Table durable_;
   int syncs_ = 0;
   bool fail_writes_ = false;
