@@ -425,36 +425,44 @@ Status KvChecker::CheckConverged(const std::vector<std::string>& digests) {
 
 // ---- Protocol ----
 
+namespace {
+
+// Every canary: its name and the flag it sets. The one list both
+// KvCanaryNames and EnableKvCanary read.
+struct CanaryFlag {
+  const char* name;
+  bool& (*flag)(KvCanaries&);
+};
+constexpr CanaryFlag kCanaryFlags[] = {
+    {"ack_before_quorum", [](KvCanaries& c) -> bool& { return c.coordinator.ack_before_quorum; }},
+    {"skip_read_repair", [](KvCanaries& c) -> bool& { return c.coordinator.skip_read_repair; }},
+    {"winner_by_value", [](KvCanaries& c) -> bool& { return c.coordinator.winner_by_value; }},
+    {"ignore_tombstones", [](KvCanaries& c) -> bool& { return c.coordinator.ignore_tombstones; }},
+    {"lose_synced_writes", [](KvCanaries& c) -> bool& { return c.replica.no_sync; }},
+    {"overlap_commits", [](KvCanaries& c) -> bool& { return c.replica.overlap_commits; }},
+    {"ack_in_flight", [](KvCanaries& c) -> bool& { return c.replica.ack_in_flight; }},
+    {"ack_shed_puts", [](KvCanaries& c) -> bool& { return c.replica.ack_shed_puts; }},
+};
+
+}  // namespace
+
 const std::vector<std::string>& KvCanaryNames() {
-  static const std::vector<std::string> names = {
-      "ack_before_quorum", "skip_read_repair", "winner_by_value",
-      "ignore_tombstones", "lose_synced_writes", "overlap_commits",
-      "ack_in_flight", "ack_shed_puts"};
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> all;
+    for (const CanaryFlag& canary : kCanaryFlags) all.emplace_back(canary.name);
+    return all;
+  }();
   return names;
 }
 
 Status EnableKvCanary(std::string_view name, KvCanaries* canaries) {
   MKS_ASSERT(canaries != nullptr);
-  if (name == "ack_before_quorum") {
-    canaries->coordinator.ack_before_quorum = true;
-  } else if (name == "skip_read_repair") {
-    canaries->coordinator.skip_read_repair = true;
-  } else if (name == "winner_by_value") {
-    canaries->coordinator.winner_by_value = true;
-  } else if (name == "ignore_tombstones") {
-    canaries->coordinator.ignore_tombstones = true;
-  } else if (name == "lose_synced_writes") {
-    canaries->replica.no_sync = true;
-  } else if (name == "overlap_commits") {
-    canaries->replica.overlap_commits = true;
-  } else if (name == "ack_in_flight") {
-    canaries->replica.ack_in_flight = true;
-  } else if (name == "ack_shed_puts") {
-    canaries->replica.ack_shed_puts = true;
-  } else {
-    return Status::InvalidArgument("unknown kv canary '" + std::string(name) + "'");
+  for (const CanaryFlag& canary : kCanaryFlags) {
+    if (name != canary.name) continue;
+    canary.flag(*canaries) = true;
+    return Status::Ok();
   }
-  return Status::Ok();
+  return Status::InvalidArgument("unknown kv canary '" + std::string(name) + "'");
 }
 
 Result<std::unique_ptr<KvProtocol>> KvProtocol::Make(const Scenario& scenario) {
