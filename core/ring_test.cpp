@@ -218,15 +218,21 @@ uint32_t ExtraPercentOfShare(const Change& change, uint32_t member_count) {
 }
 
 // The worst extra movement seen, in hundredths of a share, over all changes
-// and over those that keep the load cap.
+// and over those that keep the load cap; and the mean over all changes, in
+// shares (not rounded).
 struct WorstExtra {
   uint32_t any = 0;
   uint32_t same_cap = 0;
+  double sum_shares = 0;
+  uint32_t changes = 0;
   void Add(const Change& change, uint32_t member_count) {
     const uint32_t percent = ExtraPercentOfShare(change, member_count);
     any = std::max(any, percent);
     if (!change.cap_changes) same_cap = std::max(same_cap, percent);
+    sum_shares += double(change.Extra()) * member_count / kTotalReplicas;
+    ++changes;
   }
+  double MeanShares() const { return changes == 0 ? 0 : sum_shares / changes; }
 };
 
 // Measured bounds, in hundredths of a share (see ring.cpp for the
@@ -289,8 +295,8 @@ TEST(RingTest, BalanceAndMovementFrom3To64Nodes) {
         << n << " nodes, leave";
   }
   std::printf("worst extra movement: %.2f / n of all replicas; "
-              "%.2f / n when the load cap does not change\n",
-              worst.any / 100.0, worst.same_cap / 100.0);
+              "%.2f / n when the load cap does not change; mean %.2f / n\n",
+              worst.any / 100.0, worst.same_cap / 100.0, worst.MeanShares());
 }
 
 // The same measure over other member ids (random 30-bit ids from three
@@ -341,9 +347,9 @@ TEST(RingTest, MovementOverSeveralMemberSets) {
   EXPECT_LE(worst.same_cap, kMaxExtraPercentSameCapManySets);
   std::printf("3 member sets: busiest node %.3f x mean; worst extra movement "
               "%.2f / n of all replicas; %.2f / n when the load cap does not "
-              "change\n",
+              "change; mean %.2f / n\n",
               worst_ratio_per_mille / 1000.0, worst.any / 100.0,
-              worst.same_cap / 100.0);
+              worst.same_cap / 100.0, worst.MeanShares());
 }
 
 // ---- Properties ----
