@@ -1,5 +1,6 @@
 #include "core/replica.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "core/assertions.h"
@@ -13,8 +14,11 @@ inline constexpr std::string_view kReplicaGet = "replica.get";
 // How long the first group commit after a quiet spell gathers puts when
 // BUGGIFY widens its window.
 inline constexpr int64_t kWideGroupWindowNs = 3'000'000;
-// The bound on waiting puts when BUGGIFY narrows it, so that refusals happen.
+// The bounds on waiting puts when BUGGIFY narrows them, so that refusals
+// happen: one waiting put refuses nearly every put that would wait; a few
+// let small groups form between the refusals.
 inline constexpr uint32_t kNarrowWaitingPuts = 1;
+inline constexpr uint32_t kFewWaitingPuts = 4;
 
 void VersionToProto(std::string_view key, const Version& version,
                     proto::Version* out) {
@@ -223,9 +227,12 @@ Status ReplicaService::AdmitWaitingPut(uint64_t bytes) {
   MKS_ASSERT(pending_.size() <= 1 || pending_bytes_ <= options_.max_waiting_bytes);
   // The first waiting put is always taken: no bound can matter yet.
   if (pending_.empty()) return Status::Ok();
-  const uint32_t max_puts = env_ != nullptr && MKS_BUGGIFY(*env_)
-                                ? kNarrowWaitingPuts
-                                : options_.max_waiting_puts;
+  uint32_t max_puts = options_.max_waiting_puts;
+  if (env_ != nullptr && MKS_BUGGIFY(*env_)) {
+    max_puts = std::min(max_puts, kNarrowWaitingPuts);
+  } else if (env_ != nullptr && MKS_BUGGIFY(*env_)) {
+    max_puts = std::min(max_puts, kFewWaitingPuts);
+  }
   const bool too_many = pending_.size() >= max_puts;
   const bool too_large = pending_bytes_ + bytes > options_.max_waiting_bytes;
   if (!too_many && !too_large) return Status::Ok();
