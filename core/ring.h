@@ -15,11 +15,13 @@
 // streams can say which ring they were computed against.
 //
 // Placement (see ring.cpp for why it is built this way): each partition
-// first takes its N members of highest rendezvous score (a stable hash of
-// partition and node id). A node with more of these than its keep limit
-// keeps only its best-scored ones; the keep limit is floor(1.1 * mean +
-// 0.3125 - f) for a fixed per-node fraction f in [0, 1) (a hash of the node
-// id), at most the load cap. The freed slots go, in one global score order,
+// first takes its N members of highest rendezvous score. A score depends on
+// the partition and the node id only: its high bits are the partition's
+// place in the node's own hash order of all Q partitions (so every node has
+// exactly one partition at each level), its low bits a hash of both. A node
+// with more of these than its keep limit keeps only its best-scored ones;
+// the keep limit is floor(1.1 * mean + 0.3125 - f) for a fixed per-node
+// fraction f in [0, 1) (a hash of the node id), at most the load cap. The freed slots go, in one global score order,
 // to the best-scored member that kept all its own and holds fewer replicas
 // than the load cap, floor(1.1 * Q*N/members) (at least the mean rounded
 // up). With Q = 256, N = 3 and 3 to 64 members the most-loaded node stays

@@ -130,8 +130,8 @@ TEST(RingTest, PreferenceListsArePinned) {
   // nodes running a different build, so placement may never change silently.
   const Ring ring = BuildOrDie({10, 20, 30, 40, 50}, 1, {8, 3});
   const std::vector<std::vector<NodeId>> expected = {
-      {40, 50, 30}, {30, 10, 50}, {40, 10, 30}, {20, 50, 40},
-      {20, 40, 30}, {30, 10, 20}, {40, 20, 10}, {50, 20, 10},
+      {40, 10, 30}, {50, 40, 30}, {30, 20, 50}, {30, 10, 20},
+      {10, 20, 40}, {10, 20, 50}, {10, 50, 40}, {30, 20, 40},
   };
   EXPECT_EQ(AllLists(ring), expected);
 }
@@ -237,15 +237,13 @@ struct WorstExtra {
 
 // Measured bounds, in hundredths of a share (see ring.cpp for the
 // placement): a join or leave moves at most this much beyond the necessary.
-// Measured: 117 and 199 on the cluster of the first test, 189 and 215 over
-// the member sets of the second. The previous placement (one uniform cap for
-// every node, shedding to the next member with room) measured 121 and 271,
-// and 162 and 350: the worst cases, at the cap's steps, are what improved;
-// the bound for changes that keep the cap over many member sets did not.
-constexpr uint32_t kMaxExtraPercentSameCap = 120;
-constexpr uint32_t kMaxExtraPercent = 200;
-constexpr uint32_t kMaxExtraPercentSameCapManySets = 190;
-constexpr uint32_t kMaxExtraPercentManySets = 220;
+// Measured: 92 and 128 on the cluster of the first test, 170 and 170 over
+// the member sets of the second. The placement before stratified scores
+// measured 117 and 199, and 189 and 215, so each bound fails on it.
+constexpr uint32_t kMaxExtraPercentSameCap = 95;
+constexpr uint32_t kMaxExtraPercent = 130;
+constexpr uint32_t kMaxExtraPercentSameCapManySets = 170;
+constexpr uint32_t kMaxExtraPercentManySets = 170;
 
 // Prints, for every cluster size from 3 to 64, the load of the busiest node
 // against the mean, and the replicas that move when one node joins or the
