@@ -33,15 +33,15 @@ uint64_t PairHash(PartitionId partition, NodeId node, uint64_t seed) {
 // partition p prefers, and the global order in which placement offers slots.
 //
 // Why stratified: with an independent hash per (partition, node) pair, the
-// number of partitions whose top N a node reaches is binomial, spread about
-// +-3.5 around a mean of 12 at 64 nodes, while the load cap is only 0.4 to
-// 1.3 above the mean; the excess must be moved off and every join or leave
-// reroutes some of it. Here each node's scores over the Q partitions are a
-// permutation of Q strata (the node's own hash order of the partitions), and
-// the pair hash only orders nodes within a stratum. Every node then holds
-// exactly one partition in each stratum, which halves that spread (about
-// +-1.9 at 64 nodes) while a score still depends only on (partition, node):
-// a join or leave changes no other pair's score.
+// number of partitions whose top N a node reaches is binomial, a standard
+// deviation of 3.4 around a mean of 12 at 64 nodes, while the load cap is
+// only 0.4 to 1.3 above the mean; the excess must be moved off, and every
+// join or leave reroutes some of it. Here each node's scores over the Q
+// partitions are a permutation of Q strata (the node's own hash order of the
+// partitions), and the pair hash only orders nodes within a stratum. Every
+// node then holds exactly one partition in each stratum, which halves that
+// spread (1.8 at 64 nodes) while a score still depends only on (partition,
+// node): a join or leave changes no other pair's score.
 class ScoreTable {
  public:
   ScoreTable(const std::vector<NodeId>& members, uint32_t partition_count)
@@ -319,10 +319,11 @@ void CompleteShortLists(const std::vector<Candidate>& others,
 // The placement algorithm described in ring.h. Why this shape: plain
 // rendezvous hashing (each partition takes its N top-scored members) moves
 // only what must move on a join or leave, but leaves the busiest node well
-// above 1.1x the mean at 64 nodes, even with the stratified scores. So each node keeps its best-scored top-N
-// replicas up to its keep limit, and the slots that frees go, in one global
-// score order, to the best-scored member that kept all its own and has room
-// under the cap. Why keep limits rather than the cap: see KeepLimit.
+// above 1.1x the mean at 64 nodes, even with the stratified scores. So each
+// node keeps its best-scored top-N replicas up to its keep limit, and the
+// slots that frees go, in one global score order, to the best-scored member
+// that kept all its own and has room under the cap. Why keep limits rather
+// than the cap: see KeepLimit.
 std::vector<NodeId> Place(const std::vector<NodeId>& members,
                           uint32_t load_cap,
                           uint32_t partition_count,

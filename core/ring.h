@@ -21,12 +21,13 @@
 // exactly one partition at each level), its low bits a hash of both. A node
 // with more of these than its keep limit keeps only its best-scored ones;
 // the keep limit is floor(1.1 * mean + 0.3125 - f) for a fixed per-node
-// fraction f in [0, 1) (a hash of the node id), at most the load cap. The freed slots go, in one global score order,
-// to the best-scored member that kept all its own and holds fewer replicas
-// than the load cap, floor(1.1 * Q*N/members) (at least the mean rounded
-// up). With Q = 256, N = 3 and 3 to 64 members the most-loaded node stays
-// within 1.1x of the mean; ring_test prints that figure and the replicas
-// moved by a join or leave.
+// fraction f in [0, 1) (a hash of the node id), at most the load cap. The
+// freed slots go, in one global score order, to the best-scored member that
+// kept all its own and holds fewer replicas than the load cap,
+// floor(1.1 * Q*N/members) (at least the mean rounded up). With Q = 256,
+// N = 3 and 3 to 64 members the most-loaded node stays within 1.1x of the
+// mean; ring_test prints that figure and the replicas moved by a join or
+// leave.
 //
 // N larger than the member count is clamped: with fewer members than
 // requested replicas every partition lives on every member. Callers that
