@@ -8,26 +8,31 @@
 //
 // A Ring is a pure function of (member list, epoch, options): every node that
 // has applied the same membership computes the same Ring, which is the ring
-// agreement invariant. The order in which members are passed does not matter
-// (they are sorted). Placement depends on the member set only, not on the
-// epoch: the epoch advances periodically without membership changes, and such
-// an advance must move nothing. The epoch is carried so that messages and
-// streams can say which ring they were computed against.
+// agreement invariant. The member list (core/member_list.h) gives each
+// member a seat, and placement depends on the seats only: the ring of n seats
+// is the same table for every cluster of n members, with seat i's replicas
+// held by the member in seat i. A ring built from bare node ids seats them in
+// ascending id order, so there the order they are passed in does not matter.
+// Placement does not depend on the epoch: the epoch advances periodically
+// without membership changes, and such an advance must move nothing. The
+// epoch is carried so that messages and streams can say which ring they were
+// computed against.
 //
-// Placement (see ring.cpp for why it is built this way): each partition
-// first takes its N members of highest rendezvous score. A score depends on
-// the partition and the node id only: its high bits are the partition's
-// place in the node's own hash order of all Q partitions (so every node has
-// exactly one partition at each level), its low bits a hash of both. A node
-// with more of these than its keep limit keeps only its best-scored ones;
-// the keep limit is floor(1.1 * mean + 0.3125 - f) for a fixed per-node
-// fraction f in [0, 1) (a hash of the node id), at most the load cap. The
-// freed slots go, in one global score order, to the best-scored member that
-// kept all its own and holds fewer replicas than the load cap,
-// floor(1.1 * Q*N/members) (at least the mean rounded up). With Q = 256,
-// N = 3 and 3 to 64 members the most-loaded node stays within 1.1x of the
-// mean; ring_test prints that figure and the replicas moved by a join or
-// leave.
+// Placement (see ring.cpp for why it is built this way): with n seats and
+// N <= n, the table is built by seating members one at a time. The first N
+// seats hold every partition. Each further seat s takes floor(Q*N / (s+1))
+// replicas, in its own hash order of the partitions, from the seats that
+// hold the most, so that afterwards every seat holds floor or ceil of the
+// mean; it takes a replica's place in its partition's preference list.
+// Hence:
+// - Balance: every member holds the mean number of replicas, rounded down
+//   or up (with Q = 256 and N = 3, the most-loaded member holds at most
+//   1.076x the mean for 3 to 64 members).
+// - A join (MemberList::Join) moves only the replicas the newcomer takes.
+// - A leave (MemberList::Leave) moves the leaver's replicas and at most one
+//   share more: the member of the last seat takes over the leaver's seat,
+//   and the last seat's replicas go back where they came from.
+// ring_test prints these figures for 3 to 64 members.
 //
 // N larger than the member count is clamped: with fewer members than
 // requested replicas every partition lives on every member. Callers that
@@ -44,6 +49,7 @@
 #include <vector>
 
 #include "core/env.h"
+#include "core/member_list.h"
 #include "core/status.h"
 
 namespace mks {
@@ -62,10 +68,16 @@ class Ring {
  public:
   static constexpr uint32_t kMaxPartitionCount = 1u << 16;
 
-  // Returns the ring of `members` at `epoch`. `members` may come in any
-  // order. Returns InvalidArgument when `members` is empty, contains kNoNode
-  // or a duplicate, or when the options are out of range.
-  static Result<Ring> Build(std::vector<NodeId> members, uint64_t epoch,
+  // Returns the ring of `members` at `epoch`. Returns InvalidArgument when
+  // `members` is empty or the options are out of range.
+  static Result<Ring> Build(const MemberList& members, uint64_t epoch,
+                            RingOptions options = {});
+
+  // Returns the ring of the members `ids` seated in ascending id order (see
+  // MemberList::FromIds), at `epoch`. `ids` may come in any order. Returns
+  // InvalidArgument when `ids` is empty, contains kNoNode or a duplicate, or
+  // when the options are out of range.
+  static Result<Ring> Build(std::vector<NodeId> ids, uint64_t epoch,
                             RingOptions options = {});
 
   // Returns the partition of `key` in a ring of `partition_count`
@@ -105,14 +117,14 @@ class Ring {
 
   // The members, sorted ascending, without duplicates.
   const std::vector<NodeId>& members() const { return members_; }
+  // The members in seat order, as the ring was built from.
+  const MemberList& member_list() const { return member_list_; }
   uint64_t epoch() const { return epoch_; }
   uint32_t partition_count() const { return partition_count_; }
   // The effective N: min(requested N, member count).
   uint32_t replication_factor() const { return replication_factor_; }
-  // The most replicas placement lets one node hold (see above); every
-  // node's keep limit is at most this. Exceeded only if no member with room
-  // could take a replica even by exchange, which the property tests show
-  // does not happen.
+  // The most replicas one member holds: the mean, Q * replication_factor()
+  // / members, rounded up. Every member holds this or one less.
   uint32_t load_cap() const { return load_cap_; }
   // The N that was asked for in RingOptions.
   uint32_t requested_replication_factor() const {
@@ -120,17 +132,18 @@ class Ring {
   }
 
  private:
-  Ring(std::vector<NodeId> members, uint64_t epoch, uint32_t partition_count,
+  Ring(MemberList member_list, uint64_t epoch, uint32_t partition_count,
        uint32_t replication_factor, uint32_t requested_replication_factor,
        uint32_t load_cap, std::vector<NodeId> replicas);
 
-  std::vector<NodeId> members_;  // sorted ascending, unique, no kNoNode
+  MemberList member_list_;       // not empty
+  std::vector<NodeId> members_;  // member_list_'s ids, sorted ascending
   uint64_t epoch_;
   uint32_t partition_count_;     // a power of two
   uint32_t replication_factor_;  // in [1, members_.size()]
   uint32_t requested_replication_factor_;
-  // At least the mean load rounded up, so the caps leave room for every
-  // replica.
+  // The mean load rounded up. Invariant: every member holds load_cap_ or
+  // load_cap_ - 1 replicas.
   uint32_t load_cap_;
   // replicas_[p * replication_factor_ + i] is the i-th replica of partition
   // p. Invariant: size is partition_count_ * replication_factor_, and the

@@ -169,9 +169,11 @@ http::Response HttpFrontEnd::RingJson() const {
                      ",\"partition_count\":" + std::to_string(ring.partition_count()) +
                      ",\"replication_factor\":" +
                      std::to_string(ring.replication_factor()) + ",\"members\":[";
-  for (size_t i = 0; i < ring.members().size(); ++i) {
+  // In seat order: placement follows the seats (core/member_list.h).
+  const std::vector<NodeId>& by_seat = ring.member_list().by_seat();
+  for (size_t i = 0; i < by_seat.size(); ++i) {
     if (i > 0) body += ",";
-    body += std::to_string(ring.members()[i]);
+    body += std::to_string(by_seat[i]);
   }
   body += "],\"partitions\":[";
   for (PartitionId partition = 0; partition < ring.partition_count(); ++partition) {
