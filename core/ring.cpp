@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <bit>
+#include <functional>
 #include <numeric>
 #include <span>
 #include <string>
+#include <tuple>
 #include <utility>
 
 #include "core/assertions.h"
@@ -40,6 +42,36 @@ uint32_t LoadCap(uint64_t member_count, uint32_t partition_count,
   MKS_ASSERT_GE(cap * member_count, total);
   return static_cast<uint32_t>(cap);
 }
+
+// The partitions in the order a seat takes them: descending hash of
+// (partition, seat), produced lazily, since a seat usually stops after a
+// small part of them (a heap costs O(Q) to build and O(log Q) a step, where
+// a full sort would cost O(Q log Q) for every seat).
+class TakeOrder {
+ public:
+  TakeOrder(uint32_t partition_count, uint32_t seat) : heap_(partition_count) {
+    for (PartitionId p = 0; p < partition_count; ++p) {
+      heap_[p] = {PairHash(p, seat, kTakeOrderSeed), p};
+    }
+    std::make_heap(heap_.begin(), heap_.end());
+  }
+
+  bool Done() const { return heap_.empty(); }
+
+  // Returns the next partition. Requires !Done() (asserted).
+  PartitionId Next() {
+    MKS_ASSERT(!heap_.empty());
+    std::pop_heap(heap_.begin(), heap_.end());
+    const PartitionId next = heap_.back().second;
+    heap_.pop_back();
+    return next;
+  }
+
+ private:
+  // A max-heap of (hash, partition); hashes tie only with astronomically
+  // small odds, and then the partition orders them.
+  std::vector<std::pair<uint64_t, PartitionId>> heap_;
+};
 
 // The placement table of a ring, by seat: the preference list of every
 // partition as seats, built one seat at a time.
@@ -80,15 +112,16 @@ class SeatTable {
 
   // Seats one more member, seat seat_count(): it takes floor(Q*N / seats)
   // replicas, each in the place of a seat that must give one (Quotas), in
-  // its own hash order of the partitions.
+  // its own hash order of the partitions (TakeOrder).
   void SeatNext() {
     const uint32_t newcomer = seat_count_;
     const uint32_t take = static_cast<uint32_t>(Total() / (newcomer + 1));
     std::vector<uint32_t> quota = Quotas(take);
     uint32_t taken = 0;
-    for (PartitionId p : TakeOrder(newcomer)) {
-      if (taken == take) break;
-      std::span<uint32_t> list = List(p);
+    TakeOrder order(PartitionCount(), newcomer);
+    while (taken < take) {
+      MKS_ASSERT(!order.Done());
+      std::span<uint32_t> list = List(order.Next());
       // The giver with the most left to give: any choice fills every quota
       // (see the proof in Quotas), this one spreads the takes.
       int best = -1;
@@ -103,7 +136,6 @@ class SeatTable {
       list[best] = newcomer;
       ++taken;
     }
-    MKS_ASSERT_EQ(taken, take);
     MKS_ASSERT(std::all_of(quota.begin(), quota.end(),
                            [](uint32_t q) { return q == 0; }));
     load_.push_back(take);
@@ -144,18 +176,17 @@ class SeatTable {
     const uint64_t base = remaining / old_seats;
     const uint64_t keep_more = remaining % old_seats;
     MKS_ASSERT_GE(base, take);
-    std::vector<uint32_t> order(old_seats);
-    std::iota(order.begin(), order.end(), 0u);
+    // (load, tie-break hash, seat), most load and highest hash first.
+    std::vector<std::tuple<uint32_t, uint64_t, uint32_t>> order(old_seats);
     const uint32_t newcomer = seat_count_;
-    std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
-      if (load_[a] != load_[b]) return load_[a] > load_[b];
-      return PairHash(newcomer, a, kKeepOrderSeed) >
-             PairHash(newcomer, b, kKeepOrderSeed);
-    });
+    for (uint32_t seat = 0; seat < old_seats; ++seat) {
+      order[seat] = {load_[seat], PairHash(newcomer, seat, kKeepOrderSeed), seat};
+    }
+    std::sort(order.begin(), order.end(), std::greater<>());
     std::vector<uint32_t> quota(old_seats, 0);
     uint64_t quota_sum = 0;
     for (uint32_t rank = 0; rank < old_seats; ++rank) {
-      const uint32_t seat = order[rank];
+      const uint32_t seat = std::get<2>(order[rank]);
       const uint64_t keep = base + (rank < keep_more ? 1 : 0);
       MKS_ASSERT_LE(keep, load_[seat]);
       quota[seat] = static_cast<uint32_t>(load_[seat] - keep);
@@ -163,20 +194,6 @@ class SeatTable {
     }
     MKS_ASSERT_EQ(quota_sum, take);
     return quota;
-  }
-
-  // The partitions in the order `seat` takes them: its own hash order.
-  std::vector<PartitionId> TakeOrder(uint32_t seat) const {
-    std::vector<std::pair<uint64_t, PartitionId>> scored(PartitionCount());
-    for (PartitionId p = 0; p < scored.size(); ++p) {
-      scored[p] = {PairHash(p, seat, kTakeOrderSeed), p};
-    }
-    std::sort(scored.begin(), scored.end(),
-              [](const auto& a, const auto& b) { return a > b; });
-    std::vector<PartitionId> order;
-    order.reserve(scored.size());
-    for (const auto& entry : scored) order.push_back(entry.second);
-    return order;
   }
 
   void AssertBalanced() const {

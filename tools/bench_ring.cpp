@@ -23,10 +23,10 @@ std::vector<std::string> MakeKeys(size_t count, size_t length) {
   return keys;
 }
 
-Ring MakeRing(uint32_t node_count) {
+Ring MakeRing(uint32_t node_count, uint32_t partition_count = 256) {
   std::vector<NodeId> members;
   for (NodeId id = 1; id <= node_count; ++id) members.push_back(id);
-  Result<Ring> ring = Ring::Build(members, 1);
+  Result<Ring> ring = Ring::Build(members, 1, {partition_count, 3});
   MKS_ASSERT(ring.ok());
   return std::move(ring).value();
 }
@@ -70,14 +70,23 @@ void BM_PreferenceList(benchmark::State& state) {
 }
 BENCHMARK(BM_PreferenceList);
 
-// Argument: member count. Q = 256, N = 3.
+// Arguments: member count, Q. N = 3. Building replays the seating of every
+// member (core/ring.cpp), so it grows with both.
 void BM_BuildRing(benchmark::State& state) {
   const uint32_t node_count = static_cast<uint32_t>(state.range(0));
+  const uint32_t partition_count = static_cast<uint32_t>(state.range(1));
   for (auto _ : state) {
-    benchmark::DoNotOptimize(MakeRing(node_count).load_cap());
+    benchmark::DoNotOptimize(MakeRing(node_count, partition_count).load_cap());
   }
 }
-BENCHMARK(BM_BuildRing)->Arg(3)->Arg(16)->Arg(64);
+BENCHMARK(BM_BuildRing)
+    ->Args({3, 256})
+    ->Args({16, 256})
+    ->Args({64, 256})
+    ->Args({256, 256})
+    ->Args({64, 4096})
+    ->Args({64, 65536})
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace mks
