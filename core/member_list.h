@@ -4,8 +4,7 @@
 // by_seat(). The ring places partitions by seat, not by node id (see
 // core/ring.h): the ring of n seats is the ring of n-1 seats plus the share
 // that seat n-1 takes when it joins. So the two changes below are the ones
-// that move the fewest replicas, and they are the only ways the list
-// changes:
+// that move the fewest replicas:
 //
 // - Join seats the newcomer after every member. Only the newcomer's share
 //   moves (to the newcomer).
@@ -14,10 +13,12 @@
 //   member's old replicas go back to the seats they came from: one share
 //   beyond the leaver's own (none when the leaver held the last seat).
 //
-// Whoever owns the membership (a node's static configuration now, the Raft
-// state machine later) applies these changes in one agreed order, so every
-// node that applied the same changes holds the same list, and so computes
-// the same ring.
+// A membership protocol (Raft, later) replicates the list in seat order and
+// changes it only by these two, in one agreed order, so every node that
+// applied the same changes holds the same list and computes the same ring.
+// A static configuration names members without seats; FromIds seats them by
+// ascending id, which every node agrees on whatever order its file lists
+// them in.
 //
 // Invariant: no kNoNode, no node twice.
 #pragma once

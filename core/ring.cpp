@@ -20,6 +20,7 @@ namespace {
 constexpr uint64_t kKeyHashSeed = 0x6d6b732d6b657973ULL;   // "mks-keys"
 constexpr uint64_t kTakeOrderSeed = 0x6d6b732d74616b65ULL; // "mks-take"
 constexpr uint64_t kKeepOrderSeed = 0x6d6b732d6b656570ULL; // "mks-keep"
+constexpr uint64_t kLeadOrderSeed = 0x6d6b732d6c656164ULL; // "mks-lead"
 
 // A stable hash of two 32-bit numbers, encoded little-endian byte by byte so
 // it is the same on every platform.
@@ -44,9 +45,9 @@ uint32_t LoadCap(uint64_t member_count, uint32_t partition_count,
 }
 
 // The partitions in the order a seat takes them: descending hash of
-// (partition, seat), produced lazily, since a seat usually stops after a
-// small part of them (a heap costs O(Q) to build and O(log Q) a step, where
-// a full sort would cost O(Q log Q) for every seat).
+// (partition, seat), produced lazily, since a seat usually stops well before
+// the end (a heap costs O(Q) to build and O(log Q) a step, where a full sort
+// would cost O(Q log Q) for every seat).
 class TakeOrder {
  public:
   TakeOrder(uint32_t partition_count, uint32_t seat) : heap_(partition_count) {
@@ -104,8 +105,11 @@ class SeatTable {
     for (PartitionId p = 0; p < partition_count; ++p) {
       std::span<uint32_t> list = List(p);
       std::iota(list.begin(), list.end(), 0u);
+      // Ties (astronomically rare) go to the higher seat, so the order is
+      // total and the same everywhere.
       std::sort(list.begin(), list.end(), [p](uint32_t a, uint32_t b) {
-        return PairHash(p, a, kTakeOrderSeed) > PairHash(p, b, kTakeOrderSeed);
+        return std::pair(PairHash(p, a, kTakeOrderSeed), a) >
+               std::pair(PairHash(p, b, kTakeOrderSeed), b);
       });
     }
   }
@@ -121,19 +125,14 @@ class SeatTable {
     TakeOrder order(PartitionCount(), newcomer);
     while (taken < take) {
       MKS_ASSERT(!order.Done());
-      std::span<uint32_t> list = List(order.Next());
-      // The giver with the most left to give: any choice fills every quota
-      // (see the proof in Quotas), this one spreads the takes.
-      int best = -1;
-      for (uint32_t i = 0; i < width_; ++i) {
-        if (quota[list[i]] == 0) continue;
-        if (best < 0 || quota[list[i]] > quota[list[best]]) best = int(i);
-      }
-      if (best < 0) continue;
-      const uint32_t giver = list[best];
+      const PartitionId partition = order.Next();
+      const int place = GiverPlace(partition, newcomer, quota);
+      if (place < 0) continue;
+      std::span<uint32_t> list = List(partition);
+      const uint32_t giver = list[place];
       --quota[giver];
       --load_[giver];
-      list[best] = newcomer;
+      list[place] = newcomer;
       ++taken;
     }
     MKS_ASSERT(std::all_of(quota.begin(), quota.end(),
@@ -158,6 +157,27 @@ class SeatTable {
   std::span<uint32_t> List(PartitionId partition) {
     return std::span<uint32_t>(seats_).subspan(size_t{partition} * width_,
                                                width_);
+  }
+
+  // Returns the place in `partition`'s list of the seat the newcomer
+  // replaces there, or -1 when no holder owes a replica. The giver is the
+  // holder with the most left to give: any choice fills every quota (see the
+  // proof in Quotas), this one spreads the takes. Ties go to the first in a
+  // scan that starts at a hashed place, so newcomers land at every place of
+  // the preference order alike (a scan from the front would make the newest
+  // seats lead most partitions).
+  int GiverPlace(PartitionId partition, uint32_t newcomer,
+                 const std::vector<uint32_t>& quota) const {
+    const uint32_t* list = &seats_[size_t{partition} * width_];
+    const uint32_t start = static_cast<uint32_t>(
+        PairHash(partition, newcomer, kLeadOrderSeed) % width_);
+    int best = -1;
+    for (uint32_t k = 0; k < width_; ++k) {
+      const uint32_t i = (start + k) % width_;
+      if (quota[list[i]] == 0) continue;
+      if (best < 0 || quota[list[i]] > quota[list[best]]) best = int(i);
+    }
+    return best;
   }
 
   // How many replicas each current seat gives the newcomer so that, after

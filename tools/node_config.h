@@ -9,6 +9,10 @@
 //   http_port: 8080
 //   data_dir: /var/lib/mks/1
 //   peers: ["1=127.0.0.1:7001", "2=127.0.0.1:7002", "3=127.0.0.1:7003"]
+//                                   # the members, in any order; the ring
+//                                   # seats them by ascending id, so a node
+//                                   # added with a larger id than every
+//                                   # member's moves only its own share
 //   replication_factor: 3           # N
 //   read_consistency: quorum        # default R: one, quorum, all or a count
 //   write_consistency: quorum       # default W
