@@ -15,7 +15,10 @@ namespace mks::net {
 
 class FakeKvBackend final : public KvBackend {
  public:
-  FakeKvBackend() : ring_(Ring::Build({1, 2, 3}, 7, {8, 3}).value()) {}
+  // Seated out of id order, so what shows the ring can tell seats from ids.
+  FakeKvBackend()
+      : ring_(Ring::Build(MemberList::FromSeats({3, 1, 2}).value(), 7, {8, 3})
+                  .value()) {}
 
   Result<ReadResult> Get(std::string_view key, Consistency consistency) override {
     calls.push_back({"get", std::string(key), consistency});

@@ -105,7 +105,7 @@ TEST_F(HttpFrontEndTest, StatusMembersRing) {
   http::Response ring = Send("GET", "/v1/ring");
   EXPECT_EQ(ring.status, 200);
   const std::string head =
-      "{\"epoch\":7,\"partition_count\":8,\"replication_factor\":3,\"members\":[1,2,3],"
+      "{\"epoch\":7,\"partition_count\":8,\"replication_factor\":3,\"members\":[3,1,2],"
       "\"partitions\":[[";
   ASSERT_TRUE(ring.body.starts_with(head)) << ring.body;
   // Eight preference lists, each the ring's own.
