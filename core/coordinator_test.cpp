@@ -51,7 +51,7 @@ class TestCluster {
       hub_.NetworkOf(id);
     }
     hub_.NetworkOf(kOutsider);
-    options_.members = members_;
+    options_.members = MemberList::FromIds(members_).value();
     options_.ring.partition_count = 16;
     options_.ring.replication_factor = replication_factor;
     options_.coordinator.timeout_ns = 500 * kMsNanos;

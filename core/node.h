@@ -38,8 +38,10 @@
 namespace mks {
 
 struct NodeOptions {
-  // Every member of the cluster, this node included (static membership).
-  std::vector<NodeId> members;
+  // Every member of the cluster, this node included, in seat order (static
+  // membership). Every node of a cluster must be given the same list: it
+  // decides the ring.
+  MemberList members;
   // The epoch of the static ring.
   uint64_t ring_epoch = 1;
   RingOptions ring;

@@ -49,7 +49,7 @@ class NodeBackendTest : public ::testing::Test {
       ASSERT_TRUE(transport.ok()) << transport.status();
       member.transport = std::move(*transport);
       NodeOptions options;
-      options.members = {1, 2};
+      options.members = MemberList::FromIds({1, 2}).value();
       options.ring.partition_count = 16;
       options.ring.replication_factor = 2;
       Environment env{id, &clock_, member.transport.get(), member.disk.get(), Random(id)};

@@ -1,5 +1,7 @@
 #include "sim/kv_protocol.h"
 
+#include <algorithm>
+#include <span>
 #include <utility>
 
 #include "core/assertions.h"
@@ -73,10 +75,16 @@ NodeRecords DecodeDigest(std::string_view digest) {
 
 class KvNode final : public ProtocolNode {
  public:
-  KvNode(const NodeContext& context, const KvCanaries& canaries) {
+  // Checks the node's ring against the cluster's with `checker`.
+  KvNode(const NodeContext& context, const MemberList& members,
+         const KvCanaries& canaries, KvChecker* checker) {
+    MKS_ASSERT(checker != nullptr);
+    MKS_ASSERT_EQ(members.size(), context.nodes.size());
     const Scenario& scenario = *context.scenario;
     NodeOptions options;
-    options.members = context.nodes;
+    const bool by_ids = canaries.ring_by_ids && context.env.node_id % 2 == 0;
+    options.members =
+        by_ids ? MemberList::FromIds(members.by_seat()).value() : members;
     options.ring.partition_count = scenario.partitions;
     options.ring.replication_factor = scenario.replicas;
     options.coordinator.default_read = Consistency::Count(scenario.read_quorum);
@@ -88,6 +96,7 @@ class KvNode final : public ProtocolNode {
         Node::Open(std::move(options), context.env, context.scheduler, context.process);
     MKS_ASSERT_MSG(node.ok(), node.status().ToString());
     node_ = std::move(*node);
+    checker->CheckRing(context.env.node_id, node_->ring());
     node_->coordinator().set_canaries(canaries.coordinator);
     node_->replica().set_canaries(canaries.replica);
   }
@@ -294,6 +303,48 @@ void KvChecker::Violation(const Operation& op, const std::string& what) {
   violations_.push_back(Story(op) + ": " + what);
 }
 
+namespace {
+
+std::string ListString(std::span<const NodeId> nodes) {
+  std::string out = "[";
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    out += (i > 0 ? ", " : "") + std::to_string(nodes[i]);
+  }
+  return out + "]";
+}
+
+// Returns how `ring` differs from `reference`, or "" when it does not.
+std::string RingDifference(const Ring& ring, const Ring& reference) {
+  if (ring.member_list() != reference.member_list()) {
+    return "members in seat order " + ListString(ring.member_list().by_seat()) +
+           ", not " + ListString(reference.member_list().by_seat());
+  }
+  if (ring.epoch() != reference.epoch() ||
+      ring.partition_count() != reference.partition_count() ||
+      ring.replication_factor() != reference.replication_factor()) {
+    return "epoch, Q or N differ";
+  }
+  for (PartitionId p = 0; p < reference.partition_count(); ++p) {
+    const std::span<const NodeId> list = ring.PreferenceList(p);
+    const std::span<const NodeId> expected = reference.PreferenceList(p);
+    if (!std::equal(list.begin(), list.end(), expected.begin(), expected.end())) {
+      return "partition " + std::to_string(p) + " lists " + ListString(list) +
+             ", not " + ListString(expected);
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+void KvChecker::CheckRing(NodeId node, const Ring& ring) {
+  const std::string difference = RingDifference(ring, ring_);
+  if (difference.empty()) return;
+  violations_.push_back("ring agreement: node " + std::to_string(node) +
+                        " computed another ring at epoch " +
+                        std::to_string(ring.epoch()) + ": " + difference);
+}
+
 void KvChecker::Invoke(const Operation& op) {
   KeyHistory& history = keys_[op.key];
   if (op.kind == OperationKind::kRead) {
@@ -442,6 +493,7 @@ constexpr CanaryFlag kCanaryFlags[] = {
     {"overlap_commits", [](KvCanaries& c) -> bool& { return c.replica.overlap_commits; }},
     {"ack_in_flight", [](KvCanaries& c) -> bool& { return c.replica.ack_in_flight; }},
     {"ack_shed_puts", [](KvCanaries& c) -> bool& { return c.replica.ack_shed_puts; }},
+    {"ring_by_ids", [](KvCanaries& c) -> bool& { return c.ring_by_ids; }},
 };
 
 }  // namespace
@@ -466,9 +518,13 @@ Status EnableKvCanary(std::string_view name, KvCanaries* canaries) {
 }
 
 Result<std::unique_ptr<KvProtocol>> KvProtocol::Make(const Scenario& scenario) {
-  std::vector<NodeId> members;
-  for (NodeId id = 1; id <= scenario.nodes; ++id) members.push_back(id);
-  Result<Ring> ring = Ring::Build(members, 1,
+  std::vector<NodeId> seats = scenario.seats;
+  if (seats.empty()) {
+    for (NodeId id = 1; id <= scenario.nodes; ++id) seats.push_back(id);
+  }
+  Result<MemberList> members = MemberList::FromSeats(std::move(seats));
+  MKS_RETURN_IF_ERROR(members.status());
+  Result<Ring> ring = Ring::Build(*members, 1,
                                   RingOptions{scenario.partitions, scenario.replicas});
   MKS_RETURN_IF_ERROR(ring.status());
   const uint32_t n = ring->replication_factor();
@@ -488,7 +544,7 @@ Result<std::unique_ptr<KvProtocol>> KvProtocol::Make(const Scenario& scenario) {
 }
 
 std::unique_ptr<ProtocolNode> KvProtocol::StartNode(const NodeContext& context) {
-  return std::make_unique<KvNode>(context, canaries_);
+  return std::make_unique<KvNode>(context, members_, canaries_, &checker_);
 }
 
 std::unique_ptr<WorkloadClient> KvProtocol::StartClient(const ClientContext& context) {

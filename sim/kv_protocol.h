@@ -24,6 +24,8 @@
 //  * No lost acknowledged write, no resurrection: once converged, each key's
 //    version is >= every acknowledged write or delete of it.
 //  * Convergence: the replicas of every partition hold identical records.
+//  * Ring agreement: every node, at every start, computes the cluster's
+//    ring (same member list, epoch and preference lists).
 #pragma once
 
 #include <cstdint>
@@ -51,6 +53,9 @@ class KvChecker final : public Checker {
     return violations_;
   }
   Status CheckConverged(const std::vector<std::string>& digests) override;
+  // Records a violation when `ring`, as node `node` computed it, differs
+  // from the cluster's ring.
+  void CheckRing(NodeId node, const Ring& ring);
 
  private:
   // A version as the history knows it: (timestamp, origin) and tombstone.
@@ -97,10 +102,13 @@ class KvChecker final : public Checker {
 struct KvCanaries {
   CoordinatorCanaries coordinator;
   ReplicaCanaries replica;
+  // Nodes with even ids seat the members by ascending id, ignoring the seat
+  // order they were given, so nodes disagree on the ring.
+  bool ring_by_ids = false;
 };
 // The canary names: ack_before_quorum, skip_read_repair, winner_by_value,
 // ignore_tombstones, lose_synced_writes, overlap_commits, ack_in_flight,
-// ack_shed_puts.
+// ack_shed_puts, ring_by_ids.
 const std::vector<std::string>& KvCanaryNames();
 // Sets the canary `name` in *canaries. InvalidArgument for an unknown name.
 Status EnableKvCanary(std::string_view name, KvCanaries* canaries);
@@ -115,12 +123,16 @@ class KvProtocol final : public Protocol {
   std::unique_ptr<WorkloadClient> StartClient(
       const ClientContext& context) override;
   Checker& checker() override { return checker_; }
+  // The cluster's members in seat order: the scenario's `store.seats`, or
+  // ascending ids.
+  const MemberList& members() const { return members_; }
   // Applies to nodes started from now on.
   void set_canaries(KvCanaries canaries) { canaries_ = canaries; }
 
  private:
   explicit KvProtocol(Ring ring, bool quorums_overlap)
-      : checker_(std::move(ring), quorums_overlap) {}
+      : members_(ring.member_list()), checker_(std::move(ring), quorums_overlap) {}
+  MemberList members_;
   KvChecker checker_;
   KvCanaries canaries_;
 };

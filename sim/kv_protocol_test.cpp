@@ -108,7 +108,8 @@ INSTANTIATE_TEST_SUITE_P(
                       CanaryCase{"lose_synced_writes", "kv_group_commit.yaml"},
                       CanaryCase{"overlap_commits", "kv_slow_disk.yaml"},
                       CanaryCase{"ack_in_flight", "kv_slow_disk.yaml"},
-                      CanaryCase{"ack_shed_puts", "kv_replica_backlog.yaml"}),
+                      CanaryCase{"ack_shed_puts", "kv_replica_backlog.yaml"},
+                      CanaryCase{"ring_by_ids", "kv_split_halves.yaml"}),
     [](const auto& info) {
       std::string scenario = info.param.scenario;
       scenario = scenario.substr(0, scenario.find('.'));

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <fstream>
 #include <limits>
+#include <numeric>
 #include <set>
 #include <sstream>
 
@@ -136,6 +137,17 @@ void ParseStore(Fields& top, Scenario* s, const std::string& path) {
   f.Read("read_quorum", &s->read_quorum, 1, 15);
   f.Read("write_quorum", &s->write_quorum, 1, 15);
   f.Read("partitions", &s->partitions, 1, 1 << 20);
+  if (f.Has("seats")) {
+    s->seats = f.NodeList(f.Node("seats"), "seats", s->nodes);
+    std::vector<NodeId> sorted = s->seats;
+    std::sort(sorted.begin(), sorted.end());
+    std::vector<NodeId> all(s->nodes);
+    std::iota(all.begin(), all.end(), NodeId{1});
+    if (sorted != all) {
+      f.Fail(f.Node("seats"), "store.seats must list every node 1.." +
+                                  std::to_string(s->nodes) + " once");
+    }
+  }
   f.Finish();
   if (s->replicas > s->nodes) f.Fail(node, "store.replicas exceeds nodes");
   if (s->read_quorum > s->replicas || s->write_quorum > s->replicas) {

@@ -117,6 +117,10 @@ struct Scenario {
   uint32_t read_quorum = 2;       // R
   uint32_t write_quorum = 2;      // W
   uint32_t partitions = 64;       // Q, a power of two
+  // The member list in seat order (core/member_list.h), as if the cluster
+  // had grown by joins in this order: a permutation of 1..nodes, or empty
+  // for ascending ids. Placement follows the seats.
+  std::vector<NodeId> seats;
   int64_t duration_ms = 10000;    // the safety phase
   int64_t liveness_bound_ms = 10000;
   Workload workload;

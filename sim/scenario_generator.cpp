@@ -1,6 +1,7 @@
 #include "sim/scenario_generator.h"
 
 #include <algorithm>
+#include <numeric>
 
 #include "core/assertions.h"
 
@@ -137,6 +138,16 @@ void PickStore(uint32_t max_replicas, Scenario* s) {
   s->read_quorum = Pick<uint32_t>(s->replicas - s->write_quorum + 1, s->replicas);
   MKS_ASSERT_GT(s->read_quorum + s->write_quorum, s->replicas);
   s->partitions = 1u << Pick<uint32_t>(0, 8);
+  // Half the cases seat the members out of id order (shrinking toward the
+  // default), as a cluster grown by joins in another order would be.
+  if (*rc::gen::arbitrary<bool>()) {
+    std::vector<NodeId> seats(s->nodes);
+    std::iota(seats.begin(), seats.end(), NodeId{1});
+    for (size_t i = seats.size(); i > 1; --i) {
+      std::swap(seats[i - 1], seats[Pick<size_t>(0, i - 1)]);
+    }
+    s->seats = std::move(seats);
+  }
 }
 
 void PickWorkload(uint32_t max_clients, Workload* w) {

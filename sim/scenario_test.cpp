@@ -34,7 +34,7 @@ TEST(ScenarioTest, ParsesEveryKindOfField) {
   Result<Scenario> parsed = ParseScenario(R"(
 protocol: counter
 nodes: 5
-store: {replicas: 3, read_quorum: 1, write_quorum: 3, partitions: 128}
+store: {replicas: 3, read_quorum: 1, write_quorum: 3, partitions: 128, seats: [2, 5, 1, 3, 4]}
 duration_ms: 1234
 liveness_bound_ms: 999
 workload: {clients: 7, ops_per_second: 10, key_space: 3, read_percent: 20, write_percent: 30, delete_percent: 50}
@@ -57,6 +57,7 @@ buggify: {enabled: false}
   EXPECT_EQ(s.nodes, 5u);
   EXPECT_EQ(s.read_quorum, 1u);
   EXPECT_EQ(s.partitions, 128u);
+  EXPECT_EQ(s.seats, (std::vector<NodeId>{2, 5, 1, 3, 4}));
   EXPECT_EQ(s.workload.delete_percent, 50u);
   EXPECT_EQ(s.network.slow_tail_max_us, 7);
   EXPECT_EQ(s.disk.write_latency_min_us, 11);
@@ -89,6 +90,9 @@ TEST(ScenarioTest, BadValuesAreRefused) {
   ExpectError("protocol: raft\n", 1, "unknown protocol");
   ExpectError("nodes: 3\nstore: {replicas: 5}\n", 2, "replicas exceeds nodes");
   ExpectError("store: {partitions: 12}\n", 1, "power of two");
+  ExpectError("nodes: 3\nstore: {seats: [1, 2]}\n", 2, "every node 1..3 once");
+  ExpectError("nodes: 3\nstore: {seats: [1, 2, 2]}\n", 2, "every node 1..3 once");
+  ExpectError("nodes: 3\nstore: {seats: [1, 2, 4]}\n", 2, "outside [1, 3]");
   ExpectError("\n\nworkload: {read_percent: 50, write_percent: 10}\n", 3, "must be 100");
   ExpectError("nodes: 3\ntimeline:\n  - {at_ms: 1, crash: 4}\n", 3, "outside [1, 3]");
   ExpectError("timeline:\n  - {at_ms: 1, crash: 1, restart: 1}\n", 2, "exactly one action");

@@ -70,8 +70,16 @@ void WriteHead(std::ostream& out, const Scenario& s) {
   MKS_ASSERT_LE(s.write_quorum, s.replicas);
   out << "nodes: " << s.nodes << "\n"
       << "store: {replicas: " << s.replicas << ", read_quorum: " << s.read_quorum
-      << ", write_quorum: " << s.write_quorum << ", partitions: " << s.partitions
-      << "}\n"
+      << ", write_quorum: " << s.write_quorum << ", partitions: " << s.partitions;
+  if (!s.seats.empty()) {
+    MKS_ASSERT_EQ(s.seats.size(), s.nodes);
+    out << ", seats: [";
+    for (size_t i = 0; i < s.seats.size(); ++i) {
+      out << (i > 0 ? ", " : "") << s.seats[i];
+    }
+    out << "]";
+  }
+  out << "}\n"
       << "duration_ms: " << s.duration_ms << "\n"
       << "liveness_bound_ms: " << s.liveness_bound_ms << "\n";
 }

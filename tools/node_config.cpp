@@ -98,7 +98,13 @@ Result<NodeOptions> MakeNodeOptions(const NodeSettings& settings,
                                     const std::map<NodeId, net::SocketAddress>& peers) {
   MKS_ASSERT(!peers.empty());
   NodeOptions options;
-  for (const auto& [id, address] : peers) options.members.push_back(id);
+  std::vector<NodeId> ids;
+  for (const auto& [id, address] : peers) ids.push_back(id);
+  // Seated by ascending id: the configuration names no seats, and every
+  // node must agree whatever order its file lists the peers in.
+  Result<MemberList> members = MemberList::FromIds(std::move(ids));
+  if (!members.ok()) return members.status();
+  options.members = std::move(*members);
   options.ring.partition_count = settings.partition_count;
   options.ring.replication_factor = settings.replication_factor;
   Result<Consistency> read = ParseConsistency(settings.read_consistency);

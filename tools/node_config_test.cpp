@@ -84,7 +84,7 @@ TEST(NodeConfigTest, NodeOptionsFollowTheSettings) {
   settings.partition_count = 32;
   Result<NodeOptions> options = MakeNodeOptions(settings, ParsePeers(settings).value());
   ASSERT_TRUE(options.ok()) << options.status();
-  EXPECT_EQ(options->members, (std::vector<NodeId>{1, 2, 3}));
+  EXPECT_EQ(options->members.by_seat(), (std::vector<NodeId>{1, 2, 3}));
   EXPECT_EQ(options->ring.partition_count, 32u);
   EXPECT_EQ(options->ring.replication_factor, 3u);
   EXPECT_EQ(options->coordinator.default_read, Consistency::One());
