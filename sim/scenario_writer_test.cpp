@@ -140,6 +140,7 @@ RC_GTEST_PROP(ScenarioWriterProperty, GeneratedScenariosRoundTrip, ()) {
   RC_ASSERT(parsed.ok());
   RC_ASSERT(WithoutOrigin(*parsed) == WithoutOrigin(s));
   RC_ASSERT(s.read_quorum + s.write_quorum > s.replicas);
+  RC_TAG(s.seats.empty() ? "seats by id" : "seats drawn");
 }
 
 }  // namespace
