@@ -1,6 +1,7 @@
 #include "sim/kv_protocol.h"
 
 #include <algorithm>
+#include <numeric>
 #include <span>
 #include <utility>
 
@@ -518,9 +519,15 @@ Status EnableKvCanary(std::string_view name, KvCanaries* canaries) {
 }
 
 Result<std::unique_ptr<KvProtocol>> KvProtocol::Make(const Scenario& scenario) {
-  std::vector<NodeId> seats = scenario.seats;
-  if (seats.empty()) {
-    for (NodeId id = 1; id <= scenario.nodes; ++id) seats.push_back(id);
+  std::vector<NodeId> all_nodes(scenario.nodes);
+  std::iota(all_nodes.begin(), all_nodes.end(), NodeId{1});
+  std::vector<NodeId> seats = scenario.seats.empty() ? all_nodes : scenario.seats;
+  std::vector<NodeId> sorted_seats = seats;
+  std::sort(sorted_seats.begin(), sorted_seats.end());
+  if (sorted_seats != all_nodes) {
+    return Status::InvalidArgument(scenario.path +
+                                   ": store.seats must list every node 1.." +
+                                   std::to_string(scenario.nodes) + " once");
   }
   Result<MemberList> members = MemberList::FromSeats(std::move(seats));
   MKS_RETURN_IF_ERROR(members.status());

@@ -170,5 +170,57 @@ TEST(KvProtocolTest, ImpossibleQuorumsAreRefused) {
   EXPECT_FALSE(KvProtocol::Make(scenario).ok());
 }
 
+TEST(KvProtocolTest, SeatsThatAreNotEveryNodeOnceAreRefused) {
+  Scenario scenario = Load("kv_steady.yaml");
+  ASSERT_EQ(scenario.nodes, 5u);
+  for (const std::vector<NodeId>& seats :
+       {std::vector<NodeId>{1, 2, 3, 4}, std::vector<NodeId>{1, 2, 3, 4, 6},
+        std::vector<NodeId>{1, 2, 3, 4, 4}}) {
+    scenario.seats = seats;
+    const Result<std::unique_ptr<KvProtocol>> protocol = KvProtocol::Make(scenario);
+    ASSERT_FALSE(protocol.ok());
+    EXPECT_EQ(protocol.status().code(), StatusCode::kInvalidArgument);
+  }
+  scenario.seats = {5, 1, 4, 2, 3};
+  const Result<std::unique_ptr<KvProtocol>> protocol = KvProtocol::Make(scenario);
+  ASSERT_TRUE(protocol.ok()) << protocol.status();
+  EXPECT_EQ((*protocol)->members().by_seat(), scenario.seats);
+}
+
+Ring RingOf(std::vector<NodeId> by_seat, uint64_t epoch) {
+  return Ring::Build(MemberList::FromSeats(std::move(by_seat)).value(), epoch,
+                     {16, 3})
+      .value();
+}
+
+TEST(KvProtocolTest, RingAgreementNamesTheNodeAndTheDifference) {
+  KvChecker checker(RingOf({3, 1, 2, 4}, 1), true);
+  checker.CheckRing(2, RingOf({3, 1, 2, 4}, 1));
+  EXPECT_TRUE(checker.violations().empty());
+  checker.CheckRing(4, RingOf({1, 2, 3, 4}, 1));
+  ASSERT_EQ(checker.violations().size(), 1u);
+  EXPECT_EQ(checker.violations()[0],
+            "ring agreement: node 4 computed another ring at epoch 1: members "
+            "in seat order [1, 2, 3, 4], not [3, 1, 2, 4]");
+  checker.CheckRing(1, RingOf({3, 1, 2, 4}, 2));
+  ASSERT_EQ(checker.violations().size(), 2u);
+  EXPECT_NE(checker.violations()[1].find("node 1 computed another ring at epoch 2"),
+            std::string::npos)
+      << checker.violations()[1];
+}
+
+// The canary's nodes disagree from their first start: the run ends on the
+// ring agreement violations, before any operation could complete.
+TEST(KvProtocolTest, RingByIdsIsCaughtAsRingAgreementAtStart) {
+  KvCanaries canaries;
+  canaries.ring_by_ids = true;
+  const RunSummary summary = Simulate(Load("kv_split_halves.yaml"), 1, canaries);
+  ASSERT_EQ(summary.verdict, Verdict::kSafetyViolation) << Describe(summary);
+  ASSERT_FALSE(summary.violations.empty());
+  EXPECT_EQ(summary.violations[0].rfind("ring agreement: node 2 ", 0), 0u)
+      << Describe(summary);
+  EXPECT_EQ(summary.outcomes[static_cast<size_t>(Outcome::kOk)], 0u);
+}
+
 }  // namespace
 }  // namespace mks::sim

@@ -138,6 +138,9 @@ void ParseStore(Fields& top, Scenario* s, const std::string& path) {
   f.Read("write_quorum", &s->write_quorum, 1, 15);
   f.Read("partitions", &s->partitions, 1, 1 << 20);
   if (f.Has("seats")) {
+    if (!f.Node("seats").IsSequence() || f.Node("seats").size() == 0) {
+      f.Fail(f.Node("seats"), "store.seats must be a list of node ids");
+    }
     s->seats = f.NodeList(f.Node("seats"), "seats", s->nodes);
     std::vector<NodeId> sorted = s->seats;
     std::sort(sorted.begin(), sorted.end());

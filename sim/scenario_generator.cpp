@@ -138,16 +138,20 @@ void PickStore(uint32_t max_replicas, Scenario* s) {
   s->read_quorum = Pick<uint32_t>(s->replicas - s->write_quorum + 1, s->replicas);
   MKS_ASSERT_GT(s->read_quorum + s->write_quorum, s->replicas);
   s->partitions = 1u << Pick<uint32_t>(0, 8);
-  // Half the cases seat the members out of id order (shrinking toward the
-  // default), as a cluster grown by joins in another order would be.
-  if (*rc::gen::arbitrary<bool>()) {
-    std::vector<NodeId> seats(s->nodes);
+  // Half the cases seat the members out of id order, as a cluster grown by
+  // joins in another order would be. Drawn as one nested value, so that
+  // shrinking it never changes the fields drawn after it; every swap
+  // distance shrinks to 0 (no swap), so the order shrinks toward id order.
+  s->seats = *rc::gen::exec([nodes = s->nodes] {
+    std::vector<NodeId> seats;
+    if (!*rc::gen::arbitrary<bool>()) return seats;
+    seats.resize(nodes);
     std::iota(seats.begin(), seats.end(), NodeId{1});
     for (size_t i = seats.size(); i > 1; --i) {
-      std::swap(seats[i - 1], seats[Pick<size_t>(0, i - 1)]);
+      std::swap(seats[i - 1], seats[i - 1 - PickUnscaled<size_t>(0, i - 1)]);
     }
-    s->seats = std::move(seats);
-  }
+    return seats;
+  });
 }
 
 void PickWorkload(uint32_t max_clients, Workload* w) {

@@ -93,6 +93,8 @@ TEST(ScenarioTest, BadValuesAreRefused) {
   ExpectError("nodes: 3\nstore: {seats: [1, 2]}\n", 2, "every node 1..3 once");
   ExpectError("nodes: 3\nstore: {seats: [1, 2, 2]}\n", 2, "every node 1..3 once");
   ExpectError("nodes: 3\nstore: {seats: [1, 2, 4]}\n", 2, "outside [1, 3]");
+  ExpectError("nodes: 1\nstore: {seats: 1}\n", 2, "must be a list of node ids");
+  ExpectError("nodes: 3\nstore: {seats: []}\n", 2, "must be a list of node ids");
   ExpectError("\n\nworkload: {read_percent: 50, write_percent: 10}\n", 3, "must be 100");
   ExpectError("nodes: 3\ntimeline:\n  - {at_ms: 1, crash: 4}\n", 3, "outside [1, 3]");
   ExpectError("timeline:\n  - {at_ms: 1, crash: 1, restart: 1}\n", 2, "exactly one action");

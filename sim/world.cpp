@@ -106,6 +106,20 @@ void World::ChooseSwarm() {
   }
 }
 
+namespace {
+
+// "[3,5,1,4,2]", or "by id" for the default seat order.
+std::string SeatsString(const std::vector<NodeId>& seats) {
+  if (seats.empty()) return "by id";
+  std::string out = "[";
+  for (size_t i = 0; i < seats.size(); ++i) {
+    out += (i > 0 ? "," : "") + std::to_string(seats[i]);
+  }
+  return out + "]";
+}
+
+}  // namespace
+
 std::string World::DescribeParameters() const {
   std::ostringstream out;
   const Scenario& s = scenario_;
@@ -116,7 +130,8 @@ std::string World::DescribeParameters() const {
       << "protocol: " << s.protocol << "\n"
       << "nodes: " << s.nodes << "  clients: " << w.clients << "\n"
       << "store: N=" << s.replicas << " R=" << s.read_quorum
-      << " W=" << s.write_quorum << " partitions=" << s.partitions << "\n"
+      << " W=" << s.write_quorum << " partitions=" << s.partitions
+      << " seats=" << SeatsString(s.seats) << "\n"
       << "phases: safety " << s.duration_ms << " ms, liveness bound "
       << s.liveness_bound_ms << " ms\n"
       << "workload: " << w.ops_per_second << " ops/s per client, keys "
@@ -217,6 +232,8 @@ void World::StartNode(NodeSlot& slot) {
   context.scenario = &scenario_;
   slot.state = NodeState::kRunning;
   slot.node = protocol_->StartNode(context);
+  // A checker may judge a node as it starts (the kv ring agreement).
+  TakeCheckerViolations();
 }
 
 void World::StartClient(ClientSlot& slot) {
@@ -628,6 +645,7 @@ void World::CheckLiveness() {
     converged = protocol_->checker().CheckConverged(digests);
     last_idle_failure_ = converged.message();
   }
+  if (TakeCheckerViolations()) return;
   if (converged.ok()) {
     summary_.converged_after_ns = now_ns() - safety_end_ns_;
     Finish(Verdict::kPass);
@@ -661,15 +679,20 @@ void World::Complete(const Operation& op) {
   ++summary_.outcomes[static_cast<size_t>(op.outcome)];
   tracer_->Record(now_ns(), TraceKind::kClientOp, op.client, op.id,
                   static_cast<uint64_t>(op.outcome), op.value);
-  Checker& checker = protocol_->checker();
-  checker.Complete(op);
-  const std::vector<std::string>& found = checker.violations();
-  if (found.size() == checker_violations_seen_) return;
+  protocol_->checker().Complete(op);
+  TakeCheckerViolations();
+}
+
+bool World::TakeCheckerViolations() {
+  const std::vector<std::string>& found = protocol_->checker().violations();
+  MKS_ASSERT_GE(found.size(), checker_violations_seen_);
+  if (found.size() == checker_violations_seen_) return false;
   for (size_t i = checker_violations_seen_; i < found.size(); ++i) {
     summary_.violations.push_back(found[i] + "\n    " + FaultsInForce());
   }
   checker_violations_seen_ = found.size();
   Finish(Verdict::kSafetyViolation);
+  return true;
 }
 
 }  // namespace mks::sim

@@ -160,6 +160,10 @@ class World final : private HistorySink {
   void EndSafetyPhase();
   void CheckLiveness();
   void Finish(Verdict verdict);
+  // Copies the checker's violations not yet seen into the summary and, if
+  // there were any, finishes the run as a safety violation. Returns whether
+  // there were.
+  bool TakeCheckerViolations();
   uint32_t CountInState(NodeState state) const;
   std::vector<NodeId> NodesInState(NodeState state) const;
   int64_t DrawMs(int64_t low_ms, int64_t high_ms);
