@@ -126,9 +126,9 @@ class SeatTable {
     while (taken < take) {
       MKS_ASSERT(!order.Done());
       const PartitionId partition = order.Next();
-      const int place = GiverPlace(partition, newcomer, quota);
-      if (place < 0) continue;
       std::span<uint32_t> list = List(partition);
+      const int place = GiverPlace(list, partition, newcomer, quota);
+      if (place < 0) continue;
       const uint32_t giver = list[place];
       --quota[giver];
       --load_[giver];
@@ -159,16 +159,16 @@ class SeatTable {
                                                width_);
   }
 
-  // Returns the place in `partition`'s list of the seat the newcomer
+  // Returns the place in `list`, `partition`'s list, of the seat the newcomer
   // replaces there, or -1 when no holder owes a replica. The giver is the
   // holder with the most left to give: any choice fills every quota (see the
   // proof in Quotas), this one spreads the takes. Ties go to the first in a
   // scan that starts at a hashed place, so newcomers land at every place of
   // the preference order alike (a scan from the front would make the newest
   // seats lead most partitions).
-  int GiverPlace(PartitionId partition, uint32_t newcomer,
-                 const std::vector<uint32_t>& quota) const {
-    const uint32_t* list = &seats_[size_t{partition} * width_];
+  int GiverPlace(std::span<const uint32_t> list, PartitionId partition,
+                 uint32_t newcomer, const std::vector<uint32_t>& quota) const {
+    MKS_ASSERT_EQ(list.size(), width_);
     const uint32_t start = static_cast<uint32_t>(
         PairHash(partition, newcomer, kLeadOrderSeed) % width_);
     int best = -1;

@@ -1,7 +1,6 @@
 #include "sim/kv_protocol.h"
 
 #include <algorithm>
-#include <numeric>
 #include <span>
 #include <utility>
 
@@ -519,17 +518,11 @@ Status EnableKvCanary(std::string_view name, KvCanaries* canaries) {
 }
 
 Result<std::unique_ptr<KvProtocol>> KvProtocol::Make(const Scenario& scenario) {
-  std::vector<NodeId> all_nodes(scenario.nodes);
-  std::iota(all_nodes.begin(), all_nodes.end(), NodeId{1});
-  std::vector<NodeId> seats = scenario.seats.empty() ? all_nodes : scenario.seats;
-  std::vector<NodeId> sorted_seats = seats;
-  std::sort(sorted_seats.begin(), sorted_seats.end());
-  if (sorted_seats != all_nodes) {
-    return Status::InvalidArgument(scenario.path +
-                                   ": store.seats must list every node 1.." +
-                                   std::to_string(scenario.nodes) + " once");
+  Result<std::vector<NodeId>> seats = SeatOrder(scenario);
+  if (!seats.ok()) {
+    return Status::InvalidArgument(scenario.path + ": " + seats.status().message());
   }
-  Result<MemberList> members = MemberList::FromSeats(std::move(seats));
+  Result<MemberList> members = MemberList::FromSeats(std::move(*seats));
   MKS_RETURN_IF_ERROR(members.status());
   Result<Ring> ring = Ring::Build(*members, 1,
                                   RingOptions{scenario.partitions, scenario.replicas});

@@ -142,14 +142,8 @@ void ParseStore(Fields& top, Scenario* s, const std::string& path) {
       f.Fail(f.Node("seats"), "store.seats must be a list of node ids");
     }
     s->seats = f.NodeList(f.Node("seats"), "seats", s->nodes);
-    std::vector<NodeId> sorted = s->seats;
-    std::sort(sorted.begin(), sorted.end());
-    std::vector<NodeId> all(s->nodes);
-    std::iota(all.begin(), all.end(), NodeId{1});
-    if (sorted != all) {
-      f.Fail(f.Node("seats"), "store.seats must list every node 1.." +
-                                  std::to_string(s->nodes) + " once");
-    }
+    const Result<std::vector<NodeId>> seats = SeatOrder(*s);
+    if (!seats.ok()) f.Fail(f.Node("seats"), seats.status().message());
   }
   f.Finish();
   if (s->replicas > s->nodes) f.Fail(node, "store.replicas exceeds nodes");
@@ -563,6 +557,19 @@ Result<Scenario> LoadScenario(const std::string& path) {
   std::stringstream text;
   text << file.rdbuf();
   return ParseScenario(text.str(), path);
+}
+
+Result<std::vector<NodeId>> SeatOrder(const Scenario& scenario) {
+  std::vector<NodeId> all_nodes(scenario.nodes);
+  std::iota(all_nodes.begin(), all_nodes.end(), NodeId{1});
+  if (scenario.seats.empty()) return all_nodes;
+  std::vector<NodeId> sorted = scenario.seats;
+  std::sort(sorted.begin(), sorted.end());
+  if (sorted != all_nodes) {
+    return Status::InvalidArgument("store.seats must list every node 1.." +
+                                   std::to_string(scenario.nodes) + " once");
+  }
+  return scenario.seats;
 }
 
 }  // namespace mks::sim

@@ -165,4 +165,9 @@ Result<Scenario> ParseScenario(std::string_view text, const std::string& path);
 // Reads and parses the file at `path`. IOError when it cannot be read.
 Result<Scenario> LoadScenario(const std::string& path);
 
+// Returns the members of `scenario` in seat order: its `seats`, or 1..nodes
+// when it gives none. InvalidArgument when `seats` does not name every node
+// 1..nodes exactly once (a scenario built in code skips the parser's check).
+Result<std::vector<NodeId>> SeatOrder(const Scenario& scenario);
+
 }  // namespace mks::sim
