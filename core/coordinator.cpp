@@ -15,6 +15,7 @@ namespace {
 
 constexpr std::string_view kReplicaPut = "replica.put";
 constexpr std::string_view kReplicaGet = "replica.get";
+constexpr std::string_view kReplicaDropDamaged = "replica.drop_damaged";
 
 std::string Lowercase(std::string_view text) {
   std::string out(text);
@@ -307,48 +308,41 @@ Result<ReadResult> Coordinator::Get(std::string_view key,
     in_flight.futures.push_back(
         SendToReplica(replica, kReplicaGet, payload, options_.timeout_ns));
   }
-  std::vector<std::pair<NodeId, std::optional<Version>>> answers;
+  ReadAnswers answers;
   uint32_t failures = 0;
   std::string errors;
-  while (answers.size() < r && failures <= n - r && !in_flight.empty()) {
+  while (answers.valid.size() < r && failures <= n - r && !in_flight.empty()) {
     auto answer = in_flight.Next(scheduler_, deadline_ns);
     if (!answer.has_value()) break;
-    Result<std::optional<Version>> held =
-        answer->second.ok() ? ParseGetResponse(*answer->second)
-                            : Result<std::optional<Version>>(answer->second.status());
-    if (held.ok()) {
-      if (held->has_value()) (void)hlc_->Update((*held)->timestamp);
-      answers.emplace_back(answer->first, std::move(*held));
-    } else {
+    if (!TakeReadAnswer(answer->first, answer->second, &answers)) {
       ++failures;
-      AppendError(&errors, answer->first, held.status());
+      AppendError(&errors, answer->first, answer->second.ok()
+                                              ? Status::Internal("malformed replica.get response")
+                                              : answer->second.status());
     }
   }
-  if (answers.size() < r) {
+  RepairState repair{std::string(key), ring.epoch(), n, deadline_ns, {}, {}};
+  if (answers.valid.size() < r) {
     ++stats_.reads_failed;
     ++stats_.quorum_failures;
-    return Status::Unavailable(ShortfallMessage(
-        "read", key, static_cast<uint32_t>(answers.size()), r, n, errors));
+    Status shortfall = Status::Unavailable(ShortfallMessage(
+        "read", key, static_cast<uint32_t>(answers.valid.size()), r, n, errors));
+    FinishRead(std::move(repair), std::move(answers), std::move(in_flight));
+    return shortfall;
   }
   ReadResult result;
-  result.replies = static_cast<uint32_t>(answers.size());
-  for (const auto& [replica, held] : answers) {
-    if (held.has_value() && Newer(*held, result.version)) result.version = held;
-  }
+  result.replies = static_cast<uint32_t>(answers.valid.size());
+  result.version = NewestOf(answers);
   if (result.version.has_value() && !canaries_.skip_read_repair) {
-    Status repaired = RepairBeforeReply(key, *result.version, answers,
-                                        ring.epoch(), r, deadline_ns);
+    Status repaired = RepairBeforeReply(*result.version, answers, r, &repair);
     if (!repaired.ok()) {
       ++stats_.reads_failed;
       ++stats_.quorum_failures;
+      FinishRead(std::move(repair), std::move(answers), std::move(in_flight));
       return repaired;
     }
   }
-  if (result.version.has_value() && !canaries_.skip_read_repair &&
-      !in_flight.empty()) {
-    RepairLateAnswers(std::string(key), *result.version, std::move(in_flight),
-                      ring.epoch(), deadline_ns);
-  }
+  FinishRead(std::move(repair), std::move(answers), std::move(in_flight));
   result.found = result.version.has_value() && !result.version->tombstone;
   if (result.found) {
     ++stats_.reads_ok;
@@ -358,31 +352,60 @@ Result<ReadResult> Coordinator::Get(std::string_view key,
   return result;
 }
 
-Status Coordinator::RepairBeforeReply(
-    std::string_view key, const Version& newest,
-    const std::vector<std::pair<NodeId, std::optional<Version>>>& answers,
-    uint64_t ring_epoch, uint32_t needed, int64_t deadline_ns) {
+bool Coordinator::TakeReadAnswer(NodeId replica, const Result<std::string>& reply,
+                                 ReadAnswers* answers) {
+  MKS_ASSERT(answers != nullptr);
+  Result<std::optional<Version>> held =
+      reply.ok() ? ParseGetResponse(*reply)
+                 : Result<std::optional<Version>>(reply.status());
+  if (!held.ok()) {
+    if (held.status().IsCorruption()) answers->damaged.push_back(replica);
+    return false;
+  }
+  // Causality: whatever this node does after the read is ordered after
+  // every version the read saw. A version too far ahead is refused (and
+  // counted) by the clock; see core/hlc.h.
+  if (held->has_value()) (void)hlc_->Update((*held)->timestamp);
+  answers->valid.emplace_back(replica, std::move(*held));
+  return true;
+}
+
+std::optional<Version> Coordinator::NewestOf(const ReadAnswers& answers) const {
+  std::optional<Version> newest;
+  for (const auto& [replica, held] : answers.valid) {
+    if (held.has_value() && Newer(*held, newest)) newest = held;
+  }
+  return newest;
+}
+
+Status Coordinator::RepairBeforeReply(const Version& newest,
+                                      const ReadAnswers& answers,
+                                      uint32_t needed, RepairState* repair) {
+  MKS_ASSERT(repair != nullptr);
   // The answer must be held by R replicas before it is returned: otherwise a
   // version read from a single replica (the remnant of a failed write) could
   // be seen by this read and missed by the next one.
+  const std::string& key = repair->key;
   uint32_t holders = 0;
   InFlightAnswers repairs;
-  const std::string payload = PutPayload(key, newest, ring_epoch, /*repair=*/true);
-  const int64_t remaining_ns = deadline_ns - scheduler_->NowNanos();
-  for (const auto& [replica, held] : answers) {
+  const std::string payload = PutPayload(key, newest, repair->ring_epoch, /*repair=*/true);
+  const int64_t remaining_ns = repair->deadline_ns - scheduler_->NowNanos();
+  repair->sent_version = newest;
+  for (const auto& [replica, held] : answers.valid) {
     if (!OlderThan(held, newest)) {
       ++holders;
       continue;
     }
     if (remaining_ns <= 0) continue;  // no time left to wait for a repair
     ++stats_.read_repairs_foreground;
+    repair->sent_to.push_back(replica);
     repairs.replicas.push_back(replica);
     repairs.futures.push_back(
         SendToReplica(replica, kReplicaPut, payload, remaining_ns));
   }
   std::string errors;
   while (holders < needed && !repairs.empty()) {
-    auto answer = repairs.Next(scheduler_, deadline_ns);
+    auto answer = repairs.Next(scheduler_, repair->deadline_ns);
     if (!answer.has_value()) break;
     if (answer->second.ok()) {
       ++holders;
@@ -398,27 +421,65 @@ Status Coordinator::RepairBeforeReply(
                              (errors.empty() ? "" : "; " + errors));
 }
 
-void Coordinator::RepairLateAnswers(std::string key, Version newest,
-                                    InFlightAnswers in_flight,
-                                    uint64_t ring_epoch, int64_t deadline_ns) {
+void Coordinator::FinishRead(RepairState repair, ReadAnswers answers,
+                             InFlightAnswers in_flight) {
+  if (canaries_.skip_read_repair) return;
+  if (in_flight.empty() && answers.damaged.empty() &&
+      repair.sent_version == NewestOf(answers)) {
+    return;  // every answer is in and every stale one was repaired
+  }
   scheduler_->Spawn(
       process_, "read-repair",
-      [this, key = std::move(key), newest = std::move(newest),
-       in_flight = std::move(in_flight), ring_epoch, deadline_ns]() mutable {
-        const std::string payload = PutPayload(key, newest, ring_epoch, /*repair=*/true);
+      [this, repair = std::move(repair), answers = std::move(answers),
+       in_flight = std::move(in_flight)]() mutable {
         while (!in_flight.empty()) {
-          auto answer = in_flight.Next(scheduler_, deadline_ns);
-          if (!answer.has_value()) return;
-          if (!answer->second.ok()) continue;
-          Result<std::optional<Version>> held = ParseGetResponse(*answer->second);
-          if (!held.ok() || !OlderThan(*held, newest)) continue;
-          ++stats_.read_repairs_background;
-          // Fire and forget: a repair that is lost is retried by the next
-          // read or by anti-entropy.
-          (void)SendToReplica(answer->first, kReplicaPut, payload,
-                              options_.background_repair_timeout_ns);
+          auto answer = in_flight.Next(scheduler_, repair.deadline_ns);
+          if (!answer.has_value()) break;
+          (void)TakeReadAnswer(answer->first, answer->second, &answers);
         }
+        RepairInBackground(repair, answers);
       });
+}
+
+void Coordinator::RepairInBackground(const RepairState& repair,
+                                     const ReadAnswers& answers) {
+  const std::optional<Version> newest = NewestOf(answers);
+  // Fire and forget: a repair that is lost is retried by the next read or
+  // by anti-entropy.
+  if (newest.has_value()) {
+    const std::string payload = PutPayload(repair.key, *newest, repair.ring_epoch,
+                                           /*repair=*/true);
+    const bool sent_newest = repair.sent_version == newest;
+    for (const auto& [replica, held] : answers.valid) {
+      if (!OlderThan(held, *newest)) continue;
+      if (sent_newest && std::count(repair.sent_to.begin(), repair.sent_to.end(), replica) > 0) {
+        continue;
+      }
+      ++stats_.read_repairs_background;
+      (void)SendToReplica(replica, kReplicaPut, payload,
+                          options_.background_repair_timeout_ns);
+    }
+  }
+  // A damaged replica lost its version of the key; only what a majority of
+  // the others hold may replace it: every write acknowledged by a majority
+  // is among their answers (see the file comment).
+  const Result<uint32_t> majority = RequiredReplies(Consistency::Quorum(), repair.replicas);
+  MKS_ASSERT(majority.ok());
+  if (answers.damaged.empty() || answers.valid.size() < *majority) return;
+  for (NodeId replica : answers.damaged) {
+    ++stats_.damaged_repairs;
+    if (newest.has_value()) {
+      (void)SendToReplica(replica, kReplicaPut,
+                          PutPayload(repair.key, *newest, repair.ring_epoch, /*repair=*/true),
+                          options_.background_repair_timeout_ns);
+    } else {
+      proto::ReplicaGetRequest drop;
+      drop.set_key(repair.key);
+      drop.set_ring_epoch(repair.ring_epoch);
+      (void)SendToReplica(replica, kReplicaDropDamaged, drop.SerializeAsString(),
+                          options_.background_repair_timeout_ns);
+    }
+  }
 }
 
 }  // namespace mks

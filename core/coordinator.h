@@ -12,8 +12,20 @@
 //     waits for R successful answers, and returns the greatest version among
 //     them. Read repair: the answering replicas that returned an older
 //     version, or none, are sent the newest one; those among the R needed for
-//     the quorum are repaired (and must acknowledge) before the reply, those
-//     answering later are repaired in the background.
+//     the quorum are repaired (and must acknowledge) before the reply. The
+//     answers still in flight are awaited in the background (until the
+//     read's deadline, whether it succeeded or not); then every answering
+//     replica older than the newest version of all answers is sent it, so a
+//     late answer newer than the one returned (or than "not found") repairs
+//     the replicas the reply was built from.
+//   damaged replicas: a replica whose record failed its checksum answers
+//     Corruption, which counts as no answer. Once a majority of the other
+//     replicas answered, it is sent their newest version as a repair that
+//     may replace the damaged record, or, when none of them holds a version,
+//     told to drop it ("replica.drop_damaged"). Every write acknowledged by
+//     W >= a majority is among a majority's answers (the two sets meet), so
+//     such writes survive the loss of one replica's record; a write
+//     acknowledged by fewer replicas than a majority may not.
 //
 // With R + W > N every read quorum meets every write quorum, so a read that
 // begins after a write was acknowledged returns that write or a newer one.
@@ -107,6 +119,7 @@ struct CoordinatorStats {
   uint64_t quorum_failures = 0;   // reads or writes short of their quorum
   uint64_t read_repairs_foreground = 0;  // repair messages awaited before a reply
   uint64_t read_repairs_background = 0;  // repair messages sent after a reply
+  uint64_t damaged_repairs = 0;          // damaged replicas repaired or dropped
   uint64_t replica_messages = 0;         // replica requests sent (remote or local)
 };
 
@@ -175,6 +188,22 @@ class Coordinator {
  private:
   // Replica requests of one operation still awaiting their answers.
   struct InFlightAnswers;
+  // What the replicas of one read answered so far.
+  struct ReadAnswers {
+    // Successful answers in arrival order: each replica's newest version.
+    std::vector<std::pair<NodeId, std::optional<Version>>> valid;
+    std::vector<NodeId> damaged;  // answered Corruption: they lost the record
+  };
+  // The repairs of one read, foreground and background.
+  struct RepairState {
+    std::string key;
+    uint64_t ring_epoch = 0;
+    uint32_t replicas = 0;  // N of the key's partition
+    int64_t deadline_ns = 0;
+    // What the repairs before the reply carried, and to whom.
+    std::optional<Version> sent_version;
+    std::vector<NodeId> sent_to;
+  };
   Result<WriteResult> Write(std::string_view key, Version version,
                             Consistency consistency);
   Result<uint32_t> Required(Consistency consistency, bool is_read,
@@ -185,18 +214,25 @@ class Coordinator {
                                              int64_t timeout_ns);
   // Whether a read prefers `candidate` over the best answer so far.
   bool Newer(const Version& candidate, const std::optional<Version>& best) const;
+  // Adds one replica's reply to *answers; false when it is no valid answer
+  // (an error, or a malformed reply).
+  bool TakeReadAnswer(NodeId replica, const Result<std::string>& reply,
+                      ReadAnswers* answers);
+  // The greatest version among the valid answers, by Newer.
+  std::optional<Version> NewestOf(const ReadAnswers& answers) const;
   // Sends `newest` to the answering replicas that hold an older version or
-  // none, and waits until `needed` replicas hold it. Unavailable when they
-  // cannot by `deadline_ns`.
-  Status RepairBeforeReply(
-      std::string_view key, const Version& newest,
-      const std::vector<std::pair<NodeId, std::optional<Version>>>& answers,
-      uint64_t ring_epoch, uint32_t needed, int64_t deadline_ns);
-  // In a fiber of its own: waits for the answers still in flight and sends
-  // `newest` to each replica that answers with an older version.
-  void RepairLateAnswers(std::string key, Version newest,
-                         InFlightAnswers in_flight, uint64_t ring_epoch,
-                         int64_t deadline_ns);
+  // none (noting them in *repair), and waits until `needed` replicas hold
+  // it. Unavailable when they cannot by the read's deadline.
+  Status RepairBeforeReply(const Version& newest, const ReadAnswers& answers,
+                           uint32_t needed, RepairState* repair);
+  // In a fiber of its own, unless nothing is left to do: waits for the
+  // answers still in flight, then RepairInBackground.
+  void FinishRead(RepairState repair, ReadAnswers answers,
+                  InFlightAnswers in_flight);
+  // Sends the newest version of all answers to every answering replica
+  // that holds an older one and was not sent it yet, and repairs the
+  // damaged replicas when a majority answered (see the file comment).
+  void RepairInBackground(const RepairState& repair, const ReadAnswers& answers);
 
   runtime::Scheduler* const scheduler_;
   const runtime::ProcessId process_;

@@ -62,6 +62,11 @@ class TestCluster {
   }
 
   void Start(NodeId id) {
+    const Status started = TryStart(id);
+    MKS_ASSERT_MSG(started.ok(), started.ToString());
+  }
+  // Start, returning what Node::Open said (the node stays down on error).
+  Status TryStart(NodeId id) {
     Slot& slot = slots_.at(id);
     MKS_ASSERT(slot.node == nullptr);
     slot.process = scheduler_.CreateProcess("node" + std::to_string(id));
@@ -73,9 +78,13 @@ class TestCluster {
     env.random = Random(id * 7919 + slot.incarnations++);
     Result<std::unique_ptr<Node>> node =
         Node::Open(options_, std::move(env), &scheduler_, slot.process);
-    MKS_ASSERT_MSG(node.ok(), node.status().ToString());
+    if (!node.ok()) {
+      scheduler_.Kill(slot.process);
+      return node.status();
+    }
     slot.node = std::move(*node);
     down_.erase(id);
+    return Status::Ok();
   }
   void Crash(NodeId id) {
     Slot& slot = slots_.at(id);
@@ -111,6 +120,31 @@ class TestCluster {
       if (*next > clock_.MonotonicNanos()) clock_.AdvanceTo(*next);
       scheduler_.FireNextTimer();
     }
+  }
+
+  // Runs fibers and delivers messages, but fires no timer: time stands
+  // still, so held messages can still be released before any deadline.
+  void Pump() {
+    for (;;) {
+      scheduler_.RunReady();
+      std::vector<LoopbackHub::Message> messages = hub_.TakeAll();
+      if (messages.empty()) return;
+      for (auto& message : messages) {
+        if (down_.count(message.to) > 0) continue;
+        if (slow_.count(message.to) > 0) {
+          held_.push_back(std::move(message));
+          continue;
+        }
+        hub_.Deliver(std::move(message));
+      }
+    }
+  }
+  // Starts `body` on node `id` and pumps; the future may not be ready.
+  template <typename F>
+  auto StartOn(NodeId id, F body) {
+    auto future = scheduler_.Spawn(slots_.at(id).process, "test", std::move(body));
+    Pump();
+    return future;
   }
 
   template <typename F>
@@ -421,6 +455,90 @@ TEST(CoordinatorTest, ReadRepairSpreadsTombstones) {
   EXPECT_TRUE(cluster.Stored(2, "k")->tombstone);
 }
 
+// A late answer newer than the reply (here: newer than "not found")
+// repairs the replicas the reply was built from.
+TEST(CoordinatorTest, ALateNewerAnswerRepairsTheRepliesBeforeIt) {
+  TestCluster cluster(3, 3);
+  cluster.Crash(1);
+  cluster.Crash(2);
+  Result<WriteResult> put = cluster.Put(3, "k", "v", Consistency::One());
+  ASSERT_TRUE(put.ok()) << put.status();
+  cluster.Start(1);
+  cluster.Start(2);
+  cluster.Slow(3);
+  auto read = cluster.StartOn(1, [&] {
+    return cluster.node(1).coordinator().Get("k", Consistency::Quorum());
+  });
+  ASSERT_TRUE(read.IsReady());
+  Result<ReadResult> got = *read.Get();
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_FALSE(got->version.has_value());
+  cluster.Release(3);  // before the read's deadline
+  cluster.Settle();
+  EXPECT_EQ(cluster.node(1).coordinator().stats().read_repairs_background, 2u);
+  EXPECT_EQ(cluster.Stored(1, "k"), put->version);
+  EXPECT_EQ(cluster.Stored(2, "k"), put->version);
+}
+
+// Flips a bit of `key`'s record on `id`, so its checksum fails.
+void Damage(TestCluster& cluster, NodeId id, std::string_view key) {
+  for (auto& [disk_key, value] : cluster.disk(id).table()) {
+    if (disk_key.size() == key.size() + 3 && disk_key.ends_with(key)) {
+      value.back() = static_cast<char>(value.back() ^ 0x10);
+      return;
+    }
+  }
+  FAIL() << "no record of " << key << " on node " << id;
+}
+
+TEST(CoordinatorTest, ADamagedReplicaIsRepairedOnceAMajorityOfTheOthersAnswered) {
+  TestCluster cluster(3, 3);
+  Result<WriteResult> put = cluster.Put(1, "k", "v");
+  ASSERT_TRUE(put.ok());
+  cluster.Settle();
+  Damage(cluster, 2, "k");
+  ASSERT_TRUE(cluster.node(2).store().Get("k").status().IsCorruption());
+  // ALL cannot count the damaged replica, but its two healthy peers are a
+  // majority: their version replaces the damaged record.
+  Result<ReadResult> all = cluster.Get(1, "k", Consistency::All());
+  EXPECT_TRUE(all.status().IsUnavailable()) << all.status();
+  cluster.Settle();
+  EXPECT_EQ(cluster.node(1).coordinator().stats().damaged_repairs, 1u);
+  EXPECT_EQ(cluster.Stored(2, "k"), put->version);
+  Result<ReadResult> again = cluster.Get(1, "k", Consistency::All());
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->version, put->version);
+}
+
+TEST(CoordinatorTest, ADamagedRecordIsDroppedWhenAMajorityHoldsNoVersion) {
+  TestCluster cluster(3, 3);
+  cluster.Crash(1);
+  cluster.Crash(3);
+  ASSERT_TRUE(cluster.Put(2, "k", "v", Consistency::One()).ok());
+  cluster.Start(1);
+  cluster.Start(3);
+  Damage(cluster, 2, "k");
+  Result<ReadResult> got = cluster.Get(1, "k", Consistency::Quorum());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_FALSE(got->version.has_value());
+  cluster.Settle();
+  EXPECT_TRUE(cluster.node(2).store().Get("k").status().IsNotFound());
+  EXPECT_EQ(cluster.node(2).replica().stats().damaged_dropped, 1u);
+}
+
+// One answer is no majority: the damaged record stays, failing reads.
+TEST(CoordinatorTest, ADamagedRecordStaysWhenFewerThanAMajorityAnswered) {
+  TestCluster cluster(3, 3);
+  ASSERT_TRUE(cluster.Put(1, "k", "v").ok());
+  cluster.Settle();
+  Damage(cluster, 2, "k");
+  cluster.Crash(3);
+  EXPECT_TRUE(cluster.Get(1, "k", Consistency::All()).status().IsUnavailable());
+  cluster.Settle();
+  EXPECT_EQ(cluster.node(1).coordinator().stats().damaged_repairs, 0u);
+  EXPECT_TRUE(cluster.node(2).store().Get("k").status().IsCorruption());
+}
+
 TEST(CoordinatorTest, SkippingReadRepairLeavesTheReplicaStale) {
   TestCluster cluster(3, 3);
   cluster.Crash(3);
@@ -479,6 +597,29 @@ TEST(CoordinatorTest, RepairsSpreadVersionsStampedAheadOfTheReplicasClocks) {
   EXPECT_EQ(got->version, ahead->version);
   for (NodeId id : cluster.members()) EXPECT_EQ(cluster.Stored(id, "k"), ahead->version);
   EXPECT_GE(cluster.node(2).replica().stats().repairs_from_ahead, 1u);
+}
+
+// Bit rot in one copy of the ceiling is survived; in both, the node refuses
+// to start rather than risk reissuing a timestamp.
+TEST(CoordinatorTest, OneDamagedCeilingCopyIsSurvivedTwoAreRefused) {
+  TestCluster cluster(3, 3);
+  Result<WriteResult> before = cluster.Put(1, "k", "before");
+  ASSERT_TRUE(before.ok());
+  cluster.Crash(1);
+  MapDisk::Table& table = cluster.disk(1).table();
+  ASSERT_EQ(table.count("m/timestamp_ceiling/a"), 1u);
+  table["m/timestamp_ceiling/a"][3] ^= 0x40;
+  cluster.clock_of(1).set_offset_ms(-400);
+  cluster.Start(1);
+  EXPECT_EQ(cluster.node(1).stats().ceiling_copies_damaged, 1u);
+  Result<WriteResult> after = cluster.Put(1, "k", "after");
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_GT(after->version.timestamp, before->version.timestamp);
+  cluster.Crash(1);
+  table["m/timestamp_ceiling/a"][0] ^= 0x01;
+  table["m/timestamp_ceiling/b"][9] ^= 0x01;
+  const Status refused = cluster.TryStart(1);
+  EXPECT_TRUE(refused.IsCorruption()) << refused.ToString();
 }
 
 TEST(CoordinatorTest, ARestartedNodeStampsAboveEverythingItStampedBefore) {

@@ -1,31 +1,44 @@
 #include "core/node.h"
 
+#include <algorithm>
+#include <array>
+#include <optional>
 #include <utility>
 
 #include "core/assertions.h"
+#include "core/crc32c.h"
 #include "core/proto/mks.pb.h"
 
 namespace mks {
 namespace {
 
-// Outside the store's key space ("v"): see StoreOptions::key_space.
-constexpr std::string_view kCeilingKey = "m/timestamp_ceiling";
+// Outside the store's key space ("v"): see StoreOptions::key_space. Two
+// copies, written together, each with its own checksum: a node that lost its
+// only copy to bit rot could not know which timestamps it already issued.
+constexpr std::array<std::string_view, 2> kCeilingKeys = {"m/timestamp_ceiling/a",
+                                                          "m/timestamp_ceiling/b"};
+constexpr size_t kCeilingValueBytes = 8 + 4;  // big-endian ms, crc32c
 
-std::string EncodeCeiling(uint64_t ceiling_ms) {
-  std::string out(8, '\0');
+std::string EncodeCeiling(std::string_view key, uint64_t ceiling_ms) {
+  std::string out(kCeilingValueBytes, '\0');
   for (int i = 0; i < 8; ++i) {
     out[static_cast<size_t>(i)] = static_cast<char>(ceiling_ms >> (56 - 8 * i));
+  }
+  const uint32_t crc = Crc32c(std::string_view(out).substr(0, 8), Crc32c(key));
+  for (int i = 0; i < 4; ++i) {
+    out[static_cast<size_t>(8 + i)] = static_cast<char>(crc >> (24 - 8 * i));
   }
   return out;
 }
 
-Result<uint64_t> DecodeCeiling(std::string_view bytes) {
-  if (bytes.size() != 8) {
-    return Status::Corruption("timestamp ceiling of " +
-                              std::to_string(bytes.size()) + " bytes, not 8");
-  }
+// The ceiling stored under `key`; nullopt when it fails its checksum.
+std::optional<uint64_t> DecodeCeiling(std::string_view key, std::string_view bytes) {
+  if (bytes.size() != kCeilingValueBytes) return std::nullopt;
   uint64_t ceiling_ms = 0;
-  for (char c : bytes) ceiling_ms = (ceiling_ms << 8) | static_cast<uint8_t>(c);
+  for (size_t i = 0; i < 8; ++i) ceiling_ms = (ceiling_ms << 8) | static_cast<uint8_t>(bytes[i]);
+  uint32_t crc = 0;
+  for (size_t i = 8; i < kCeilingValueBytes; ++i) crc = (crc << 8) | static_cast<uint8_t>(bytes[i]);
+  if (crc != Crc32c(bytes.substr(0, 8), Crc32c(key))) return std::nullopt;
   return ceiling_ms;
 }
 
@@ -91,13 +104,31 @@ Node::Node(NodeOptions options, Environment env, runtime::Scheduler* scheduler,
 Node::~Node() = default;
 
 Status Node::Recover() {
-  std::string stored;
-  Status read = env_.disk->Get(kCeilingKey, &stored);
-  if (read.IsNotFound()) return Status::Ok();
-  MKS_RETURN_IF_ERROR(read);
-  Result<uint64_t> ceiling_ms = DecodeCeiling(stored);
-  MKS_RETURN_IF_ERROR(ceiling_ms.status());
-  ceiling_ms_ = *ceiling_ms;
+  bool found = false;
+  bool damaged = false;
+  for (std::string_view key : kCeilingKeys) {
+    std::string stored;
+    const Status read = env_.disk->Get(key, &stored);
+    if (read.IsNotFound()) continue;
+    found = true;
+    if (!read.ok() && !read.IsCorruption()) return read;
+    const std::optional<uint64_t> ceiling_ms =
+        read.ok() ? DecodeCeiling(key, stored) : std::nullopt;
+    if (!ceiling_ms.has_value()) {
+      damaged = true;
+      continue;
+    }
+    // The copies are written together; after a crash between the two
+    // LevelDB keeps both or neither (one batch), so the larger is the last.
+    ceiling_ms_ = std::max(ceiling_ms_, *ceiling_ms);
+  }
+  if (found && ceiling_ms_ == 0) {
+    return Status::Corruption(
+        "both copies of the timestamp ceiling are damaged: this node cannot "
+        "tell which timestamps it issued; restore its data directory or "
+        "replace the node");
+  }
+  if (damaged) ++stats_.ceiling_copies_damaged;
   // Every timestamp issued before the crash is below the ceiling, so
   // starting at it keeps this incarnation's timestamps above all of them.
   hlc_.AdvanceTo(Timestamp{ceiling_ms_, 0});
@@ -108,11 +139,13 @@ Result<Timestamp> Node::NextTimestamp() {
   const Timestamp stamp = hlc_.Now();
   if (stamp.physical_ms < ceiling_ms_) return stamp;
   const uint64_t raised_ms = stamp.physical_ms + options_.timestamp_ceiling_step_ms;
-  MKS_RETURN_IF_ERROR(env_.disk->Put(kCeilingKey, EncodeCeiling(raised_ms),
-                                     WriteOptions{.sync = true}));
+  WriteBatch batch;
+  for (std::string_view key : kCeilingKeys) batch.Put(key, EncodeCeiling(key, raised_ms));
+  MKS_RETURN_IF_ERROR(env_.disk->Write(batch, WriteOptions{.sync = true}));
   ceiling_ms_ = raised_ms;
   ++stats_.ceiling_raises;
   MKS_ASSERT_LT(stamp.physical_ms, ceiling_ms_);
+  MKS_ASSERT_EQ(batch.size(), kCeilingKeys.size());
   return stamp;
 }
 

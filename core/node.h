@@ -17,7 +17,9 @@
 // Recovery: everything durable is on the Disk. Open() reads the node's
 // timestamp ceiling (see below) so that a restarted node never issues a
 // timestamp at or below one it may have issued before, even when its wall
-// clock went backwards across the restart.
+// clock went backwards across the restart. The ceiling is kept in two
+// checksummed copies written in one batch; one damaged copy is survived,
+// two fail Open() with Corruption (the node cannot know its past stamps).
 #pragma once
 
 #include <cstdint>
@@ -60,6 +62,9 @@ struct NodeOptions {
 
 struct NodeStats {
   uint64_t ceiling_raises = 0;  // synced writes of the timestamp ceiling
+  // 1 when a copy of the ceiling failed its checksum at start (the other
+  // one served; the next raise rewrites both).
+  uint64_t ceiling_copies_damaged = 0;
 };
 
 class Node {

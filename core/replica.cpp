@@ -11,6 +11,7 @@ namespace mks {
 
 inline constexpr std::string_view kReplicaPut = "replica.put";
 inline constexpr std::string_view kReplicaGet = "replica.get";
+inline constexpr std::string_view kReplicaDropDamaged = "replica.drop_damaged";
 // How long the first group commit after a quiet spell gathers puts when
 // BUGGIFY widens its window.
 inline constexpr int64_t kWideGroupWindowNs = 3'000'000;
@@ -64,7 +65,7 @@ ReplicaService::ReplicaService(Store* store, HybridLogicalClock* hlc,
   MKS_ASSERT(hlc_ != nullptr);
   MKS_ASSERT(scheduler_ != nullptr);
   MKS_ASSERT(rpc != nullptr);
-  for (std::string_view method : {kReplicaPut, kReplicaGet}) {
+  for (std::string_view method : {kReplicaPut, kReplicaGet, kReplicaDropDamaged}) {
     rpc->RegisterHandler(std::string(method), [this, method](RpcRequest request) {
       return Serve(method, request.payload, request.deadline_ns);
     });
@@ -87,7 +88,7 @@ Result<bool> ReplicaService::Put(std::string_view key, const Version& version,
     }
     ++stats_.repairs_from_ahead;
   }
-  Result<bool> applied = ApplyDurably(key, version, deadline_ns);
+  Result<bool> applied = ApplyDurably(key, version, repair, deadline_ns);
   if (!applied.ok()) {
     const bool busy = applied.status().IsResourceExhausted();
     const bool expired = applied.status().IsTimedOut();
@@ -111,20 +112,22 @@ Result<bool> ReplicaService::Put(std::string_view key, const Version& version,
 }
 
 Result<bool> ReplicaService::ApplyDurably(std::string_view key,
-                                          const Version& version,
+                                          const Version& version, bool repair,
                                           int64_t deadline_ns) {
   if (!scheduler_->InFiber()) {
     // Nothing can wait for a group outside a fiber, and a direct write must
     // not race a group's write in flight (see Store::PrepareBatch).
     MKS_ASSERT_MSG(!committer_running_, "a direct put while a group commits");
-    return store_->Apply(key, version, WriteOptions{.sync = !canaries_.no_sync});
+    return store_->Apply(key, version, WriteOptions{.sync = !canaries_.no_sync},
+                         repair);
   }
   const uint64_t bytes = key.size() + version.value.size();
   MKS_RETURN_IF_ERROR(AdmitWaitingPut(bytes));
   runtime::Promise<bool> promise(scheduler_);
   runtime::Future<bool> applied = promise.GetFuture();
   pending_.push_back(
-      PendingPut{Record{std::string(key), version}, std::move(promise), deadline_ns});
+      PendingPut{Record{std::string(key), version, repair}, std::move(promise),
+                 deadline_ns});
   pending_bytes_ += bytes;
   MKS_ASSERT_LE(pending_.size(), options_.max_waiting_puts);
   MKS_ASSERT(pending_.size() == 1 || pending_bytes_ <= options_.max_waiting_bytes);
@@ -148,6 +151,7 @@ void ReplicaService::RunCommitter() {
   scheduler_->SleepFor(wide_window ? kWideGroupWindowNs : 0);
   // The puts that arrive while a group is in flight form the next group.
   while (!pending_.empty()) {
+    DropDeferredDamagedRecords();
     std::vector<PendingPut> group = TakeGroup();
     if (group.empty()) continue;
     if (canaries_.overlap_commits) {
@@ -161,13 +165,13 @@ void ReplicaService::RunCommitter() {
   }
   // The overlap canary may leave another committer's write in flight.
   MKS_ASSERT(canaries_.overlap_commits || !write_in_flight_);
+  DropDeferredDamagedRecords();
   committer_running_ = false;
 }
 
 void ReplicaService::CommitGroup(std::vector<PendingPut> group) {
   MKS_ASSERT(!group.empty());
   MKS_ASSERT(canaries_.overlap_commits || !write_in_flight_);
-  RemoveCorruptRecords();
   std::vector<Record> records;
   records.reserve(group.size());
   for (PendingPut& put : group) records.push_back(std::move(put.record));
@@ -215,11 +219,29 @@ void ReplicaService::CommitWithoutFailingRecords(std::vector<PendingPut> group) 
   if (!healthy.empty()) CommitGroup(std::move(healthy));
 }
 
-void ReplicaService::RemoveCorruptRecords() {
+void ReplicaService::DropDeferredDamagedRecords() {
   MKS_ASSERT(canaries_.overlap_commits || !write_in_flight_);
-  // Unsynced: the group's synced write, next, makes the removals durable.
-  for (const std::string& key : corrupt_keys_) (void)store_->Remove(key, WriteOptions{});
-  corrupt_keys_.clear();
+  // No write is in flight between groups, so each check-and-remove sees
+  // every group before it and none after it.
+  std::set<std::string> drops;
+  drops.swap(deferred_drops_);
+  for (const std::string& key : drops) {
+    const Result<bool> dropped = store_->RemoveIfDamaged(key, WriteOptions{.sync = true});
+    if (dropped.ok() && *dropped) ++stats_.damaged_dropped;
+  }
+  MKS_ASSERT(deferred_drops_.empty());
+}
+
+Result<bool> ReplicaService::DropIfDamaged(std::string_view key) {
+  if (committer_running_ || write_in_flight_) {
+    // A removal racing the group's write could land after it and delete
+    // the version the group wrote over the damaged record.
+    deferred_drops_.insert(std::string(key));
+    return false;
+  }
+  Result<bool> dropped = store_->RemoveIfDamaged(key, WriteOptions{.sync = true});
+  if (dropped.ok() && *dropped) ++stats_.damaged_dropped;
+  return dropped;
 }
 
 Status ReplicaService::AdmitWaitingPut(uint64_t bytes) {
@@ -301,17 +323,9 @@ Result<std::optional<Version>> ReplicaService::Get(std::string_view key) {
     return std::optional<Version>();
   }
   ++stats_.gets_failed;
-  if (stored.status().IsCorruption()) {
-    // Never serve it and never keep it: once removed, read repair or
-    // anti-entropy restores the key from the other replicas. While a group
-    // commits, its write could land on either side of a removal, so the
-    // committer removes the record before its next group instead.
-    if (committer_running_ || write_in_flight_) {
-      corrupt_keys_.insert(std::string(key));
-    } else {
-      (void)store_->Remove(key, WriteOptions{.sync = true});
-    }
-  }
+  // Never served, and kept failing until a coordinator repairs it: see the
+  // file comment.
+  if (stored.status().IsCorruption()) ++stats_.gets_damaged;
   return stored.status();
 }
 
@@ -320,6 +334,7 @@ Result<std::string> ReplicaService::Serve(std::string_view method,
                                           int64_t deadline_ns) {
   if (method == kReplicaPut) return ServePut(payload, deadline_ns);
   if (method == kReplicaGet) return ServeGet(payload);
+  if (method == kReplicaDropDamaged) return ServeDropDamaged(payload);
   return Status::InvalidArgument("unknown replica method " + std::string(method));
 }
 
@@ -352,6 +367,18 @@ Result<std::string> ReplicaService::ServeGet(std::string_view payload) {
   if (stored->has_value()) {
     VersionToProto(request.key(), **stored, response.mutable_version());
   }
+  return response.SerializeAsString();
+}
+
+Result<std::string> ReplicaService::ServeDropDamaged(std::string_view payload) {
+  proto::ReplicaGetRequest request;
+  if (!request.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+    return Status::InvalidArgument("malformed replica.drop_damaged request");
+  }
+  Result<bool> dropped = DropIfDamaged(request.key());
+  MKS_RETURN_IF_ERROR(dropped.status());
+  proto::ReplicaPutResponse response;
+  response.set_applied(*dropped);
   return response.SerializeAsString();
 }
 

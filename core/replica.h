@@ -38,6 +38,13 @@
 // the offset. The cost: a version from a wild clock that reached one
 // replica (its own coordinator's, at W = 1) can spread by repair.
 //
+// A record that fails its checksum is never served and never quietly
+// dropped: reads of it fail with Corruption, so a coordinator counts this
+// replica as unable to answer rather than as holding nothing, and it stays
+// until a coordinator that heard from a majority of the other replicas
+// replaces it with their newest version (a repair put) or, when they hold
+// none, removes it ("replica.drop_damaged"). See core/store.h.
+//
 // A replica serves any key it is asked for, whether or not the ring places
 // the key's partition here: with static membership the coordinator's ring is
 // this node's ring, and once membership changes a replica outside the
@@ -94,6 +101,8 @@ struct ReplicaStats {
   uint64_t group_commit_puts = 0;  // puts they carried (>= group_commits)
   uint64_t gets = 0;             // get requests served successfully
   uint64_t gets_failed = 0;      // corruption or disk error
+  uint64_t gets_damaged = 0;     // ... of which found a damaged record
+  uint64_t damaged_dropped = 0;  // damaged records removed on a quorum's word
 };
 
 // Test hooks that plant known bugs; false in production.
@@ -131,17 +140,22 @@ class ReplicaService {
                    bool repair = false, int64_t deadline_ns = kNoPutDeadline);
   // Returns the newest version of `key` held here (a tombstone included), or
   // nullopt when there is none. Corruption when the stored record fails its
-  // checksum (the record is then removed, at once or, while a group
-  // commits, before the next group, so anti-entropy or read repair can
-  // restore it from other replicas); IOError from the disk.
+  // checksum (it stays, failing every read, until repaired; see the file
+  // comment); IOError from the disk.
   Result<std::optional<Version>> Get(std::string_view key);
+  // Removes the record of `key` if it is damaged: called when a majority of
+  // the other replicas hold no version of the key. Returns whether it was
+  // removed now; while a group commits, the removal waits for the group and
+  // false is returned. Fails with the store's errors.
+  Result<bool> DropIfDamaged(std::string_view key);
   // OK when `version` of `key` is within the store's limits (see
   // Store::Validate); lets a coordinator refuse bad input before sending.
   Status Validate(std::string_view key, const Version& version) const {
     return store_->Validate(key, version);
   }
   size_t max_key_bytes() const { return store_->options().max_key_bytes; }
-  // Serves one serialized replica request ("replica.put" or "replica.get")
+  // Serves one serialized replica request ("replica.put", "replica.get" or
+  // "replica.drop_damaged")
   // and returns the serialized response: the RPC handlers and the local
   // coordinator share this path. `deadline_ns` is when the caller stops
   // waiting (scheduler time). InvalidArgument for an unknown method or
@@ -155,10 +169,11 @@ class ReplicaService {
  private:
   Result<std::string> ServePut(std::string_view payload, int64_t deadline_ns);
   Result<std::string> ServeGet(std::string_view payload);
+  Result<std::string> ServeDropDamaged(std::string_view payload);
   // Applies one record (synced unless the no_sync canary is set), joining a
   // group commit when called inside a fiber.
   Result<bool> ApplyDurably(std::string_view key, const Version& version,
-                            int64_t deadline_ns);
+                            bool repair, int64_t deadline_ns);
   // ResourceExhausted when a put of `bytes` must not join the waiting ones.
   Status AdmitWaitingPut(uint64_t bytes);
   // A put waiting for its group's write.
@@ -177,8 +192,8 @@ class ReplicaService {
   // For a group whose preparation failed: fails the puts that fail alone
   // and commits the others as one group.
   void CommitWithoutFailingRecords(std::vector<PendingPut> group);
-  // Removes the corrupt records reads found while a group was committing.
-  void RemoveCorruptRecords();
+  // Carries out the removals DropIfDamaged deferred while a group committed.
+  void DropDeferredDamagedRecords();
   // Writes `batch` with Disk::WriteAsync and waits, in this fiber, for it.
   Status WriteInFlight(WriteBatch batch, WriteOptions options);
 
@@ -197,9 +212,9 @@ class ReplicaService {
   // True while a group's write is in flight. Invariant: implies
   // committer_running_ (unless the overlap_commits canary is set).
   bool write_in_flight_ = false;
-  // Keys whose records failed their checksum on a read while a group was
-  // committing; the committer removes them before its next group.
-  std::set<std::string> corrupt_keys_;
+  // Keys DropIfDamaged was asked to clear while a group was committing; the
+  // committer removes those still damaged before its next group.
+  std::set<std::string> deferred_drops_;
   ReplicaCanaries canaries_;
   ReplicaStats stats_;
 };

@@ -337,29 +337,75 @@ TEST_F(ReplicaServiceTest, ACorruptRecordLeavesTheRestOfItsGroupOneSyncedWrite) 
   EXPECT_EQ(disk_.syncs(), syncs_before + 1);  // the others, together
 }
 
-TEST_F(ReplicaServiceTest, CorruptRecordFoundDuringAGroupIsRemovedBeforeTheNext) {
+TEST_F(ReplicaServiceTest, ADamagedRecordFailsReadsUntilARepairReplacesIt) {
+  const uint64_t now_ms = NowMs();
+  ASSERT_TRUE(replica_->Put("bad", At(now_ms - 10, "old")).ok());
+  ASSERT_TRUE(replica_->Put("top", At(now_ms + 100, "t")).ok());  // reads needed
+  CorruptStoredRecordOf("bad");
+  // Never "not found": the replica lost its version, it does not know that
+  // the key has none.
+  EXPECT_TRUE(replica_->Get("bad").status().IsCorruption());
+  EXPECT_TRUE(replica_->Get("bad").status().IsCorruption());
+  EXPECT_EQ(replica_->stats().gets_damaged, 2u);
+  // A plain put older than everything cannot replace it, a repair can,
+  // even with an older version than the one the record may have held.
+  EXPECT_TRUE(replica_->Put("bad", At(now_ms - 20, "plain")).status().IsCorruption());
+  Result<bool> repaired = replica_->Put("bad", At(now_ms - 30, "repair"), /*repair=*/true);
+  ASSERT_TRUE(repaired.ok()) << repaired.status().ToString();
+  EXPECT_TRUE(*repaired);
+  Result<std::optional<Version>> read = replica_->Get("bad");
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  ASSERT_TRUE(read->has_value());
+  EXPECT_EQ((*read)->value, "repair");
+  // A repair over a healthy record is an ordinary last-writer-wins apply.
+  Result<bool> older = replica_->Put("bad", At(now_ms - 40, "older"), /*repair=*/true);
+  ASSERT_TRUE(older.ok());
+  EXPECT_FALSE(*older);
+  EXPECT_EQ(store_.Get("bad")->value, "repair");
+}
+
+TEST_F(ReplicaServiceTest, ARepairInAGroupReplacesADamagedRecord) {
+  const uint64_t now_ms = NowMs();
+  ASSERT_TRUE(replica_->Put("bad", At(now_ms - 10, "old")).ok());
+  ASSERT_TRUE(replica_->Put("top", At(now_ms + 100, "t")).ok());
+  CorruptStoredRecordOf("bad");
+  std::vector<std::optional<Result<bool>>> outcome(2);
+  for (size_t i = 0; i < 2; ++i) {
+    scheduler_.Spawn(process_, "put", [this, &outcome, i, now_ms] {
+      outcome[i] = i == 0 ? replica_->Put("a", At(now_ms, "a"))
+                          : replica_->Put("bad", At(now_ms - 30, "fixed"), /*repair=*/true);
+    });
+  }
+  runtime::DriveUntilQuiet(scheduler_, clock_);
+  ASSERT_TRUE(outcome[0].has_value() && outcome[0]->ok());
+  ASSERT_TRUE(outcome[1].has_value() && outcome[1]->ok()) << outcome[1]->status().ToString();
+  EXPECT_EQ(store_.Get("bad")->value, "fixed");
+  EXPECT_EQ(replica_->stats().group_commits, 1u);  // one group, both puts
+}
+
+TEST_F(ReplicaServiceTest, ADropAskedWhileAGroupCommitsWaitsForTheGroup) {
   const uint64_t now_ms = NowMs();
   ASSERT_TRUE(replica_->Put("bad", At(now_ms - 10, "old")).ok());
   CorruptStoredRecordOf("bad");
+  ASSERT_TRUE(replica_->Put("fine", At(now_ms - 10, "fine")).ok());
+  EXPECT_FALSE(*replica_->DropIfDamaged("fine"));  // healthy: left alone
   disk_.set_hold_async_writes(true);
   std::vector<std::optional<Result<bool>>> first(1);
   StartPuts({{"a", At(now_ms, "a")}}, &first);
   runtime::DriveUntilQuiet(scheduler_, clock_);
   ASSERT_EQ(disk_.held_count(), 1u);
-  // Found while a write is in flight: reported, but not removed yet.
-  EXPECT_TRUE(replica_->Get("bad").status().IsCorruption());
+  // Deferred: the group's write could land on either side of a removal.
+  Result<bool> dropped = replica_->DropIfDamaged("bad");
+  ASSERT_TRUE(dropped.ok());
+  EXPECT_FALSE(*dropped);
   EXPECT_TRUE(store_.Get("bad").status().IsCorruption());
-  std::vector<std::optional<Result<bool>>> second(1);
-  StartPuts({{"b", At(now_ms, "b")}}, &second);
-  runtime::DriveUntilQuiet(scheduler_, clock_);
   disk_.CompleteOldestHeldWrite();
   runtime::DriveUntilQuiet(scheduler_, clock_);
-  ASSERT_EQ(disk_.held_count(), 1u);  // the second group, in flight
-  EXPECT_TRUE(store_.Get("bad").status().IsNotFound());  // removed before it
-  disk_.CompleteOldestHeldWrite();
-  runtime::DriveUntilQuiet(scheduler_, clock_);
-  EXPECT_TRUE(second[0].has_value() && second[0]->ok());
-  EXPECT_EQ(disk_.durable(), disk_.table());  // the removal is synced too
+  EXPECT_TRUE(first[0].has_value() && first[0]->ok());
+  EXPECT_TRUE(store_.Get("bad").status().IsNotFound());  // removed after it
+  EXPECT_TRUE(store_.Get("fine").ok());
+  EXPECT_EQ(replica_->stats().damaged_dropped, 1u);
+  EXPECT_EQ(disk_.durable(), disk_.table());  // the removal is synced
 }
 
 TEST_F(ReplicaServiceTest, AFailedDiskWriteFailsEveryPutOfTheGroup) {

@@ -351,6 +351,16 @@ std::string Store::DiskKey(std::string_view key) const {
   return disk_key;
 }
 
+Result<Version> Store::ReadCurrent(std::string_view disk_key, bool repair) {
+  Result<Version> current = ReadDiskKey(disk_key);
+  // A damaged record's version is unknown; a repair carries what a majority
+  // of the other replicas hold, which is all this replica can know.
+  if (repair && current.status().IsCorruption()) {
+    return Status::NotFound("damaged record, replaced by a repair");
+  }
+  return current;
+}
+
 Result<Version> Store::ReadDiskKey(std::string_view disk_key) {
   MKS_ASSERT_GT(disk_key.size(), options_.key_space.size() + kPartitionBytes);
   const std::string_view user_key =
@@ -362,13 +372,13 @@ Result<Version> Store::ReadDiskKey(std::string_view disk_key) {
 }
 
 Result<bool> Store::Apply(std::string_view key, const Version& version,
-                          WriteOptions options) {
+                          WriteOptions options, bool repair) {
   MKS_RETURN_IF_ERROR(Validate(key, version));
   MKS_RETURN_IF_ERROR(LoadCeiling());
   DiskKeyInto(key, &disk_key_scratch_);
   const Stamp stamp = StampOf(version);
   if (!NewerThanEverything(stamp)) {
-    Result<Version> current = ReadDiskKey(disk_key_scratch_);
+    Result<Version> current = ReadCurrent(disk_key_scratch_, repair);
     if (!current.ok() && !current.status().IsNotFound()) return current.status();
     if (current.ok() && !Supersedes(version, *current)) {
       if (options.sync) MKS_RETURN_IF_ERROR(disk_->Sync());
@@ -442,8 +452,9 @@ Result<Store::PreparedBatch> Store::PrepareBatch(std::span<const Record> records
     // The run's first record supersedes whatever is stored when it is newer
     // than everything; otherwise the stored version must be read.
     Result<Version> current = Status::NotFound("not read");
-    if (!NewerThanEverything(StampOf(records[order[run].index].version))) {
-      current = ReadDiskKey(disk_key);
+    const Record& first = records[order[run].index];
+    if (!NewerThanEverything(StampOf(first.version))) {
+      current = ReadCurrent(disk_key, first.repair);
       if (!current.ok() && !current.status().IsNotFound()) return current.status();
     }
     const Version* const stored = current.ok() ? &current.value() : nullptr;
@@ -665,6 +676,45 @@ Result<GcStats> Store::CollectGarbage(uint64_t now_ms, WriteOptions options) {
     }
   }
   return stats;
+}
+
+Result<bool> Store::RemoveIfDamaged(std::string_view key, WriteOptions options) {
+  MKS_RETURN_IF_ERROR(ValidateKey(key));
+  const std::string disk_key = DiskKey(key);
+  const Result<Version> current = ReadDiskKey(disk_key);
+  if (current.ok() || current.status().IsNotFound()) return false;
+  if (!current.status().IsCorruption()) return current.status();
+  MKS_RETURN_IF_ERROR(disk_->Delete(disk_key, options));
+  return true;
+}
+
+Status Store::CheckCeiling() {
+  std::string value;
+  const Status read = disk_->Get(options_.key_space, &value);
+  if (read.IsNotFound() || read.IsCorruption()) return Status::Ok();
+  MKS_RETURN_IF_ERROR(read);
+  Stamp ceiling;
+  if (!DecodeCeiling(options_.key_space, value, &ceiling.timestamp, &ceiling.origin)) {
+    return Status::Ok();  // damaged: LoadCeiling drops it, applies then read
+  }
+  std::unique_ptr<DiskIterator> it = disk_->NewIterator();
+  MKS_ASSERT(it != nullptr);
+  const std::string& prefix = options_.key_space;
+  for (it->Seek(prefix); it->Valid(); it->Next()) {
+    const std::string_view disk_key = it->key();
+    if (!disk_key.starts_with(prefix)) break;
+    if (disk_key.size() <= prefix.size() + kPartitionBytes) continue;  // the ceiling
+    const std::string_view user_key = disk_key.substr(prefix.size() + kPartitionBytes);
+    const Result<Version> version = DecodeRecordValue(disk_key, user_key, it->value());
+    if (!version.ok()) continue;
+    if (StampOf(*version) <= ceiling) continue;
+    return Status::Corruption(
+        "record for key '" + EscapeKeyForMessage(user_key) + "' is stamped " +
+        ToString(version->timestamp) + "@" + std::to_string(version->origin) +
+        ", above the stamp ceiling " + ToString(ceiling.timestamp) + "@" +
+        std::to_string(ceiling.origin));
+  }
+  return it->status();
 }
 
 Status Store::Remove(std::string_view key, WriteOptions options) {

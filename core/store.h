@@ -47,6 +47,14 @@
 // never wrote one, only turn the shortcut off (every apply reads) until
 // CollectGarbage's full scan rebuilds it.
 //
+// Damaged records. A record that fails its checksum stays where it is, and
+// every read of it fails with Corruption, until something that may replace
+// it arrives: a version newer than everything (which would have won over
+// whatever the record held), a repair (Record::repair), or a
+// RemoveIfDamaged. Removing it on detection instead would make the replica
+// answer "no version" for a key whose version it merely lost, and a quorum
+// counting that answer could miss an acknowledged write.
+//
 // Limits: keys are 1..max_key_bytes bytes, values 0..max_value_bytes bytes,
 // any of the 256 byte values allowed in both. A version outside the limits
 // is refused with InvalidArgument before anything is written.
@@ -100,6 +108,11 @@ std::ostream& operator<<(std::ostream& out, const Version& version);
 struct Record {
   std::string key;
   Version version;
+  // A repair: the newest version a majority of the other replicas answered
+  // with, sent to a replica whose record of the key failed its checksum.
+  // It may replace such a damaged record, whose version nobody knows; any
+  // other apply fails on one unless newer than everything (see Apply).
+  bool repair = false;
 };
 
 // Maps a user key to its partition, below kMaxStorePartitions (asserted).
@@ -167,9 +180,10 @@ class Store {
   // Disk's IOError. A version newer than every record in the store (see the
   // stamp ceiling above) is written without reading the key, so it replaces
   // a damaged record instead of reporting it: whatever that record held, it
-  // would have lost to this version.
+  // would have lost to this version. A `repair` (see Record::repair)
+  // replaces a damaged record too.
   Result<bool> Apply(std::string_view key, const Version& version,
-                     WriteOptions options = {});
+                     WriteOptions options = {}, bool repair = false);
 
   // Applies `records` in order as one atomic Disk write with at most one
   // sync (group commit). Element i of the result says whether records[i]
@@ -235,6 +249,21 @@ class Store {
   // the records scanned.
   Result<GcStats> CollectGarbage(uint64_t now_ms, WriteOptions options = {});
 
+  // Removes the record of `key` if it fails its checksum: what a replica
+  // does when a majority of the other replicas hold no version of the key.
+  // Returns whether it removed one. A valid record, or none, is left alone.
+  // Fails with InvalidArgument for a key outside the limits, or the Disk's
+  // error.
+  Result<bool> RemoveIfDamaged(std::string_view key, WriteOptions options = {});
+
+  // Checks the stamp ceiling's invariant against what the disk holds now:
+  // no readable record has a (timestamp, origin) above a readable ceiling
+  // record. A damaged or missing ceiling passes (the store then reads on
+  // every apply). Corruption naming the record and both stamps when the
+  // invariant is broken; the Disk's error when it cannot be read. A full
+  // scan: for checkers and offline verification, not the serving path.
+  Status CheckCeiling();
+
   // Physically removes whatever is stored for `key`, valid or corrupt,
   // without leaving a tombstone. For corrupt records (anti-entropy then
   // refetches the key from other replicas) and for handing a partition to
@@ -260,6 +289,9 @@ class Store {
   std::string PartitionPrefix(uint32_t partition) const;
   // Reads the stored version under `disk_key`; NotFound when absent.
   Result<Version> ReadDiskKey(std::string_view disk_key);
+  // ReadDiskKey for an apply: for a `repair`, a damaged record reads as
+  // absent (see Record::repair).
+  Result<Version> ReadCurrent(std::string_view disk_key, bool repair);
   Status Flush(WriteBatch* batch, WriteOptions options);
 
   // What conflicts are decided by, short of the tie-break between two

@@ -313,6 +313,64 @@ TEST_F(StoreTest, VersionNewerThanEverythingReplacesADamagedRecordUnread) {
   EXPECT_EQ(*store_.GetLive("a1"), "fresh");
 }
 
+TEST_F(StoreTest, ARepairReplacesADamagedRecordAndOnlyADamagedOne) {
+  ASSERT_TRUE(store_.Apply("a1", Write(5, 1, "value")).ok());
+  ASSERT_TRUE(store_.Apply("b", Write(20, 1, "newest")).ok());
+  std::string& stored = StoredValueOf("a1");
+  stored[stored.size() / 2] ^= 0x10;
+  EXPECT_TRUE(store_.Apply("a1", Write(3, 1, "plain")).status().IsCorruption());
+  // Older than what the record may have held: the repair still replaces
+  // it, since nobody knows what it held.
+  Result<bool> repaired = store_.Apply("a1", Write(3, 1, "repair"), {}, /*repair=*/true);
+  ASSERT_TRUE(repaired.ok()) << repaired.status();
+  EXPECT_TRUE(*repaired);
+  EXPECT_EQ(*store_.GetLive("a1"), "repair");
+  // Over a healthy record a repair is plain last-writer-wins, in batches too.
+  EXPECT_FALSE(*store_.Apply("a1", Write(2, 1, "older"), {}, /*repair=*/true));
+  std::string& again = StoredValueOf("a1");
+  again[again.size() / 2] ^= 0x10;
+  const std::vector<Record> batch = {{"a1", Write(4, 2, "batched"), /*repair=*/true},
+                                     {"b", Write(19, 1, "older"), /*repair=*/true}};
+  Result<std::vector<bool>> changed = store_.ApplyBatch(batch);
+  ASSERT_TRUE(changed.ok()) << changed.status();
+  EXPECT_EQ(*changed, (std::vector<bool>{true, false}));
+  EXPECT_EQ(*store_.GetLive("a1"), "batched");
+  EXPECT_EQ(*store_.GetLive("b"), "newest");
+}
+
+TEST_F(StoreTest, RemoveIfDamagedRemovesOnlyADamagedRecord) {
+  ASSERT_TRUE(store_.Apply("a1", Write(5, 1, "value")).ok());
+  ASSERT_TRUE(store_.Apply("a2", Write(5, 1, "value")).ok());
+  EXPECT_FALSE(*store_.RemoveIfDamaged("a1"));
+  EXPECT_FALSE(*store_.RemoveIfDamaged("absent"));
+  EXPECT_TRUE(store_.RemoveIfDamaged("").status().IsInvalidArgument());
+  std::string& stored = StoredValueOf("a2");
+  stored[0] ^= 0x01;
+  EXPECT_TRUE(*store_.RemoveIfDamaged("a2"));
+  EXPECT_TRUE(store_.Get("a2").status().IsNotFound());
+  EXPECT_EQ(*store_.GetLive("a1"), "value");
+}
+
+TEST_F(StoreTest, CheckCeilingFindsARecordAboveTheCeiling) {
+  ASSERT_TRUE(store_.Apply("a1", Write(5, 1, "value")).ok());
+  ASSERT_TRUE(store_.Apply("b", Write(20, 3, "newest")).ok());
+  EXPECT_TRUE(store_.CheckCeiling().ok());
+  // A record written behind the store's back, above its ceiling: the state
+  // a ceiling that moved without its write landing would leave.
+  Store other(&disk_, FirstBytePartition, StoreOptions{});
+  const std::string ceiling = disk_.table().at(std::string(kCeilingKey));
+  ASSERT_TRUE(other.Apply("c", Write(50'000, 2, "above")).ok());
+  disk_.table()[std::string(kCeilingKey)] = ceiling;
+  const Status broken = store_.CheckCeiling();
+  EXPECT_TRUE(broken.IsCorruption()) << broken;
+  EXPECT_NE(broken.message().find("'c'"), std::string::npos) << broken;
+  // A damaged ceiling is no broken invariant: applies then read.
+  disk_.table()[std::string(kCeilingKey)][1] ^= 0x01;
+  EXPECT_TRUE(store_.CheckCeiling().ok());
+  disk_.table().erase(std::string(kCeilingKey));
+  EXPECT_TRUE(store_.CheckCeiling().ok());
+}
+
 TEST_F(StoreTest, RecordMovedUnderAnotherKeyIsCorrupt) {
   ASSERT_TRUE(store_.Apply("a1", Write(5, 1, "value")).ok());
   const std::string moved = StoredValueOf("a1");
