@@ -82,6 +82,13 @@ std::string ToString(Consistency consistency) {
   return "";
 }
 
+uint32_t DamageRepairAnswers(uint32_t replication_factor) {
+  MKS_ASSERT_GE(replication_factor, 1u);
+  // With one replica there is nobody to repair from.
+  if (replication_factor == 1) return 2;
+  return std::min(replication_factor - 1, replication_factor / 2 + 1);
+}
+
 Result<uint32_t> RequiredReplies(Consistency consistency,
                                  uint32_t replication_factor) {
   MKS_ASSERT_GE(replication_factor, 1u);
@@ -365,7 +372,9 @@ bool Coordinator::TakeReadAnswer(NodeId replica, const Result<std::string>& repl
   // Causality: whatever this node does after the read is ordered after
   // every version the read saw. A version too far ahead is refused (and
   // counted) by the clock; see core/hlc.h.
-  if (held->has_value()) (void)hlc_->Update((*held)->timestamp);
+  if (held->has_value() && !canaries_.clock_ignores_reads) {
+    (void)hlc_->Update((*held)->timestamp);
+  }
   answers->valid.emplace_back(replica, std::move(*held));
   return true;
 }
@@ -404,6 +413,7 @@ Status Coordinator::RepairBeforeReply(const Version& newest,
         SendToReplica(replica, kReplicaPut, payload, remaining_ns));
   }
   std::string errors;
+  if (canaries_.reply_before_repair) holders += static_cast<uint32_t>(repairs.futures.size());
   while (holders < needed && !repairs.empty()) {
     auto answer = repairs.Next(scheduler_, repair->deadline_ns);
     if (!answer.has_value()) break;
@@ -460,12 +470,11 @@ void Coordinator::RepairInBackground(const RepairState& repair,
                           options_.background_repair_timeout_ns);
     }
   }
-  // A damaged replica lost its version of the key; only what a majority of
-  // the others hold may replace it: every write acknowledged by a majority
-  // is among their answers (see the file comment).
-  const Result<uint32_t> majority = RequiredReplies(Consistency::Quorum(), repair.replicas);
-  MKS_ASSERT(majority.ok());
-  if (answers.damaged.empty() || answers.valid.size() < *majority) return;
+  // A damaged replica lost its version of the key; only what enough of the
+  // others hold may replace it (see the file comment).
+  if (answers.damaged.empty() || answers.valid.size() < DamageRepairAnswers(repair.replicas)) {
+    return;
+  }
   for (NodeId replica : answers.damaged) {
     ++stats_.damaged_repairs;
     if (newest.has_value()) {

@@ -19,13 +19,16 @@
 //     late answer newer than the one returned (or than "not found") repairs
 //     the replicas the reply was built from.
 //   damaged replicas: a replica whose record failed its checksum answers
-//     Corruption, which counts as no answer. Once a majority of the other
-//     replicas answered, it is sent their newest version as a repair that
-//     may replace the damaged record, or, when none of them holds a version,
-//     told to drop it ("replica.drop_damaged"). Every write acknowledged by
-//     W >= a majority is among a majority's answers (the two sets meet), so
-//     such writes survive the loss of one replica's record; a write
-//     acknowledged by fewer replicas than a majority may not.
+//     Corruption, which counts as no answer. Once K = DamageRepairAnswers(N)
+//     other replicas answered (a majority of N, or all N - 1 others when
+//     that is fewer), it is sent their newest version as a repair that may
+//     replace the damaged record, or, when none of them holds a version,
+//     told to drop it ("replica.drop_damaged"). A write acknowledged by W
+//     replicas with K + W > N is among any K answers of the others, so it
+//     survives the loss of one replica's record; a write with K + W <= N
+//     (ONE, with N >= 2) may not, if the damaged record was its only copy
+//     among those answering. With N = 1 a damaged record stays: there is no
+//     other copy to restore it from.
 //
 // With R + W > N every read quorum meets every write quorum, so a read that
 // begins after a write was acknowledged returns that write or a newer one.
@@ -98,6 +101,11 @@ std::string ToString(Consistency consistency);
 Result<uint32_t> RequiredReplies(Consistency consistency,
                                  uint32_t replication_factor);
 
+// How many other replicas must have answered before a coordinator repairs
+// a replica whose record of the key is damaged: a majority of N, or the
+// N - 1 others when fewer (N = 2); more than N - 1 (never) when N = 1.
+uint32_t DamageRepairAnswers(uint32_t replication_factor);
+
 struct CoordinatorOptions {
   Consistency default_read = Consistency::Quorum();
   Consistency default_write = Consistency::Quorum();
@@ -156,6 +164,9 @@ struct CoordinatorCanaries {
   bool skip_read_repair = false;     // never repair stale replicas
   bool winner_by_value = false;      // reads pick the greatest value, not version
   bool ignore_tombstones = false;    // reads skip tombstones when picking
+  bool clock_ignores_reads = false;  // versions read do not advance the HLC
+  // A read replies once repairs are sent, counting their targets as holders.
+  bool reply_before_repair = false;
 };
 
 class Coordinator {

@@ -325,7 +325,10 @@ Result<std::optional<Version>> ReplicaService::Get(std::string_view key) {
   ++stats_.gets_failed;
   // Never served, and kept failing until a coordinator repairs it: see the
   // file comment.
-  if (stored.status().IsCorruption()) ++stats_.gets_damaged;
+  if (stored.status().IsCorruption()) {
+    ++stats_.gets_damaged;
+    if (canaries_.damaged_as_missing) return std::optional<Version>();
+  }
   return stored.status();
 }
 

@@ -115,6 +115,8 @@ struct ReplicaCanaries {
   bool ack_in_flight = false;
   // Acknowledge the puts refused as busy or expired as if written.
   bool ack_shed_puts = false;
+  // Answer a read of a damaged record with "no version".
+  bool damaged_as_missing = false;
 };
 
 class ReplicaService {

@@ -87,8 +87,8 @@ class KvNode final : public ProtocolNode {
         by_ids ? MemberList::FromIds(members.by_seat()).value() : members;
     options.ring.partition_count = scenario.partitions;
     options.ring.replication_factor = scenario.replicas;
-    options.coordinator.default_read = Consistency::Count(scenario.read_quorum);
-    options.coordinator.default_write = Consistency::Count(scenario.write_quorum);
+    options.coordinator.default_read = scenario.read_consistency;
+    options.coordinator.default_write = scenario.write_consistency;
     // Answer the client before it gives up, so a slow quorum is reported as
     // a failure rather than lost as a client timeout.
     options.coordinator.timeout_ns = scenario.workload.request_timeout_ms * kMsNanos * 3 / 4;
@@ -96,16 +96,25 @@ class KvNode final : public ProtocolNode {
         Node::Open(std::move(options), context.env, context.scheduler, context.process);
     MKS_ASSERT_MSG(node.ok(), node.status().ToString());
     node_ = std::move(*node);
+    checker_ = checker;
+    checker->AttachDisk(context.env.node_id, context.env.disk);
+    checker->NodeStarted(context.env.node_id, node_.get());
     checker->CheckRing(context.env.node_id, node_->ring());
     node_->coordinator().set_canaries(canaries.coordinator);
     node_->replica().set_canaries(canaries.replica);
   }
+
+  ~KvNode() override { checker_->NodeStopped(node_->id()); }
 
   std::vector<std::pair<std::string, uint64_t>> Counters() const override {
     const CoordinatorStats& c = node_->coordinator().stats();
     const ReplicaStats& r = node_->replica().stats();
     return {{"read_repairs", c.read_repairs_foreground + c.read_repairs_background},
             {"quorum_failures", c.quorum_failures},
+            {"damaged_reads", r.gets_damaged},
+            {"damaged_repairs", c.damaged_repairs},
+            {"damaged_dropped", r.damaged_dropped},
+            {"rpc_replies_stale", node_->rpc().stats().replies_stale},
             {"replica_puts", r.puts},
             {"replica_puts_refused", r.puts_refused},
             {"replica_puts_busy", r.puts_busy},
@@ -145,14 +154,21 @@ class KvNode final : public ProtocolNode {
 
  private:
   std::unique_ptr<Node> node_;
+  KvChecker* checker_ = nullptr;
 };
 
 // ---- Clients ----
 
 class KvClient final : public WorkloadClient {
  public:
-  explicit KvClient(const ClientContext& context)
+  // `replicas` is the ring's N; `default_read` and `default_write` the
+  // cluster's default levels, which requests without a level get.
+  KvClient(const ClientContext& context, uint32_t replicas,
+           Consistency default_read, Consistency default_write)
       : context_(context),
+        replicas_(replicas),
+        default_read_(default_read),
+        default_write_(default_write),
         env_(context.env),
         rpc_(context.scheduler, context.process, env_.network, env_.node_id,
              RpcOptions{env_.random.Next64() | 1}) {
@@ -172,7 +188,13 @@ class KvClient final : public WorkloadClient {
       context_.scheduler->SleepFor(
           env_.random.Range(interval_ns / 2, interval_ns + interval_ns / 2));
       if (stopped_) break;
-      RunOne(RandomOperation(w), "");
+      Operation op = RandomOperation(w);
+      const std::vector<Consistency>& levels =
+          op.kind == OperationKind::kRead ? w.read_levels : w.write_levels;
+      const Consistency level = levels.empty()
+                                    ? Consistency::Default()
+                                    : levels[env_.random.Uniform(levels.size())];
+      RunOne(std::move(op), level);
     }
     // One client sweeps for all: the world checks convergence only when
     // every client is idle, and staggered passes of several clients could
@@ -205,20 +227,24 @@ class KvClient final : public WorkloadClient {
         op.key = "k";
         op.key += std::to_string(k);
         op.kind = OperationKind::kRead;
-        if (RunOne(std::move(op), "all") == Outcome::kOk) break;
+        if (RunOne(std::move(op), Consistency::All()) == Outcome::kOk) break;
         context_.scheduler->SleepFor(kSweepRetryNanos);
       }
     }
   }
 
-  Outcome RunOne(Operation op, const std::string& consistency) {
+  Outcome RunOne(Operation op, Consistency level) {
     const Workload& w = *context_.workload;
     op.client = env_.node_id;
     op.id = ++next_id_;
     op.node = context_.nodes[env_.random.Uniform(context_.nodes.size())];
+    const bool is_read = op.kind == OperationKind::kRead;
+    const bool is_default = level.level == ConsistencyLevel::kDefault;
+    op.quorum = RequiredCount(
+        is_default ? (is_read ? default_read_ : default_write_) : level, replicas_);
     proto::ClientRequest request;
     request.set_key(op.key);
-    request.set_consistency(consistency);
+    if (!is_default) request.set_consistency(ToString(level));
     if (op.kind == OperationKind::kWrite) {
       op.value = "c" + std::to_string(op.client) + "." + std::to_string(op.id) + ".";
       const auto size = static_cast<size_t>(
@@ -267,6 +293,9 @@ class KvClient final : public WorkloadClient {
   }
 
   ClientContext context_;
+  const uint32_t replicas_;
+  const Consistency default_read_;
+  const Consistency default_write_;
   Environment env_;
   RpcEndpoint rpc_;
   bool stopped_ = false;
@@ -279,16 +308,24 @@ class KvClient final : public WorkloadClient {
 
 // ---- Checker ----
 
-KvChecker::KvChecker(Ring ring, bool quorums_overlap)
-    : ring_(std::move(ring)), quorums_overlap_(quorums_overlap) {}
+KvChecker::KvChecker(Ring ring)
+    : ring_(std::move(ring)),
+      // The answers a damaged replica's repair needs (core/coordinator.h),
+      // by the checker's own arithmetic.
+      repair_answers_(std::min(ring_.replication_factor() - 1,
+                               RequiredCount(Consistency::Quorum(), ring_.replication_factor()))) {}
 
 std::string KvChecker::Story(const Operation& op) {
   static constexpr const char* kKinds[] = {"read", "write", "delete"};
   std::string story = std::string(kKinds[static_cast<int>(op.kind)]) + " of " +
                       op.key + " by client " + std::to_string(op.client) +
                       " op " + std::to_string(op.id) + " via node " +
-                      std::to_string(op.node) + " [" +
-                      std::to_string(op.invoke_ns / kMsNanos) + " ms";
+                      std::to_string(op.node);
+  if (op.quorum != 0) {
+    story += (op.kind == OperationKind::kRead ? " at R=" : " at W=") +
+             std::to_string(op.quorum);
+  }
+  story += " [" + std::to_string(op.invoke_ns / kMsNanos) + " ms";
   if (op.complete_ns != 0) story += ".." + std::to_string(op.complete_ns / kMsNanos) + " ms";
   story += "]";
   if (op.version_origin != kNoNode) {
@@ -335,6 +372,28 @@ std::string RingDifference(const Ring& ring, const Ring& reference) {
   return "";
 }
 
+// A store over `disk` for reading what a node holds; never writes. The
+// partitioner must be the nodes' own.
+Store ReaderOf(Disk* disk, uint32_t partition_count) {
+  return Store(disk,
+               [partition_count](std::string_view key) {
+                 return Ring::PartitionOfKey(key, partition_count);
+               },
+               StoreOptions{});
+}
+
+// The user key of a store record's disk key, or nullopt for the store's
+// other keys (its ceiling) and for other users of the disk.
+std::optional<std::string> UserKeyOfRecord(std::string_view disk_key) {
+  const std::string key_space = StoreOptions{}.key_space;
+  constexpr size_t kPartitionBytes = 2;
+  if (!disk_key.starts_with(key_space) ||
+      disk_key.size() <= key_space.size() + kPartitionBytes) {
+    return std::nullopt;
+  }
+  return std::string(disk_key.substr(key_space.size() + kPartitionBytes));
+}
+
 }  // namespace
 
 void KvChecker::CheckRing(NodeId node, const Ring& ring) {
@@ -345,44 +404,130 @@ void KvChecker::CheckRing(NodeId node, const Ring& ring) {
                         std::to_string(ring.epoch()) + ": " + difference);
 }
 
+void KvChecker::AttachDisk(NodeId id, Disk* disk) {
+  MKS_ASSERT(disk != nullptr);
+  NodeView& view = nodes_[id];
+  MKS_ASSERT(view.disk == nullptr || view.disk == disk);
+  view.disk = disk;
+}
+
+void KvChecker::NodeStarted(NodeId id, const Node* node) {
+  MKS_ASSERT(node != nullptr);
+  NodeView& view = nodes_[id];
+  MKS_ASSERT_MSG(view.node == nullptr, "node " + std::to_string(id) + " started twice");
+  MKS_ASSERT_MSG(view.disk != nullptr, "node " + std::to_string(id) + " has no disk");
+  view.node = node;
+  ++view.incarnation;
+  // A restarted node forgets what its reads taught its clock beyond its
+  // durable ceiling; causality holds per incarnation.
+  view.causal_floor.reset();
+  view.causal_story.clear();
+  CheckStampCeiling(id, "at start of incarnation " + std::to_string(view.incarnation));
+}
+
+void KvChecker::NodeStopped(NodeId id) {
+  auto it = nodes_.find(id);
+  MKS_ASSERT(it != nodes_.end() && it->second.node != nullptr);
+  it->second.node = nullptr;
+}
+
+void KvChecker::CheckStampCeiling(NodeId id, std::string_view when) {
+  const NodeView& view = nodes_.at(id);
+  Store reader = ReaderOf(view.disk, ring_.partition_count());
+  const Status ceiling = reader.CheckCeiling();
+  if (ceiling.ok()) return;
+  violations_.push_back("stamp ceiling: node " + std::to_string(id) + " " +
+                        std::string(when) + ": " + ceiling.message());
+}
+
+uint64_t KvChecker::ClockRejections(NodeId id) const {
+  auto it = nodes_.find(id);
+  if (it == nodes_.end() || it->second.node == nullptr) return 0;
+  return it->second.node->hlc().stats().remote_rejections;
+}
+
+void KvChecker::DiskDamaged(NodeId node, std::string_view disk_key, int64_t now_ns) {
+  (void)node;
+  const std::optional<std::string> key = UserKeyOfRecord(disk_key);
+  if (!key.has_value()) return;
+  keys_[*key].damaged_ns.push_back(now_ns);
+}
+
 void KvChecker::Invoke(const Operation& op) {
   KeyHistory& history = keys_[op.key];
+  const uint32_t n = ring_.replication_factor();
+  MKS_ASSERT_GE(op.quorum, 1u);
+  MKS_ASSERT_LE(op.quorum, n);
+  auto node = nodes_.find(op.node);
+  const uint64_t incarnation =
+      node == nodes_.end() || node->second.node == nullptr ? 0 : node->second.incarnation;
   if (op.kind == OperationKind::kRead) {
-    read_floor_[{op.client, op.id}] =
-        ReadFloor{history.acked_floor, history.acked_floor_story};
+    ReadStart start{{}, incarnation, ClockRejections(op.node)};
+    for (const auto& [w, floor] : history.acked_by_quorum) {
+      if (op.quorum + w > n) start.floors.push_back(floor);
+    }
+    reads_[{op.client, op.id}] = std::move(start);
     return;
   }
+  WriteStart start;
+  start.incarnation = incarnation;
+  if (incarnation != 0) {
+    start.floor = node->second.causal_floor;
+    start.story = node->second.causal_story;
+  }
+  writes_[{op.client, op.id}] = std::move(start);
   if (op.kind == OperationKind::kDelete) {
     history.delete_invoked = true;
   } else {
-    history.invoked_values.emplace(op.value, Story(op));
+    history.invoked_values.emplace(op.value, KeyHistory::Invoked{Story(op), op.node});
   }
 }
 
 void KvChecker::Complete(const Operation& op) {
   KeyHistory& history = keys_[op.key];
   if (op.kind == OperationKind::kRead) {
-    auto floor = read_floor_.find({op.client, op.id});
-    MKS_ASSERT(floor != read_floor_.end());
-    if (op.outcome == Outcome::kOk) CheckRead(op, floor->second);
-    read_floor_.erase(floor);
+    auto start = reads_.find({op.client, op.id});
+    MKS_ASSERT(start != reads_.end());
+    if (op.outcome == Outcome::kOk) {
+      CheckRead(op, start->second);
+      CheckReadRepaired(op);
+      NoteCausalFloor(op, start->second);
+    }
+    reads_.erase(start);
     return;
   }
-  if (op.outcome != Outcome::kOk) return;
-  if (op.version_origin == kNoNode) {
-    Violation(op, "acknowledged without a version");
-    return;
-  }
+  if (op.outcome == Outcome::kOk) CheckWrite(op);
+  writes_.erase({op.client, op.id});
+  if (op.outcome != Outcome::kOk || op.version_origin == kNoNode) return;
   const Stamp stamp{op.version_timestamp, op.version_origin};
   const std::string value = op.kind == OperationKind::kDelete ? "" : op.value;
   auto [it, inserted] = history.stamped.emplace(stamp, std::make_pair(value, Story(op)));
   if (!inserted) {
     Violation(op, "reused the version of " + it->second.second);
   }
-  if (!history.acked_floor || *history.acked_floor < stamp) {
-    history.acked_floor = stamp;
-    history.acked_floor_story = Story(op);
+  Floor& floor = history.acked_by_quorum[op.quorum];
+  if (floor.story.empty() || floor.stamp < stamp) {
+    floor = Floor{stamp, Story(op), op.invoke_ns, op.quorum};
   }
+}
+
+void KvChecker::CheckWrite(const Operation& write) {
+  if (write.version_origin == kNoNode) {
+    Violation(write, "acknowledged without a version");
+    return;
+  }
+  auto start = writes_.find({write.client, write.id});
+  MKS_ASSERT(start != writes_.end());
+  const WriteStart& before = start->second;
+  if (!before.floor.has_value()) return;
+  // Its coordinator answered, so the incarnation that took the write is
+  // the one it was invoked on (a restart would have lost the reply).
+  const Stamp stamp{write.version_timestamp, write.version_origin};
+  if (stamp > *before.floor) return;
+  Violation(write, "causality: stamped at or below the version " +
+                       ToString(before.floor->timestamp) + "@" +
+                       std::to_string(before.floor->origin) + " that " + before.story +
+                       " returned through the same node before this write began");
 }
 
 std::string KvChecker::PhantomCheck(const std::string& key, const Stamp& stamp,
@@ -400,10 +545,25 @@ std::string KvChecker::PhantomCheck(const std::string& key, const Stamp& stamp,
       known->second.first != (tombstone ? "" : value)) {
     return "a value that differs from the one " + known->second.second + " wrote";
   }
+  if (!tombstone) {
+    const KeyHistory::Invoked& write = history->second.invoked_values.at(value);
+    if (write.coordinator != stamp.origin) {
+      return "the value of " + write.story + " stamped by node " +
+             std::to_string(stamp.origin) + ", not by the node it was sent to";
+    }
+  }
   return "";
 }
 
-void KvChecker::CheckRead(const Operation& read, const ReadFloor& floor) {
+bool KvChecker::WaivedForBitRot(const KeyHistory& history, const Floor& floor) const {
+  if (floor.quorum + repair_answers_ > ring_.replication_factor()) return false;
+  for (int64_t damaged_ns : history.damaged_ns) {
+    if (damaged_ns >= floor.invoke_ns) return true;
+  }
+  return false;
+}
+
+void KvChecker::CheckRead(const Operation& read, const ReadStart& start) {
   const bool returned = read.version_origin != kNoNode;
   const Stamp stamp{read.version_timestamp, read.version_origin};
   if (returned) {
@@ -411,18 +571,68 @@ void KvChecker::CheckRead(const Operation& read, const ReadFloor& floor) {
         PhantomCheck(read.key, stamp, read.version_tombstone, read.value);
     if (!phantom.empty()) Violation(read, "phantom read: " + phantom);
   }
-  if (!quorums_overlap_ || !floor.stamp.has_value()) return;
-  if (!returned) {
-    Violation(read, "stale read: found no version, but " + floor.story +
-                        " was acknowledged before the read began");
-  } else if (stamp < *floor.stamp) {
-    Violation(read, "stale read: returned an older version than " + floor.story +
-                        ", acknowledged before the read began");
+  const KeyHistory& history = keys_.at(read.key);
+  for (const Floor& floor : start.floors) {
+    if (returned && !(stamp < floor.stamp)) continue;
+    if (WaivedForBitRot(history, floor)) {
+      ++waived_for_bit_rot_;
+      continue;
+    }
+    Violation(read, std::string("stale read: ") +
+                        (returned ? "returned an older version than "
+                                  : "found no version, but ") +
+                        floor.story + " was acknowledged before the read began");
   }
+}
+
+void KvChecker::CheckReadRepaired(const Operation& read) {
+  if (read.version_origin == kNoNode) return;
+  const Stamp returned{read.version_timestamp, read.version_origin};
+  uint32_t holders = 0;
+  std::string held;
+  for (NodeId replica : ring_.ReplicasForKey(read.key)) {
+    auto node = nodes_.find(replica);
+    if (node == nodes_.end() || node->second.disk == nullptr) continue;  // holds nothing
+    Store reader = ReaderOf(node->second.disk, ring_.partition_count());
+    const Result<Version> version = reader.Get(read.key);
+    if (version.status().IsCorruption()) {
+      ++holders;  // rotted since: whatever it held, the read is not to blame
+      held += " " + std::to_string(replica) + ":damaged";
+      continue;
+    }
+    if (!version.ok()) {
+      held += " " + std::to_string(replica) + ":none";
+      continue;
+    }
+    const Stamp stamp{version->timestamp, version->origin};
+    held += " " + std::to_string(replica) + ":" + ToString(stamp.timestamp) + "@" +
+            std::to_string(stamp.origin);
+    if (stamp >= returned) ++holders;
+  }
+  if (holders >= read.quorum) return;
+  Violation(read, "read repair: the version returned is held by " +
+                      std::to_string(holders) + " replicas, R=" +
+                      std::to_string(read.quorum) + " needed (replicas hold" + held + ")");
+}
+
+void KvChecker::NoteCausalFloor(const Operation& read, const ReadStart& start) {
+  if (read.version_origin == kNoNode || start.incarnation == 0) return;
+  NodeView& view = nodes_.at(read.node);
+  // Restarted since, or its clock refused a timestamp as too far ahead
+  // (which the coordinator may not fold in): no promise to check.
+  if (view.node == nullptr || view.incarnation != start.incarnation) return;
+  if (ClockRejections(read.node) != start.clock_rejections) return;
+  const Stamp stamp{read.version_timestamp, read.version_origin};
+  if (view.causal_floor.has_value() && stamp <= *view.causal_floor) return;
+  view.causal_floor = stamp;
+  view.causal_story = Story(read);
 }
 
 Status KvChecker::CheckConverged(const std::vector<std::string>& digests) {
   MKS_ASSERT_EQ(digests.size(), ring_.members().size());
+  for (const auto& [id, view] : nodes_) {
+    if (view.disk != nullptr) CheckStampCeiling(id, "at a convergence check");
+  }
   std::vector<NodeRecords> nodes;
   for (const std::string& digest : digests) nodes.push_back(DecodeDigest(digest));
   // Each partition: every replica holds the same records.
@@ -450,25 +660,29 @@ Status KvChecker::CheckConverged(const std::vector<std::string>& digests) {
   // The converged state against the history.
   for (const auto& [key, history] : keys_) {
     auto it = converged.find(key);
-    if (it == converged.end()) {
-      if (history.acked_floor) {
-        return Status::Corruption("lost acknowledged write: key " + key +
-                                  " converged with no version, but " +
-                                  history.acked_floor_story + " was acknowledged");
+    if (it != converged.end()) {
+      const DigestRecord& record = it->second;
+      const Stamp stamp{record.timestamp, record.origin};
+      const std::string phantom = PhantomCheck(key, stamp, record.tombstone, record.value);
+      if (!phantom.empty()) {
+        return Status::Corruption("phantom: key " + key + " converged on " + phantom);
       }
-      continue;
     }
-    const DigestRecord& record = it->second;
-    const Stamp stamp{record.timestamp, record.origin};
-    const std::string phantom = PhantomCheck(key, stamp, record.tombstone, record.value);
-    if (!phantom.empty()) {
-      return Status::Corruption("phantom: key " + key + " converged on " + phantom);
-    }
-    if (history.acked_floor && stamp < *history.acked_floor) {
+    for (const auto& [w, floor] : history.acked_by_quorum) {
+      if (it != converged.end()) {
+        const Stamp stamp{it->second.timestamp, it->second.origin};
+        if (!(stamp < floor.stamp)) continue;
+      }
+      if (WaivedForBitRot(history, floor)) continue;
+      if (it == converged.end()) {
+        return Status::Corruption("lost acknowledged write: key " + key +
+                                  " converged with no version, but " + floor.story +
+                                  " was acknowledged");
+      }
       return Status::Corruption(
           "lost acknowledged write: key " + key + " converged on version " +
-          ToString(record.timestamp) + "@" + std::to_string(record.origin) +
-          ", older than " + history.acked_floor_story);
+          ToString(it->second.timestamp) + "@" + std::to_string(it->second.origin) +
+          ", older than " + floor.story);
     }
   }
   return Status::Ok();
@@ -494,6 +708,9 @@ constexpr CanaryFlag kCanaryFlags[] = {
     {"ack_in_flight", [](KvCanaries& c) -> bool& { return c.replica.ack_in_flight; }},
     {"ack_shed_puts", [](KvCanaries& c) -> bool& { return c.replica.ack_shed_puts; }},
     {"ring_by_ids", [](KvCanaries& c) -> bool& { return c.ring_by_ids; }},
+    {"clock_ignores_reads", [](KvCanaries& c) -> bool& { return c.coordinator.clock_ignores_reads; }},
+    {"reply_before_repair", [](KvCanaries& c) -> bool& { return c.coordinator.reply_before_repair; }},
+    {"damaged_as_missing", [](KvCanaries& c) -> bool& { return c.replica.damaged_as_missing; }},
 };
 
 }  // namespace
@@ -528,17 +745,31 @@ Result<std::unique_ptr<KvProtocol>> KvProtocol::Make(const Scenario& scenario) {
                                   RingOptions{scenario.partitions, scenario.replicas});
   MKS_RETURN_IF_ERROR(ring.status());
   const uint32_t n = ring->replication_factor();
-  if (scenario.read_quorum < 1 || scenario.read_quorum > n ||
-      scenario.write_quorum < 1 || scenario.write_quorum > n) {
-    return Status::InvalidArgument(scenario.path + ": R and W must be in 1.." +
-                                   std::to_string(n));
+  std::vector<Consistency> levels = scenario.workload.read_levels;
+  levels.insert(levels.end(), scenario.workload.write_levels.begin(),
+                scenario.workload.write_levels.end());
+  for (const Consistency& level : {scenario.read_consistency, scenario.write_consistency}) {
+    if (level.level == ConsistencyLevel::kDefault) {
+      return Status::InvalidArgument(scenario.path + ": the default R and W need a level");
+    }
+    levels.push_back(level);
+  }
+  for (const Consistency& level : levels) {
+    if (level.level == ConsistencyLevel::kCount && (level.count < 1 || level.count > n)) {
+      return Status::InvalidArgument(scenario.path + ": R and W must be in 1.." +
+                                     std::to_string(n));
+    }
+  }
+  if (n == 1 && scenario.family(FaultFamily::kBitRot).enabled) {
+    return Status::InvalidArgument(
+        scenario.path + ": bit_rot with one replica destroys the only copy of a "
+                        "record, which no store survives; use replicas >= 2");
   }
   KvCanaries canaries;
   for (const std::string& name : scenario.canaries) {
     MKS_RETURN_IF_ERROR(EnableKvCanary(name, &canaries));
   }
-  const bool overlap = scenario.read_quorum + scenario.write_quorum > n;
-  std::unique_ptr<KvProtocol> protocol(new KvProtocol(std::move(*ring), overlap));
+  std::unique_ptr<KvProtocol> protocol(new KvProtocol(std::move(*ring), scenario));
   protocol->set_canaries(canaries);
   return protocol;
 }
@@ -548,7 +779,7 @@ std::unique_ptr<ProtocolNode> KvProtocol::StartNode(const NodeContext& context) 
 }
 
 std::unique_ptr<WorkloadClient> KvProtocol::StartClient(const ClientContext& context) {
-  return std::make_unique<KvClient>(context);
+  return std::make_unique<KvClient>(context, replicas_, default_read_, default_write_);
 }
 
 }  // namespace mks::sim

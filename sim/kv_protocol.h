@@ -15,17 +15,38 @@
 // of each partition to hold identical records. When anti-entropy lands this
 // sweep goes, and convergence must come from the protocol alone.
 //
-// Invariants (KvChecker):
+// Every request draws its consistency level from the workload's lists
+// (read_levels, write_levels) or takes the cluster default, and reports
+// the R or W it asked for in Operation::quorum.
+//
+// Invariants (KvChecker), N being the ring's replication factor:
 //  * No phantom: a read returns either no version or the version of a write
-//    or delete that was invoked (value and stamp match that operation).
-//  * Quorum freshness (when R + W > N): a read that begins after a write or
-//    delete of its key was acknowledged returns that version or a greater
-//    one in the (timestamp, origin) order.
-//  * No lost acknowledged write, no resurrection: once converged, each key's
-//    version is >= every acknowledged write or delete of it.
+//    or delete that was invoked (value and stamp match that operation, and
+//    the version's origin is the node the write was sent to), so a damaged
+//    record served as data is caught.
+//  * Quorum freshness: a read at R that begins after a write or delete at W
+//    of its key was acknowledged, with R + W > N, returns that version or a
+//    greater one in the (timestamp, origin) order.
+//  * Read repair took effect: once a read at R returned version V, at least
+//    R replicas of the key hold V or newer (a record that fails its
+//    checksum counts as holding it: rot after the read is not the read's).
+//  * Causality through reads: a write coordinated by a node after a read
+//    through that node completed is stamped above the version that read
+//    returned, unless the node restarted in between or its clock refused a
+//    timestamp as too far ahead during the read (core/hlc.h).
+//  * Stamp ceiling: every node's store satisfies Store::CheckCeiling at
+//    every start and whenever convergence is checked.
+//  * No lost acknowledged write, no resurrection: once converged, each
+//    key's version is >= every acknowledged write or delete of it.
 //  * Convergence: the replicas of every partition hold identical records.
 //  * Ring agreement: every node, at every start, computes the cluster's
 //    ring (same member list, epoch and preference lists).
+// The fault model allows one loss: bit rot destroys one replica's record,
+// and a write acknowledged by W replicas with W + K <= N, K being the
+// answers a damaged replica's repair needs (min(N - 1, floor(N/2) + 1),
+// core/coordinator.h), may then be repaired away. Freshness and lost-write
+// checks of such a write are waived once its key rotted anywhere after the
+// write was invoked; every other write must survive.
 #pragma once
 
 #include <cstdint>
@@ -41,21 +62,37 @@
 #include "core/ring.h"
 #include "sim/protocol.h"
 
+namespace mks {
+class Node;
+}
+
 namespace mks::sim {
 
 class KvChecker final : public Checker {
  public:
   // `ring` is the cluster's ring (the same on every node).
-  KvChecker(Ring ring, bool quorums_overlap);
+  explicit KvChecker(Ring ring);
   void Invoke(const Operation& operation) override;
   void Complete(const Operation& operation) override;
   const std::vector<std::string>& violations() const override {
     return violations_;
   }
   Status CheckConverged(const std::vector<std::string>& digests) override;
+  void DiskDamaged(NodeId node, std::string_view disk_key, int64_t now_ns) override;
   // Records a violation when `ring`, as node `node` computed it, differs
   // from the cluster's ring.
   void CheckRing(NodeId node, const Ring& ring);
+  // Node `id` keeps its records on `disk` (which outlives the checker's use
+  // of it), across incarnations. Reads of replicas' records go there.
+  void AttachDisk(NodeId id, Disk* disk);
+  // A new incarnation of `id` started as `node` (alive until the matching
+  // NodeStopped) over its attached disk, whose stamp ceiling it checks as
+  // recovered.
+  void NodeStarted(NodeId id, const Node* node);
+  // The running incarnation of `id` is gone (crashed).
+  void NodeStopped(NodeId id);
+  // Freshness and lost-write checks waived so far under the bit rot rule.
+  uint64_t waived_for_bit_rot() const { return waived_for_bit_rot_; }
 
  private:
   // A version as the history knows it: (timestamp, origin) and tombstone.
@@ -64,35 +101,78 @@ class KvChecker final : public Checker {
     NodeId origin = kNoNode;
     friend auto operator<=>(const Stamp&, const Stamp&) = default;
   };
+  // The greatest stamp among the acknowledged writes and deletes of a key
+  // at one W, and which operation it was.
+  struct Floor {
+    Stamp stamp;
+    std::string story;
+    int64_t invoke_ns = 0;
+    uint32_t quorum = 0;  // the W
+  };
   struct KeyHistory {
-    // Every value a write of this key carried when invoked ("" for
-    // deletes), with the operation that carried it.
-    std::map<std::string, std::string> invoked_values;  // value -> story
+    // Every value a write of this key carried when invoked, with the
+    // operation that carried it and the node it was sent to (which stamps
+    // every version of it: more than one when the request was duplicated).
+    struct Invoked {
+      std::string story;
+      NodeId coordinator = kNoNode;
+    };
+    std::map<std::string, Invoked> invoked_values;
     bool delete_invoked = false;
-    // The greatest stamp among acknowledged writes and deletes, and which.
-    std::optional<Stamp> acked_floor;
-    std::string acked_floor_story;
+    std::map<uint32_t, Floor> acked_by_quorum;  // W -> floor
     // Stamps reported by acknowledged writes: stamp -> (value, story).
     std::map<Stamp, std::pair<std::string, std::string>> stamped;
+    // When a record of this key rotted, on any node (true time).
+    std::vector<int64_t> damaged_ns;
   };
-  struct ReadFloor {
-    std::optional<Stamp> stamp;
-    std::string story;  // the acknowledged operation that set it
+  // What a read in flight must return at least, and what it saw of its
+  // coordinator when it began.
+  struct ReadStart {
+    std::vector<Floor> floors;  // of every W that overlaps the read's R
+    uint64_t incarnation = 0;   // of the coordinating node
+    uint64_t clock_rejections = 0;
+  };
+  // What a write in flight must be stamped above: its coordinator's
+  // causal floor when it was invoked.
+  struct WriteStart {
+    std::optional<Stamp> floor;
+    std::string story;
+    uint64_t incarnation = 0;
+  };
+  // The running incarnation of a node, as the checker sees it.
+  struct NodeView {
+    Disk* disk = nullptr;        // outlives every incarnation
+    const Node* node = nullptr;  // null while down
+    uint64_t incarnation = 0;
+    // The greatest version a read through this incarnation returned, and
+    // which read.
+    std::optional<Stamp> causal_floor;
+    std::string causal_story;
   };
   static std::string Story(const Operation& operation);
   void Violation(const Operation& operation, const std::string& what);
-  void CheckRead(const Operation& read, const ReadFloor& floor);
+  void CheckRead(const Operation& read, const ReadStart& start);
+  void CheckReadRepaired(const Operation& read);
+  void NoteCausalFloor(const Operation& read, const ReadStart& start);
+  void CheckWrite(const Operation& write);
   // Checks that the version (stamp, tombstone, value) could only have come
   // from an invoked write of `key`; returns what is wrong, or "".
   std::string PhantomCheck(const std::string& key, const Stamp& stamp,
                            bool tombstone, const std::string& value) const;
+  // True when the fault model lets bit rot take `floor`'s write: see the
+  // file comment.
+  bool WaivedForBitRot(const KeyHistory& history, const Floor& floor) const;
+  // Store::CheckCeiling on node `id`'s disk; a violation when it fails.
+  void CheckStampCeiling(NodeId id, std::string_view when);
+  uint64_t ClockRejections(NodeId id) const;
 
   const Ring ring_;
-  const bool quorums_overlap_;
+  const uint32_t repair_answers_;  // K of core's DamageRepairAnswers(N)
   std::map<std::string, KeyHistory> keys_;
-  // For each read in flight, by (client, id): the acknowledged floor of its
-  // key when it began, the least it may return.
-  std::map<std::pair<NodeId, uint64_t>, ReadFloor> read_floor_;
+  std::map<std::pair<NodeId, uint64_t>, ReadStart> reads_;   // by (client, id)
+  std::map<std::pair<NodeId, uint64_t>, WriteStart> writes_;
+  std::map<NodeId, NodeView> nodes_;
+  uint64_t waived_for_bit_rot_ = 0;
   std::vector<std::string> violations_;
 };
 
@@ -108,7 +188,8 @@ struct KvCanaries {
 };
 // The canary names: ack_before_quorum, skip_read_repair, winner_by_value,
 // ignore_tombstones, lose_synced_writes, overlap_commits, ack_in_flight,
-// ack_shed_puts, ring_by_ids.
+// ack_shed_puts, ring_by_ids, clock_ignores_reads, reply_before_repair,
+// damaged_as_missing.
 const std::vector<std::string>& KvCanaryNames();
 // Sets the canary `name` in *canaries. InvalidArgument for an unknown name.
 Status EnableKvCanary(std::string_view name, KvCanaries* canaries);
@@ -130,9 +211,16 @@ class KvProtocol final : public Protocol {
   void set_canaries(KvCanaries canaries) { canaries_ = canaries; }
 
  private:
-  explicit KvProtocol(Ring ring, bool quorums_overlap)
-      : members_(ring.member_list()), checker_(std::move(ring), quorums_overlap) {}
+  KvProtocol(Ring ring, const Scenario& scenario)
+      : members_(ring.member_list()),
+        replicas_(ring.replication_factor()),
+        default_read_(scenario.read_consistency),
+        default_write_(scenario.write_consistency),
+        checker_(std::move(ring)) {}
   MemberList members_;
+  const uint32_t replicas_;
+  const Consistency default_read_;
+  const Consistency default_write_;
   KvChecker checker_;
   KvCanaries canaries_;
 };

@@ -74,6 +74,9 @@ struct Operation {
   Timestamp version_timestamp;
   NodeId version_origin = kNoNode;
   bool version_tombstone = false;
+  // Versioned protocols (kv): the replies the request asked for (its R or
+  // W, resolved from its consistency level by the client); 0 when unused.
+  uint32_t quorum = 0;
 };
 
 // Draws an operation's key ("k0" .. "k<key_space - 1>") and then its kind
@@ -131,6 +134,14 @@ class Checker : public HistorySink {
   // saying what still differs, or Corruption for a state that can never be
   // right (e.g. an acknowledged write missing after convergence).
   virtual Status CheckConverged(const std::vector<std::string>& digests) = 0;
+  // The world damaged the record under `disk_key` on `node`'s disk (bit
+  // rot), so that a checker can tell a loss the fault model allows from a
+  // bug. Most checkers ignore it.
+  virtual void DiskDamaged(NodeId node, std::string_view disk_key, int64_t now_ns) {
+    (void)node;
+    (void)disk_key;
+    (void)now_ns;
+  }
 };
 
 class Protocol {

@@ -140,6 +140,7 @@ TEST(ReplayPropertyTest, GeneratedScenariosPassForEveryShippedProtocol) {
       // two models 100 ms off each way, drifting 10 ms in 10 s, stay inside.
       limits.max_clock_offset_ms = 100;
       limits.max_clock_drift_ppm = 1000;
+      limits.bit_rot = true;
     }
     const uint64_t seed = rc::detail::configuration().testParams.seed;
     const CheckResult result = CheckTheChecker(limits, cases, seed);

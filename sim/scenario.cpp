@@ -16,7 +16,7 @@ namespace {
 
 constexpr std::array<std::string_view, kFaultFamilyCount> kFamilyNames = {
     "partition", "crash", "pause", "clog", "clock_step", "loss", "duplicate",
-    "reorder", "disk_error"};
+    "reorder", "disk_error", "bit_rot"};
 
 // Thrown inside the parser only, turned into a Status at its boundary.
 struct ScenarioError {
@@ -29,6 +29,42 @@ class Fields {
   Fields(const YAML::Node& node, const std::string& path, std::string what)
       : node_(node), path_(path), what_(std::move(what)) {
     if (!node.IsMap()) Fail(node, what_ + " must be a mapping");
+  }
+
+  // A consistency: one, quorum, all (any case) or a count in 1..max_count.
+  Consistency Level(const YAML::Node& value, const std::string& key,
+                    uint32_t max_count) const {
+    if (!value.IsScalar()) Fail(value, what_ + "." + key + " must be a consistency");
+    Result<Consistency> level = ParseConsistency(value.Scalar());
+    if (!level.ok() || level->level == ConsistencyLevel::kDefault) {
+      Fail(value, what_ + "." + key + " must be one, quorum, all or a count, not '" +
+                      value.Scalar() + "'");
+    }
+    if (level->level == ConsistencyLevel::kCount && level->count > max_count) {
+      Fail(value, what_ + "." + key + " = " + value.Scalar() + " exceeds replicas (" +
+                      std::to_string(max_count) + ")");
+    }
+    return *level;
+  }
+
+  void ReadLevel(const std::string& key, Consistency* out, uint32_t max_count) {
+    if (!Has(key)) return;
+    *out = Level(node_[key], key, max_count);
+  }
+
+  // A non-empty list of consistencies, each also "default".
+  void ReadLevels(const std::string& key, std::vector<Consistency>* out,
+                  uint32_t max_count) {
+    if (!Has(key)) return;
+    const YAML::Node list = node_[key];
+    if (!list.IsSequence() || list.size() == 0) {
+      Fail(list, what_ + "." + key + " must be a non-empty list of consistencies");
+    }
+    for (const YAML::Node& item : list) {
+      const bool is_default = item.IsScalar() && (item.Scalar() == "default" ||
+                                                  item.Scalar() == "DEFAULT");
+      out->push_back(is_default ? Consistency::Default() : Level(item, key, max_count));
+    }
   }
 
   [[noreturn]] void Fail(const YAML::Node& at, const std::string& message) const {
@@ -134,8 +170,8 @@ void ParseStore(Fields& top, Scenario* s, const std::string& path) {
   const YAML::Node node = top.Node("store");
   Fields f(node, path, "store");
   f.Read("replicas", &s->replicas, 1, 15);
-  f.Read("read_quorum", &s->read_quorum, 1, 15);
-  f.Read("write_quorum", &s->write_quorum, 1, 15);
+  f.ReadLevel("read_quorum", &s->read_consistency, s->replicas);
+  f.ReadLevel("write_quorum", &s->write_consistency, s->replicas);
   f.Read("partitions", &s->partitions, 1, 1 << 20);
   if (f.Has("seats")) {
     if (!f.Node("seats").IsSequence() || f.Node("seats").size() == 0) {
@@ -147,8 +183,10 @@ void ParseStore(Fields& top, Scenario* s, const std::string& path) {
   }
   f.Finish();
   if (s->replicas > s->nodes) f.Fail(node, "store.replicas exceeds nodes");
-  if (s->read_quorum > s->replicas || s->write_quorum > s->replicas) {
-    f.Fail(node, "store.read_quorum and write_quorum must be <= replicas");
+  for (const Consistency& level : {s->read_consistency, s->write_consistency}) {
+    if (level.level == ConsistencyLevel::kCount && level.count > s->replicas) {
+      f.Fail(node, "store.read_quorum and write_quorum must be <= replicas");
+    }
   }
   if ((s->partitions & (s->partitions - 1)) != 0) {
     f.Fail(node, "store.partitions must be a power of two");
@@ -169,6 +207,9 @@ void ParseWorkload(Fields& top, Scenario* s, const std::string& path) {
   f.Read("value_bytes_min", &w.value_bytes_min, 0, 1 << 20);
   f.Read("value_bytes_max", &w.value_bytes_max, 0, 1 << 20);
   f.Read("request_timeout_ms", &w.request_timeout_ms, 1, kMaxMs);
+  // The store is parsed first (ParseRoot), so replicas is known.
+  f.ReadLevels("read_levels", &w.read_levels, s->replicas);
+  f.ReadLevels("write_levels", &w.write_levels, s->replicas);
   f.Finish();
   if (w.read_percent + w.write_percent + w.delete_percent != 100) {
     f.Fail(node, "workload read_percent + write_percent + delete_percent must be 100");
@@ -365,7 +406,7 @@ void ParseFaults(Fields& top, Scenario* s, const std::string& path) {
     c.ReadRange("interval_ms", &family.interval_min_ms, &family.interval_max_ms,
                 1, kMaxMs);
     const auto kind = static_cast<FaultFamily>(i);
-    if (kind != FaultFamily::kClockStep) {
+    if (FamilyHasDuration(kind)) {
       c.ReadRange("duration_ms", &family.duration_min_ms,
                   &family.duration_max_ms, 1, kMaxMs);
     }
@@ -484,6 +525,26 @@ std::string_view FaultFamilyName(FaultFamily family) {
   const auto index = static_cast<size_t>(family);
   MKS_ASSERT_LT(index, kFaultFamilyCount);
   return kFamilyNames[index];
+}
+
+bool FamilyHasDuration(FaultFamily family) {
+  return family != FaultFamily::kClockStep && family != FaultFamily::kBitRot;
+}
+
+uint32_t RequiredCount(Consistency consistency, uint32_t replicas) {
+  MKS_ASSERT_GE(replicas, 1u);
+  switch (consistency.level) {
+    case ConsistencyLevel::kOne: return 1;
+    case ConsistencyLevel::kQuorum: return replicas / 2 + 1;
+    case ConsistencyLevel::kAll: return replicas;
+    case ConsistencyLevel::kCount:
+      MKS_ASSERT_GE(consistency.count, 1u);
+      MKS_ASSERT_LE(consistency.count, replicas);
+      return consistency.count;
+    case ConsistencyLevel::kDefault: break;
+  }
+  MKS_ASSERT_MSG(false, "RequiredCount of an unresolved consistency");
+  return 0;
 }
 
 std::optional<FaultFamily> ParseFaultFamily(std::string_view name) {

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/coordinator.h"
 #include "core/env.h"
 #include "core/status.h"
 #include "sim/sim_clock.h"
@@ -35,10 +36,14 @@ enum class FaultFamily : uint8_t {
   kDuplicate,
   kReorder,
   kDiskError,  // a node's disk fails writes and syncs with IOError
+  kBitRot,     // one bit of one record at rest flips (SimDisk::CorruptRandomRecord)
 };
-inline constexpr size_t kFaultFamilyCount = 9;
+inline constexpr size_t kFaultFamilyCount = 10;
 std::string_view FaultFamilyName(FaultFamily family);
 std::optional<FaultFamily> ParseFaultFamily(std::string_view name);
+// Whether a family's faults last (duration_ms) or happen at an instant
+// (clock_step, bit_rot).
+bool FamilyHasDuration(FaultFamily family);
 
 // A random fault family: a fault every interval, undone after a duration.
 struct FamilyConfig {
@@ -100,6 +105,12 @@ struct Workload {
   uint32_t value_bytes_min = 8;
   uint32_t value_bytes_max = 64;
   int64_t request_timeout_ms = 1000;
+  // Per-request consistency (kv): each read, and each write or delete,
+  // draws its level uniformly from these lists; an empty list means the
+  // cluster's default (Scenario::read_consistency / write_consistency)
+  // for every request. Counts must be <= replicas.
+  std::vector<Consistency> read_levels;
+  std::vector<Consistency> write_levels;
   friend bool operator==(const Workload&, const Workload&) = default;
 };
 
@@ -114,8 +125,10 @@ struct Scenario {
   std::string protocol = "counter";
   uint32_t nodes = 3;
   uint32_t replicas = 3;          // N
-  uint32_t read_quorum = 2;       // R
-  uint32_t write_quorum = 2;      // W
+  // The cluster's default R and W: a count (<= replicas) or a level (ONE,
+  // QUORUM, ALL); never kDefault. YAML: read_quorum / write_quorum.
+  Consistency read_consistency = Consistency::Count(2);
+  Consistency write_consistency = Consistency::Count(2);
   uint32_t partitions = 64;       // Q, a power of two
   // The member list in seat order (core/member_list.h), as if the cluster
   // had grown by joins in this order: a permutation of 1..nodes, or empty
@@ -164,6 +177,12 @@ Result<Scenario> ParseScenario(std::string_view text, const std::string& path);
 
 // Reads and parses the file at `path`. IOError when it cannot be read.
 Result<Scenario> LoadScenario(const std::string& path);
+
+// The replies `consistency` needs from `replicas` replicas, by the
+// simulator's own arithmetic (ONE 1, QUORUM floor(N/2)+1, ALL N, a count
+// itself), kept apart from core's so that a wrong formula there cannot
+// fool the checker. Requires a resolved level and a count within 1..N.
+uint32_t RequiredCount(Consistency consistency, uint32_t replicas);
 
 // Returns the members of `scenario` in seat order: its `seats`, or 1..nodes
 // when it gives none. InvalidArgument when `seats` does not name every node

@@ -131,12 +131,37 @@ rc::Gen<TimelineEvent> GenEvent(uint32_t nodes, int64_t duration_ms) {
   });
 }
 
+// A consistency for `replicas` replicas: a level or a count, shrinking
+// toward QUORUM (the default a cluster runs with).
+Consistency PickLevel(uint32_t replicas) {
+  const uint32_t choice = Pick<uint32_t>(0, 3 + replicas - 1);
+  switch (choice) {
+    case 0: return Consistency::Quorum();
+    case 1: return Consistency::One();
+    case 2: return Consistency::All();
+    default: return Consistency::Count(choice - 2);
+  }
+}
+
+// Half the cases give per-request levels too, default among them or not.
+std::vector<Consistency> PickLevels(uint32_t replicas) {
+  std::vector<Consistency> levels;
+  if (!*rc::gen::arbitrary<bool>()) return levels;
+  const size_t count = Pick<size_t>(1, 4);
+  for (size_t i = 0; i < count; ++i) {
+    levels.push_back(*rc::gen::arbitrary<bool>() ? PickLevel(replicas)
+                                                 : Consistency::Default());
+  }
+  return levels;
+}
+
 void PickStore(uint32_t max_replicas, Scenario* s) {
   s->replicas = Pick<uint32_t>(1, std::min(s->nodes, max_replicas));
-  s->write_quorum = Pick<uint32_t>(1, s->replicas);
-  // R + W > N: every read quorum meets every write quorum.
-  s->read_quorum = Pick<uint32_t>(s->replicas - s->write_quorum + 1, s->replicas);
-  MKS_ASSERT_GT(s->read_quorum + s->write_quorum, s->replicas);
+  // Any R and W: the checker holds reads to freshness only where the read's
+  // R and the write's W overlap (R + W > N), and every other invariant
+  // holds whatever they are.
+  s->read_consistency = PickLevel(s->replicas);
+  s->write_consistency = PickLevel(s->replicas);
   s->partitions = 1u << Pick<uint32_t>(0, 8);
   // Half the cases seat the members out of id order, as a cluster grown by
   // joins in another order would be. Drawn as one nested value, so that
@@ -154,7 +179,7 @@ void PickStore(uint32_t max_replicas, Scenario* s) {
   });
 }
 
-void PickWorkload(uint32_t max_clients, Workload* w) {
+void PickWorkload(uint32_t max_clients, uint32_t replicas, Workload* w) {
   w->clients = PickUnscaled<uint32_t>(1, max_clients);
   w->ops_per_second = PickUnscaled<uint32_t>(1, 200);
   w->key_space = Pick<uint32_t>(1, 32);
@@ -164,6 +189,8 @@ void PickWorkload(uint32_t max_clients, Workload* w) {
   w->value_bytes_min = Pick<uint32_t>(0, 64);
   w->value_bytes_max = w->value_bytes_min + Pick<uint32_t>(0, 1024);
   w->request_timeout_ms = Pick<int64_t>(20, 1000);
+  w->read_levels = PickLevels(replicas);
+  w->write_levels = PickLevels(replicas);
 }
 
 void PickNetwork(NetworkConfig* n) {
@@ -204,7 +231,7 @@ void PickFamily(FaultFamily kind, uint32_t nodes, FamilyConfig* f) {
   f->enabled = *rc::gen::arbitrary<bool>();
   f->interval_min_ms = Pick<int64_t>(10, 1000);
   f->interval_max_ms = f->interval_min_ms + Pick<int64_t>(0, 2000);
-  if (kind != FaultFamily::kClockStep) {
+  if (FamilyHasDuration(kind)) {
     f->duration_min_ms = Pick<int64_t>(1, 1000);
     f->duration_max_ms = f->duration_min_ms + Pick<int64_t>(0, 1000);
   }
@@ -220,10 +247,12 @@ void PickFamily(FaultFamily kind, uint32_t nodes, FamilyConfig* f) {
   if (!f->enabled) *f = FamilyConfig{};
 }
 
-void PickFaults(Scenario* s) {
+void PickFaults(bool bit_rot, Scenario* s) {
   for (size_t i = 0; i < kFaultFamilyCount; ++i) {
     PickFamily(static_cast<FaultFamily>(i), s->nodes, &s->faults[i]);
   }
+  // One replica cannot survive rot of its only copy (KvProtocol::Make).
+  if (!bit_rot || s->replicas == 1) s->family(FaultFamily::kBitRot) = FamilyConfig{};
   for (size_t i = 0; i < kFaultFamilyCount; ++i) {
     if (*rc::gen::arbitrary<bool>()) {
       s->swarm_may_disable.push_back(static_cast<FaultFamily>(i));
@@ -252,7 +281,7 @@ rc::Gen<Scenario> GenScenario(const GeneratorLimits& limits) {
     PickStore(limits.max_replicas, &s);
     s.duration_ms = PickUnscaled<int64_t>(100, limits.max_duration_ms);
     s.liveness_bound_ms = limits.liveness_bound_ms;
-    PickWorkload(limits.max_clients, &s.workload);
+    PickWorkload(limits.max_clients, s.replicas, &s.workload);
     PickNetwork(&s.network);
     PickDisk(&s.disk);
     PickClocks(limits, &s);
@@ -267,7 +296,7 @@ rc::Gen<Scenario> GenScenario(const GeneratorLimits& limits) {
                        return a.at_ms < b.at_ms;
                      });
     s.timeline = std::move(timeline);
-    PickFaults(&s);
+    PickFaults(limits.bit_rot, &s);
     return s;
   });
 }

@@ -4,7 +4,8 @@
 // WriteScenario turns it into a file that parses back to the same Scenario
 // and that mks-sim replays exactly (the generated seed is the scenario's own
 // `seed:`). The generator knows nothing of the protocol beyond its name:
-// cluster size, store settings (N, R, W with R + W > N, partitions), the
+// cluster size, store settings (N from 1 to 5, R and W as levels or counts,
+// partitions), per-request consistency levels, the
 // workload, the network, clocks, a scripted timeline, the random fault
 // families, swarm and BUGGIFY are all drawn here, for any protocol.
 //
@@ -40,6 +41,9 @@ struct GeneratorLimits {
   // (clock_step faults) may exceed it, since the liveness phase undoes them.
   int64_t max_clock_offset_ms = 2000;
   int64_t max_clock_drift_ppm = kMaxDriftPpm;
+  // Whether bit rot may be drawn: only for protocols that restore a damaged
+  // record from other replicas (the store; not the counter protocol).
+  bool bit_rot = false;
 };
 
 // Scenarios within `limits`, each with its `seed` set and `path` =

@@ -55,7 +55,8 @@ buggify: {enabled: false}
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
   const Scenario& s = *parsed;
   EXPECT_EQ(s.nodes, 5u);
-  EXPECT_EQ(s.read_quorum, 1u);
+  EXPECT_EQ(s.read_consistency, Consistency::Count(1));
+  EXPECT_EQ(s.write_consistency, Consistency::Count(3));
   EXPECT_EQ(s.partitions, 128u);
   EXPECT_EQ(s.seats, (std::vector<NodeId>{2, 5, 1, 3, 4}));
   EXPECT_EQ(s.workload.delete_percent, 50u);

@@ -1,5 +1,6 @@
 #include "sim/scenario_writer.h"
 
+#include <cctype>
 #include <fstream>
 #include <sstream>
 
@@ -45,6 +46,26 @@ std::string Ids(const std::vector<NodeId>& ids, uint32_t node_count) {
   return out + "]";
 }
 
+// "quorum", "one", "all", "default" or the count, as the parser reads it.
+std::string LevelText(Consistency level, uint32_t replicas) {
+  if (level.level == ConsistencyLevel::kCount) {
+    MKS_ASSERT_GE(level.count, 1u);
+    MKS_ASSERT_LE(level.count, replicas);
+  }
+  std::string text = ToString(level);
+  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+
+std::string LevelList(const std::vector<Consistency>& levels, uint32_t replicas) {
+  MKS_ASSERT(!levels.empty());
+  std::string out = "[";
+  for (size_t i = 0; i < levels.size(); ++i) {
+    out += (i > 0 ? ", " : "") + LevelText(levels[i], replicas);
+  }
+  return out + "]";
+}
+
 void WriteComment(std::ostream& out, std::string_view comment) {
   while (!comment.empty()) {
     const size_t end = comment.find('\n');
@@ -66,11 +87,13 @@ void WriteHead(std::ostream& out, const Scenario& s) {
     }
     out << "]\n";
   }
-  MKS_ASSERT_LE(s.read_quorum, s.replicas);
-  MKS_ASSERT_LE(s.write_quorum, s.replicas);
+  MKS_ASSERT(s.read_consistency.level != ConsistencyLevel::kDefault);
+  MKS_ASSERT(s.write_consistency.level != ConsistencyLevel::kDefault);
   out << "nodes: " << s.nodes << "\n"
-      << "store: {replicas: " << s.replicas << ", read_quorum: " << s.read_quorum
-      << ", write_quorum: " << s.write_quorum << ", partitions: " << s.partitions;
+      << "store: {replicas: " << s.replicas
+      << ", read_quorum: " << LevelText(s.read_consistency, s.replicas)
+      << ", write_quorum: " << LevelText(s.write_consistency, s.replicas)
+      << ", partitions: " << s.partitions;
   if (!s.seats.empty()) {
     MKS_ASSERT_EQ(s.seats.size(), s.nodes);
     out << ", seats: [";
@@ -92,8 +115,14 @@ void WriteWorkloadAndNetwork(std::ostream& out, const Scenario& s) {
       << ", read_percent: " << w.read_percent << ", write_percent: "
       << w.write_percent << ", delete_percent: " << w.delete_percent
       << ", value_bytes_min: " << w.value_bytes_min << ", value_bytes_max: "
-      << w.value_bytes_max << ", request_timeout_ms: " << w.request_timeout_ms
-      << "}\n";
+      << w.value_bytes_max << ", request_timeout_ms: " << w.request_timeout_ms;
+  if (!w.read_levels.empty()) {
+    out << ", read_levels: " << LevelList(w.read_levels, s.replicas);
+  }
+  if (!w.write_levels.empty()) {
+    out << ", write_levels: " << LevelList(w.write_levels, s.replicas);
+  }
+  out << "}\n";
   const NetworkConfig& n = s.network;
   // max_message_bytes is not a scenario field: the parser never changes it.
   MKS_ASSERT_EQ(n.max_message_bytes, NetworkConfig{}.max_message_bytes);
@@ -181,7 +210,7 @@ void WriteFamily(std::ostream& out, FaultFamily kind, const FamilyConfig& f) {
   out << "  " << FaultFamilyName(kind) << ": {enabled: "
       << (f.enabled ? "true" : "false") << ", interval_ms: ["
       << f.interval_min_ms << ", " << f.interval_max_ms << "]";
-  if (kind != FaultFamily::kClockStep) {
+  if (FamilyHasDuration(kind)) {
     out << ", duration_ms: [" << f.duration_min_ms << ", " << f.duration_max_ms << "]";
   }
   if (kind == FaultFamily::kLoss || kind == FaultFamily::kDuplicate ||

@@ -234,32 +234,54 @@ void SimDisk::Crash() {
   ++stats_.crashes;
 }
 
-std::optional<std::string> SimDisk::CorruptRandomRecord() {
+std::optional<std::string> SimDisk::CorruptRandomRecord(
+    const std::function<bool(std::string_view key)>& eligible) {
   // Only a record at rest can rot: one whose durable and visible values are
   // the same bytes (no unsynced write pending over it).
   const Table built = unsynced_.empty() ? Table() : DurableTable();
   const Table& durable = unsynced_.empty() ? visible_ : built;
-  if (durable.empty()) return std::nullopt;
-  auto record = durable.begin();
-  std::advance(record, static_cast<long>(random_.Uniform(durable.size())));
-  auto visible = visible_.find(record->first);
-  if (visible == visible_.end() || visible->second != record->second) {
-    return std::nullopt;
+  std::vector<const std::string*> candidates;
+  for (const auto& [key, value] : durable) {
+    auto visible = visible_.find(key);
+    if (visible == visible_.end() || visible->second != value) continue;
+    if (eligible != nullptr && !eligible(key)) continue;
+    candidates.push_back(&key);
   }
-  std::string value = record->second;
+  if (candidates.empty()) return std::nullopt;
+  const std::string key = *candidates[random_.Uniform(candidates.size())];
+  auto visible = visible_.find(key);
+  MKS_ASSERT(visible != visible_.end());
+  std::string value = visible->second;
   if (value.empty()) value.push_back('\0');  // an empty value grows a byte
   const uint64_t bit = random_.Uniform(value.size() * 8);
   value[bit / 8] = static_cast<char>(value[bit / 8] ^ (1 << (bit % 8)));
   // The durable copy rots too: when an unsynced batch overwrote the key
   // since the last sync, the oldest undo record holds the durable value.
-  Overwritten* oldest = OldestOverwrite(record->first);
+  Overwritten* oldest = OldestOverwrite(key);
   if (oldest != nullptr) {
     MKS_ASSERT(oldest->previous.has_value() && *oldest->previous == visible->second);
     oldest->previous = value;
   }
-  visible->second = std::move(value);
+  visible->second = value;
+  damaged_.insert_or_assign(key, std::move(value));
   ++stats_.corruptions;
-  return record->first;
+  MKS_ASSERT(IsDamaged(key));
+  return key;
+}
+
+bool SimDisk::IsDamaged(std::string_view key) const {
+  auto damaged = damaged_.find(key);
+  if (damaged == damaged_.end()) return false;
+  auto visible = visible_.find(key);
+  return visible != visible_.end() && visible->second == damaged->second;
+}
+
+std::vector<std::string> SimDisk::DamagedKeys() const {
+  std::vector<std::string> keys;
+  for (const auto& [key, bytes] : damaged_) {
+    if (IsDamaged(key)) keys.push_back(key);
+  }
+  return keys;
 }
 
 SimDisk::Overwritten* SimDisk::OldestOverwrite(std::string_view key) {

@@ -30,6 +30,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -95,10 +96,17 @@ class SimDisk final : public Disk {
   // later). The owner must not use iterators across a crash.
   void Crash();
 
-  // Flips one random bit of one random durable record's value. Returns the
-  // key it damaged, or nullopt when the disk holds no record at rest (none,
-  // or the one drawn has an unsynced write pending over it).
-  std::optional<std::string> CorruptRandomRecord();
+  // Flips one random bit of one random durable record's value, drawn among
+  // the records at rest (no unsynced write pending over them) whose key
+  // `eligible` accepts (every key when null). Returns the key it damaged,
+  // or nullopt when no record qualifies.
+  std::optional<std::string> CorruptRandomRecord(
+      const std::function<bool(std::string_view key)>& eligible = nullptr);
+  // True while `key` still holds the bytes a corruption left there (not
+  // since overwritten, or rolled back to them by a crash).
+  bool IsDamaged(std::string_view key) const;
+  // The keys IsDamaged says are damaged now, in key order.
+  std::vector<std::string> DamagedKeys() const;
 
   // Makes writes and syncs fail with IOError with this probability.
   void set_write_error_ppm(uint32_t parts_per_million);
@@ -164,6 +172,10 @@ class SimDisk final : public Disk {
   // Invariant: one entry per unsynced batch, oldest first.
   std::vector<Undo> unsynced_;
   uint32_t write_error_ppm_ = 0;
+  // key -> the damaged bytes CorruptRandomRecord left; an entry whose key
+  // holds other bytes now is no longer damaged (it may be again after a
+  // crash rolls back to them).
+  std::map<std::string, std::string, std::less<>> damaged_;
   SimDiskStats stats_;
 };
 

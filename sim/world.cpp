@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "core/assertions.h"
+#include "core/store.h"
 
 namespace mks::sim {
 namespace {
@@ -118,6 +119,16 @@ std::string SeatsString(const std::vector<NodeId>& seats) {
   return out + "]";
 }
 
+// "[ONE,QUORUM]", or "default" when a run uses the cluster's default only.
+std::string LevelsString(const std::vector<Consistency>& levels) {
+  if (levels.empty()) return "default";
+  std::string out = "[";
+  for (size_t i = 0; i < levels.size(); ++i) {
+    out += (i > 0 ? "," : "") + ToString(levels[i]);
+  }
+  return out + "]";
+}
+
 }  // namespace
 
 std::string World::DescribeParameters() const {
@@ -129,8 +140,8 @@ std::string World::DescribeParameters() const {
       << "scenario: " << s.path << "\n"
       << "protocol: " << s.protocol << "\n"
       << "nodes: " << s.nodes << "  clients: " << w.clients << "\n"
-      << "store: N=" << s.replicas << " R=" << s.read_quorum
-      << " W=" << s.write_quorum << " partitions=" << s.partitions
+      << "store: N=" << s.replicas << " R=" << ToString(s.read_consistency)
+      << " W=" << ToString(s.write_consistency) << " partitions=" << s.partitions
       << " seats=" << SeatsString(s.seats) << "\n"
       << "phases: safety " << s.duration_ms << " ms, liveness bound "
       << s.liveness_bound_ms << " ms\n"
@@ -139,6 +150,8 @@ std::string World::DescribeParameters() const {
       << w.write_percent << "/" << w.delete_percent << "%, values "
       << w.value_bytes_min << ".." << w.value_bytes_max << " bytes, timeout "
       << w.request_timeout_ms << " ms\n"
+      << "request levels: reads " << LevelsString(w.read_levels) << ", writes "
+      << LevelsString(w.write_levels) << "\n"
       << "network: latency " << n.latency_min_us << ".." << n.latency_max_us
       << " us, slow tail " << n.slow_tail_ppm << " ppm up to "
       << n.slow_tail_max_us << " us, loss " << n.loss_ppm << " ppm, duplicate "
@@ -176,6 +189,10 @@ std::string World::DescribeParameters() const {
         << f.interval_min_ms << ".." << f.interval_max_ms << " ms";
     if (family == FaultFamily::kClockStep) {
       out << ", steps up to +-" << f.step_max_ms << " ms\n";
+      continue;
+    }
+    if (!FamilyHasDuration(family)) {
+      out << "\n";
       continue;
     }
     out << ", lasting " << f.duration_min_ms << ".." << f.duration_max_ms << " ms";
@@ -507,6 +524,7 @@ void World::InjectRandomFault(FaultFamily family) {
     case FaultFamily::kLoss:
     case FaultFamily::kDuplicate:
     case FaultFamily::kReorder: InjectRateBurst(family, duration_ns); break;
+    case FaultFamily::kBitRot: InjectBitRot(); break;
     case FaultFamily::kDiskError: {
       const NodeId node = node_ids_[fault_random_.Uniform(node_ids_.size())];
       disk(node).set_write_error_ppm(config.ppm);
@@ -577,6 +595,25 @@ void World::InjectRandomCrashOrPause(FaultFamily family, int64_t duration_ns) {
       ResumeNode(node);
     }
   });
+}
+
+void World::InjectBitRot() {
+  const NodeId node = node_ids_[fault_random_.Uniform(node_ids_.size())];
+  SimDisk& target = disk(node);
+  // Never more than the cluster must survive: a record is damaged on one
+  // node at a time (its other copies stay good), and a node holds one
+  // damaged record at a time (its metadata's two copies never rot together).
+  if (!target.DamagedKeys().empty()) return;
+  const std::optional<std::string> key =
+      target.CorruptRandomRecord([this, node](std::string_view disk_key) {
+        for (const NodeSlot& other : nodes_) {
+          if (other.id != node && other.disk->IsDamaged(disk_key)) return false;
+        }
+        return true;
+      });
+  if (!key.has_value()) return;
+  RecordFault(FaultFamily::kBitRot, false, node, 0, "bit_rot " + EscapeKeyForMessage(*key));
+  protocol_->checker().DiskDamaged(node, *key, now_ns());
 }
 
 void World::InjectRandomClog(int64_t until_ns) {

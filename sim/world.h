@@ -151,6 +151,9 @@ class World final : private HistorySink {
   void InjectRandomPartition(int64_t duration_ns);
   void InjectRandomCrashOrPause(FaultFamily family, int64_t duration_ns);
   void InjectRandomClog(int64_t until_ns);
+  // Flips a bit of one record at rest on a random node, within the bounds
+  // the cluster must survive, and tells the checker.
+  void InjectBitRot();
   void InjectRateBurst(FaultFamily family, int64_t duration_ns);
   // What a reader of a violation needs to know of the world right now: the
   // nodes down or paused, the network's rates, and the latest faults.

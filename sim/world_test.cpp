@@ -289,6 +289,9 @@ RC_GTEST_PROP(WorldProperty, RandomScenariosPassAndReplayExactly, ()) {
     family.step_max_ms = *rc::gen::inRange<int64_t>(1, 100000);
     family.max_down = *rc::gen::inRange<uint32_t>(1, s.nodes + 1);
   }
+  // The counter protocol detects rot but cannot restore a node's own
+  // counts: bit rot is the store's to survive (kv scenarios).
+  s.family(FaultFamily::kBitRot).enabled = false;
   const uint64_t seed = *rc::gen::arbitrary<uint64_t>();
   const RunSummary first = RunOnce(s, seed);
   const RunSummary second = RunOnce(s, seed);

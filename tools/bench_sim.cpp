@@ -97,8 +97,8 @@ void BenchStore(int64_t simulated_seconds) {
   s.protocol = "kv";
   s.nodes = 3;
   s.replicas = 3;
-  s.read_quorum = 2;
-  s.write_quorum = 2;
+  s.read_consistency = mks::Consistency::Count(2);
+  s.write_consistency = mks::Consistency::Count(2);
   s.duration_ms = simulated_seconds * 1000;
   s.liveness_bound_ms = 10000;
   s.workload.clients = 100;
