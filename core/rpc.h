@@ -121,6 +121,13 @@ class RpcEndpoint {
   runtime::Future<std::string> Call(NodeId to, std::string_view method,
                                     std::string payload, int64_t timeout_ns);
 
+  // Call, sent to whichever node listens at `address` (a seed known only by
+  // address, Network::SendToAddress): the reply is accepted from any node,
+  // which names itself as its sender. Fails like Call.
+  runtime::Future<std::string> CallAddress(std::string_view address,
+                                           std::string_view method,
+                                           std::string payload, int64_t timeout_ns);
+
   // Call, then wait for the reply. Only inside a fiber.
   Result<std::string> CallAndWait(NodeId to, std::string_view method,
                                   std::string payload, int64_t timeout_ns) {
@@ -128,6 +135,8 @@ class RpcEndpoint {
   }
 
   NodeId self() const { return self_; }
+  // This endpoint instance's incarnation (RpcOptions::incarnation).
+  uint64_t incarnation() const { return incarnation_; }
   const RpcStats& stats() const { return stats_; }
   // Calls awaiting a reply (or a deadline).
   size_t pending_call_count() const { return pending_.size(); }
@@ -137,12 +146,18 @@ class RpcEndpoint {
   // send until the reply, the deadline, or the release after death, whichever
   // comes first; its promise is fulfilled exactly when it leaves.
   struct PendingCall {
-    NodeId to;
+    NodeId to;            // kNoNode for a call to an address
+    std::string address;  // ... which is this one
     std::string method;
     runtime::Promise<std::string> promise;
     runtime::TimerId deadline_timer;
   };
 
+  // Call and CallAddress: sends to `to`, or to `address` when `to` is
+  // kNoNode.
+  runtime::Future<std::string> StartCall(NodeId to, std::string_view address,
+                                         std::string_view method,
+                                         std::string payload, int64_t timeout_ns);
   void OnMessage(NodeId from, std::string bytes);
   void OnRequest(NodeId from, std::string method, uint64_t request_id,
                  uint64_t caller_incarnation, int64_t timeout_ns,

@@ -208,16 +208,35 @@ TEST_F(TcpTransportTest, CorruptFrameIsCountedAndDropsTheConnection) {
   ASSERT_TRUE(RunUntil([&] { return received_by_b_.size() == 2; }));
 }
 
-TEST_F(TcpTransportTest, UnknownSenderAndGarbageAreBadFrames) {
-  RawClient stranger(reactor_.get(), peers_[kB]);
+// A node the table does not know yet (a joiner) is heard; a sender that
+// claims an address-only id, and garbage, are bad frames.
+TEST_F(TcpTransportTest, NewcomersAreHeardImpostorsAndGarbageAreBadFrames) {
+  RawClient newcomer(reactor_.get(), peers_[kB]);
+  std::string hello;
+  AppendFrame(77, "new here", &hello);
+  newcomer.Write(hello);
+  ASSERT_TRUE(RunUntil([&] { return received_by_b_.size() == 1; }));
+  EXPECT_EQ(received_by_b_[0], (Received{77, "new here"}));
+  RawClient impostor(reactor_.get(), peers_[kB]);
   std::string stream;
-  AppendFrame(77, "who am I", &stream);
-  stranger.Write(stream);
+  AppendFrame(TcpTransport::kFirstAddressOnlyId, "who am I", &stream);
+  impostor.Write(stream);
   RawClient garbage(reactor_.get(), peers_[kB]);
   garbage.Write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-  ASSERT_TRUE(RunUntil([&] { return stranger.closed() && garbage.closed(); }));
+  ASSERT_TRUE(RunUntil([&] { return impostor.closed() && garbage.closed(); }));
   EXPECT_EQ(b_->stats().bad_frames, 2u);
-  EXPECT_TRUE(received_by_b_.empty());
+  EXPECT_EQ(received_by_b_.size(), 1u);
+}
+
+// A seed known only by its address is reached, and answers by our id once
+// it learns where we listen.
+TEST_F(TcpTransportTest, ASeedKnownByAddressIsReachedAndAnswers) {
+  ASSERT_TRUE(a_->SendToAddress(peers_[kB].ToString(), "hello seed").ok());
+  ASSERT_TRUE(RunUntil([&] { return received_by_b_.size() == 1; }));
+  EXPECT_EQ(received_by_b_[0], (Received{kA, "hello seed"}));
+  EXPECT_TRUE(a_->SendToAddress("not an address", "x").IsInvalidArgument());
+  EXPECT_TRUE(a_->SetAddress(TcpTransport::kFirstAddressOnlyId, "127.0.0.1:1").IsInvalidArgument());
+  EXPECT_TRUE(a_->Send(TcpTransport::kFirstAddressOnlyId, "x").IsInvalidArgument());
 }
 
 TEST_F(TcpTransportTest, InboundConnectionsAreBounded) {

@@ -8,6 +8,7 @@
 #include "core/node.h"
 #include "core/proto/mks.pb.h"
 #include "core/rpc.h"
+#include "sim/rpc_auditor.h"
 #include "sim/world.h"
 
 namespace mks::sim {
@@ -92,10 +93,18 @@ class KvNode final : public ProtocolNode {
     // Answer the client before it gives up, so a slow quorum is reported as
     // a failure rather than lost as a client timeout.
     options.coordinator.timeout_ns = scenario.workload.request_timeout_ms * kMsNanos * 3 / 4;
+    // The node's network goes through the auditor, which judges every
+    // reply its endpoint accepts.
+    Environment env = context.env;
+    auditor_ = std::make_unique<RpcAuditor>(
+        env.network, env.node_id,
+        [checker](const std::string& violation) { checker->Report(violation); });
+    env.network = auditor_.get();
     Result<std::unique_ptr<Node>> node =
-        Node::Open(std::move(options), context.env, context.scheduler, context.process);
+        Node::Open(std::move(options), env, context.scheduler, context.process);
     MKS_ASSERT_MSG(node.ok(), node.status().ToString());
     node_ = std::move(*node);
+    auditor_->Watch(&node_->rpc());
     checker_ = checker;
     checker->AttachDisk(context.env.node_id, context.env.disk);
     checker->NodeStarted(context.env.node_id, node_.get());
@@ -153,6 +162,8 @@ class KvNode final : public ProtocolNode {
   }
 
  private:
+  // Declared first: outlives the node, whose endpoint sends through it.
+  std::unique_ptr<RpcAuditor> auditor_;
   std::unique_ptr<Node> node_;
   KvChecker* checker_ = nullptr;
 };

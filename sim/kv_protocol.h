@@ -36,6 +36,9 @@
 //    timestamp as too far ahead during the read (core/hlc.h).
 //  * Stamp ceiling: every node's store satisfies Store::CheckCeiling at
 //    every start and whenever convergence is checked.
+//  * Replies answer their calls: every reply a node's RpcEndpoint accepts is
+//    addressed to its incarnation and answers a request it sent to the
+//    node that replied (sim/rpc_auditor.h).
 //  * No lost acknowledged write, no resurrection: once converged, each
 //    key's version is >= every acknowledged write or delete of it.
 //  * Convergence: the replicas of every partition hold identical records.
@@ -91,6 +94,8 @@ class KvChecker final : public Checker {
   void NodeStarted(NodeId id, const Node* node);
   // The running incarnation of `id` is gone (crashed).
   void NodeStopped(NodeId id);
+  // Records a violation found by a witness of the nodes (sim/rpc_auditor.h).
+  void Report(std::string violation) { violations_.push_back(std::move(violation)); }
   // Freshness and lost-write checks waived so far under the bit rot rule.
   uint64_t waived_for_bit_rot() const { return waived_for_bit_rot_; }
 

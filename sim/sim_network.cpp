@@ -18,6 +18,21 @@ class SimNetwork::Endpoint final : public Network {
   void SetHandler(MessageHandler handler) override {
     handler_ = std::move(handler);
   }
+  Status SendToAddress(std::string_view address, std::string bytes) override {
+    auto it = network_->id_by_address_.find(address);
+    if (it == network_->id_by_address_.end()) {
+      return Status::InvalidArgument("no endpoint listens at '" + std::string(address) + "'");
+    }
+    return network_->Send(index_, it->second, std::move(bytes));
+  }
+  Status SetAddress(NodeId id, std::string_view address) override {
+    auto it = network_->id_by_address_.find(address);
+    if (it == network_->id_by_address_.end() || it->second != id) {
+      return Status::InvalidArgument("'" + std::string(address) + "' is not the address of node " +
+                                     std::to_string(id));
+    }
+    return Status::Ok();
+  }
 
   SimNetwork* const network_;
   const NodeId id_;
@@ -42,8 +57,11 @@ SimNetwork::~SimNetwork() {
   for (Endpoint* endpoint : endpoints_) delete endpoint;
 }
 
+std::string SimNetwork::AddressOf(NodeId id) { return "sim-" + std::to_string(id) + ":7000"; }
+
 Network* SimNetwork::AddEndpoint(NodeId id) {
   MKS_ASSERT_NE(id, kNoNode);
+  MKS_ASSERT(id_by_address_.emplace(AddressOf(id), id).second);
   if (index_by_id_.size() <= id) index_by_id_.resize(id + 1, 0);
   MKS_ASSERT_EQ(index_by_id_[id], 0u);
   const auto index = static_cast<uint32_t>(endpoints_.size());

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -67,8 +68,10 @@ class SimNetwork {
 
   // Adds an endpoint for `id` (nodes and clients alike) and returns its
   // Network, owned by this SimNetwork. The endpoint starts down. Requires a
-  // new, nonzero id.
+  // new, nonzero id. It listens at AddressOf(id) (Network::SendToAddress).
   Network* AddEndpoint(NodeId id);
+  // The address endpoint `id` listens at: "sim-<id>:7000".
+  static std::string AddressOf(NodeId id);
 
   // Brings `id` up as `process`: messages are delivered by timers of that
   // process. A down endpoint drops what arrives and what is in flight.
@@ -124,6 +127,7 @@ class SimNetwork {
   Tracer* const tracer_;
   std::vector<Endpoint*> endpoints_;       // owned; dense index order
   std::vector<uint32_t> index_by_id_;      // id -> index + 1; 0: no endpoint
+  std::map<std::string, NodeId, std::less<>> id_by_address_;
   // Per ordered link (from, to), indexed by LinkSlot. Invariant: all three
   // have endpoints_.size()^2 entries.
   std::vector<uint8_t> cut_;               // 1 when the link is cut

@@ -12,7 +12,7 @@
 #               scenario to catch a mutation is found early whatever its
 #               place in the list
 #   --jobs J    worker processes per sweep (the number of processors)
-#   --only NAME just this mutation
+#   --only NAMES just these mutations (comma-separated)
 #   --list      print the mutations and exit
 #
 # Prints a table: mutation, caught or not, the first scenario and seed that
@@ -101,7 +101,7 @@ apply_mutation() {
 rows=()
 missed=0
 for i in "${!names[@]}"; do
-  [ -z "$only" ] || [ "$only" = "${names[$i]}" ] || continue
+  [ -z "$only" ] || [[ ",$only," == *",${names[$i]},"* ]] || continue
   target=$src/${files[$i]}
   cp "$target" "$work/pristine"
   if ! apply_mutation "$target" "${finds[$i]}" "${replaces[$i]}" 2>"$work/apply"; then
