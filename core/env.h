@@ -77,6 +77,18 @@ class Network {
   // dropped. The bytes delivered are exactly the bytes sent (corruption in
   // transit is detected by the transport and turned into loss).
   virtual void SetHandler(MessageHandler handler) = 0;
+
+  // Queues `bytes` for whichever node listens at `address` (a seed known
+  // only by its address, "host:port"; the node that answers names itself
+  // as the sender of its reply). Promises no more than Send. InvalidArgument
+  // when the address is malformed or unknown to the network.
+  virtual Status SendToAddress(std::string_view address, std::string bytes) = 0;
+
+  // Tells the network that node `id` listens at `address`, so that Send(id)
+  // reaches it from now on (gossip learns members this way). Replaces an
+  // earlier address of `id`. InvalidArgument for an address the network
+  // cannot use. Networks that know every node from the start may ignore it.
+  virtual Status SetAddress(NodeId id, std::string_view address) = 0;
 };
 
 // Options for one write to a Disk.

@@ -70,6 +70,18 @@ class LoopbackHub {
   }
 
   std::deque<Message>& queue() { return queue_; }
+  // The address of `node` on this hub, and the node at an address (kNoNode
+  // when it names none).
+  static std::string AddressOf(NodeId node) { return "node-" + std::to_string(node); }
+  static NodeId NodeAt(std::string_view address) {
+    if (!address.starts_with("node-")) return kNoNode;
+    NodeId id = 0;
+    for (char c : address.substr(5)) {
+      if (c < '0' || c > '9' || id > 100'000'000) return kNoNode;
+      id = id * 10 + static_cast<NodeId>(c - '0');
+    }
+    return id;
+  }
   uint64_t sent_count() const { return sent_count_; }
 
  private:
@@ -86,6 +98,18 @@ class LoopbackHub {
     }
     void SetHandler(MessageHandler new_handler) override {
       handler = std::move(new_handler);
+    }
+    // Addresses are "node-<id>" (LoopbackHub::AddressOf).
+    Status SendToAddress(std::string_view address, std::string bytes) override {
+      const NodeId to = LoopbackHub::NodeAt(address);
+      if (to == kNoNode) return Status::InvalidArgument("unknown address");
+      return Send(to, std::move(bytes));
+    }
+    Status SetAddress(NodeId id, std::string_view address) override {
+      if (LoopbackHub::NodeAt(address) != id) {
+        return Status::InvalidArgument("address does not name node " + std::to_string(id));
+      }
+      return Status::Ok();
     }
     MessageHandler handler;
 

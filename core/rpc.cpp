@@ -13,6 +13,12 @@ std::string Describe(NodeId peer, std::string_view method) {
   return "rpc '" + std::string(method) + "' to node " + std::to_string(peer);
 }
 
+// A call to an address names the address until a reply names the node.
+std::string Describe(NodeId peer, std::string_view address, std::string_view method) {
+  if (peer != kNoNode) return Describe(peer, method);
+  return "rpc '" + std::string(method) + "' to " + std::string(address);
+}
+
 // A status code from the wire; codes this build does not know become
 // Internal rather than being trusted.
 StatusCode StatusCodeFromWire(uint32_t code) {
@@ -97,13 +103,30 @@ runtime::Future<std::string> RpcEndpoint::Call(NodeId to,
                                                std::string_view method,
                                                std::string payload,
                                                int64_t timeout_ns) {
+  MKS_ASSERT_NE(to, kNoNode);
+  return StartCall(to, "", method, std::move(payload), timeout_ns);
+}
+
+runtime::Future<std::string> RpcEndpoint::CallAddress(std::string_view address,
+                                                      std::string_view method,
+                                                      std::string payload,
+                                                      int64_t timeout_ns) {
+  MKS_ASSERT(!address.empty());
+  return StartCall(kNoNode, address, method, std::move(payload), timeout_ns);
+}
+
+runtime::Future<std::string> RpcEndpoint::StartCall(NodeId to, std::string_view address,
+                                                    std::string_view method,
+                                                    std::string payload,
+                                                    int64_t timeout_ns) {
   MKS_ASSERT_GT(timeout_ns, 0);
   MKS_ASSERT(!method.empty());
+  MKS_ASSERT((to == kNoNode) != address.empty());
   runtime::Promise<std::string> promise(scheduler_);
   runtime::Future<std::string> future = promise.GetFuture();
   if (!ProcessAlive()) {
     ++stats_.calls_cancelled;
-    promise.SetError(Status::Cancelled(Describe(to, method) + ": node " +
+    promise.SetError(Status::Cancelled(Describe(to, address, method) + ": node " +
                                        std::to_string(self_) + " is dead"));
     return future;
   }
@@ -121,9 +144,10 @@ runtime::Future<std::string> RpcEndpoint::Call(NodeId to,
   // synchronously inside Send would find the call.
   const runtime::TimerId timer = scheduler_->After(
       process_, timeout_ns, [this, request_id] { OnDeadline(request_id); });
-  pending_.emplace(request_id, PendingCall{to, std::string(method),
+  pending_.emplace(request_id, PendingCall{to, std::string(address), std::string(method),
                                            std::move(promise), timer});
-  const Status sent = network_->Send(to, std::move(bytes));
+  const Status sent = to != kNoNode ? network_->Send(to, std::move(bytes))
+                                    : network_->SendToAddress(address, std::move(bytes));
   if (!sent.ok()) {
     auto it = pending_.find(request_id);
     MKS_ASSERT(it != pending_.end());
@@ -131,7 +155,7 @@ runtime::Future<std::string> RpcEndpoint::Call(NodeId to,
     pending_.erase(it);
     scheduler_->Cancel(call.deadline_timer);
     ++stats_.calls_send_failed;
-    call.promise.SetError(Status(sent.code(), Describe(to, method) +
+    call.promise.SetError(Status(sent.code(), Describe(to, address, method) +
                                                   ": send failed: " +
                                                   sent.message()));
   }
@@ -213,7 +237,7 @@ void RpcEndpoint::OnReply(NodeId from, uint64_t request_id,
     ++stats_.replies_stale;
     return;
   }
-  if (it->second.to != from) {
+  if (it->second.to != kNoNode && it->second.to != from) {
     ++stats_.replies_from_wrong_node;
     return;
   }
@@ -240,7 +264,7 @@ void RpcEndpoint::OnDeadline(uint64_t request_id) {
   PendingCall call = std::move(it->second);
   pending_.erase(it);
   ++stats_.calls_timed_out;
-  call.promise.SetError(Status::TimedOut(Describe(call.to, call.method) +
+  call.promise.SetError(Status::TimedOut(Describe(call.to, call.address, call.method) +
                                          ": no reply within deadline"));
 }
 
@@ -274,7 +298,7 @@ void RpcEndpoint::ReleasePendingCalls() {
     scheduler_->Cancel(call.deadline_timer);
     ++stats_.calls_cancelled;
     call.promise.SetError(Status::Cancelled(
-        Describe(call.to, call.method) + ": abandoned by node " +
+        Describe(call.to, call.address, call.method) + ": abandoned by node " +
         std::to_string(self_)));
   }
   MKS_ASSERT(pending_.empty());

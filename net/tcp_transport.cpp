@@ -87,21 +87,65 @@ size_t TcpTransport::queued_bytes(NodeId peer_id) const {
 
 bool TcpTransport::connected_to(NodeId peer_id) const {
   const auto found = peers_.find(peer_id);
-  MKS_ASSERT(found != peers_.end());
-  return found->second.connected;
+  return found != peers_.end() && found->second.connected;
 }
 
 Status TcpTransport::Send(NodeId to, std::string bytes) {
   const auto found = peers_.find(to);
-  if (found == peers_.end()) {
+  if (found == peers_.end() || to >= kFirstAddressOnlyId) {
     return Status::InvalidArgument("unknown node " + std::to_string(to));
   }
+  return Enqueue(to, found->second, std::move(bytes));
+}
+
+Status TcpTransport::SendToAddress(std::string_view address, std::string bytes) {
+  auto known = address_only_ids_.find(address);
+  if (known == address_only_ids_.end()) {
+    Result<SocketAddress> parsed = ParseSocketAddress(address);
+    MKS_RETURN_IF_ERROR(parsed.status());
+    MKS_ASSERT_LT(next_address_only_id_, UINT32_MAX);
+    const NodeId id = next_address_only_id_++;
+    Peer& peer = peers_[id];
+    peer.address = *parsed;
+    peer.backoff_ns = options_.initial_backoff_ns;
+    known = address_only_ids_.emplace(std::string(address), id).first;
+  }
+  return Enqueue(known->second, peers_.at(known->second), std::move(bytes));
+}
+
+Status TcpTransport::SetAddress(NodeId id, std::string_view address) {
+  if (id == kNoNode || id >= kFirstAddressOnlyId) {
+    return Status::InvalidArgument("node id " + std::to_string(id) + " cannot name a node");
+  }
+  Result<SocketAddress> parsed = ParseSocketAddress(address);
+  MKS_RETURN_IF_ERROR(parsed.status());
+  auto [it, inserted] = peers_.try_emplace(id);
+  Peer& peer = it->second;
+  if (inserted) {
+    peer.address = *parsed;
+    peer.backoff_ns = options_.initial_backoff_ns;
+    return Status::Ok();
+  }
+  if (peer.address == *parsed || id == self_) return Status::Ok();
+  // Moved (a restart on another port, a replaced machine): what was queued
+  // or sent for the old address is lost, as on any broken connection.
+  peer.address = *parsed;
+  peer.connection.reset();
+  peer.connected = false;
+  peer.queue.clear();
+  peer.queued_bytes = 0;
+  if (peer.reconnect_timer.sequence != 0) scheduler_->Cancel(peer.reconnect_timer);
+  peer.reconnect_timer = runtime::TimerId{};
+  peer.backoff_ns = options_.initial_backoff_ns;
+  return Status::Ok();
+}
+
+Status TcpTransport::Enqueue(NodeId to, Peer& peer, std::string bytes) {
   if (bytes.size() > options_.max_message_bytes) {
     return Status::InvalidArgument(
         "message of " + std::to_string(bytes.size()) + " bytes exceeds the " +
         std::to_string(options_.max_message_bytes) + "-byte maximum");
   }
-  Peer& peer = found->second;
   const size_t frame_bytes = kFrameHeaderBytes + bytes.size();
   if (PendingBytes(peer) + frame_bytes > options_.max_queue_bytes) {
     ++stats_.send_queue_full;
@@ -125,7 +169,8 @@ Status TcpTransport::Send(NodeId to, std::string bytes) {
 
 void TcpTransport::ConnectAll() {
   for (auto& [peer_id, peer] : peers_) {
-    if (peer_id == self_ || peer.connection || peer.reconnect_timer.sequence != 0) {
+    if (peer_id == self_ || peer_id >= kFirstAddressOnlyId || peer.connection ||
+        peer.reconnect_timer.sequence != 0) {
       continue;
     }
     StartConnect(peer_id);
@@ -232,8 +277,10 @@ void TcpTransport::OnInboundData(uint64_t inbound_id, std::string_view bytes) {
   decoder.Feed(bytes);
   for (;;) {
     Result<std::optional<Frame>> next = decoder.Next();
-    const bool bad = !next.ok() || (next->has_value() &&
-                                    peers_.count((*next)->sender) == 0);
+    // A sender the table does not know yet is fine (a joiner); one that
+    // claims an address-only id is not a node.
+    const bool bad = !next.ok() ||
+                     (next->has_value() && (*next)->sender >= kFirstAddressOnlyId);
     if (bad) {
       ++stats_.bad_frames;
       inbound_.erase(found);  // closes the connection; return at once

@@ -14,9 +14,16 @@
 // - Every peer's queue is bounded in bytes (queued plus unsent in the
 //   socket buffer of this process); Send past the bound returns
 //   ResourceExhausted, so a dead peer never grows memory.
-// - A frame that fails its checksum, has an oversized length or claims an
-//   unknown sender closes the inbound connection and is counted; nothing from
-//   a damaged stream is delivered.
+// - A frame that fails its checksum or has an oversized length closes the
+//   inbound connection and is counted; nothing from a damaged stream is
+//   delivered.
+//
+// Peers come and go: the table starts with the configured peers and grows
+// as gossip tells the transport where members listen (SetAddress). A seed
+// known only by address (SendToAddress) gets a connection of its own, under
+// an address-only id at or above kFirstAddressOnlyId that no node may use;
+// the seed replies on its own connection to us, by our node id, once it has
+// learned our address from the message.
 #pragma once
 
 #include <cstddef>
@@ -66,6 +73,9 @@ struct TcpTransportStats {
 
 class TcpTransport final : public Network {
  public:
+  // Node ids from here up name address-only peers (seeds), never a node.
+  static constexpr NodeId kFirstAddressOnlyId = 0x80000000u;
+
   // Builds the transport of node `self` listening on peers.at(self).
   // `peers` maps every node (self included) to its peer address. Timers for
   // reconnects belong to `timer_process` of the reactor's scheduler, which
@@ -91,6 +101,13 @@ class TcpTransport final : public Network {
   // above max_message_bytes; ResourceExhausted when the peer's queue is full.
   Status Send(NodeId to, std::string bytes) override;
   void SetHandler(MessageHandler handler) override;
+  // See Network. InvalidArgument for an address that is not "a.b.c.d:port".
+  Status SendToAddress(std::string_view address, std::string bytes) override;
+  // See Network. Adds the peer, or moves it: a changed address drops the
+  // connection to the old one (its unsent frames are lost) and dials anew
+  // on the next send. InvalidArgument for a malformed address or an id
+  // that cannot name a node (0, or an address-only id).
+  Status SetAddress(NodeId id, std::string_view address) override;
 
   // Starts connecting to every other peer not connected or connecting yet,
   // so reachability (connected_to) is known before the first message; as
@@ -101,7 +118,8 @@ class TcpTransport final : public Network {
   const TcpTransportStats& stats() const { return stats_; }
   // Bytes accepted for `peer` and not yet taken by the kernel.
   size_t queued_bytes(NodeId peer) const;
-  // Whether the outbound connection to `peer` is established now.
+  // Whether the outbound connection to `peer` is established now (false for
+  // a node the transport does not know).
   bool connected_to(NodeId peer) const;
   size_t inbound_connections() const { return inbound_.size(); }
 
@@ -126,6 +144,7 @@ class TcpTransport final : public Network {
 
   TcpTransport(Reactor* reactor, runtime::ProcessId timer_process, NodeId self,
                std::map<NodeId, SocketAddress> peers, TcpTransportOptions options);
+  Status Enqueue(NodeId to, Peer& peer, std::string bytes);
   void StartConnect(NodeId peer_id);
   void OnConnected(NodeId peer_id);
   void OnOutboundClosed(NodeId peer_id, Status reason);
@@ -140,7 +159,11 @@ class TcpTransport final : public Network {
   const NodeId self_;
   const TcpTransportOptions options_;
   Random random_;
-  std::map<NodeId, Peer> peers_;  // fixed key set after construction
+  // Nodes, and address-only peers (ids >= kFirstAddressOnlyId). Entries are
+  // never removed, so a Peer's address in the map is stable.
+  std::map<NodeId, Peer> peers_;
+  std::map<std::string, NodeId, std::less<>> address_only_ids_;
+  NodeId next_address_only_id_ = kFirstAddressOnlyId;
   std::map<uint64_t, Inbound> inbound_;
   uint64_t next_inbound_id_ = 1;
   std::unique_ptr<TcpListener> listener_;
