@@ -118,7 +118,7 @@ Coordinator::Coordinator(runtime::Scheduler* scheduler,
                          runtime::ProcessId process, RpcEndpoint* rpc,
                          ReplicaService* local, HybridLogicalClock* hlc,
                          RingSource ring, TimestampSource next_timestamp,
-                         CoordinatorOptions options)
+                         CoordinatorOptions options, DownSource known_down)
     : scheduler_(scheduler),
       process_(process),
       rpc_(rpc),
@@ -126,6 +126,7 @@ Coordinator::Coordinator(runtime::Scheduler* scheduler,
       hlc_(hlc),
       ring_(std::move(ring)),
       next_timestamp_(std::move(next_timestamp)),
+      known_down_(std::move(known_down)),
       options_(options) {
   MKS_ASSERT(scheduler_ != nullptr && rpc_ != nullptr && local_ != nullptr);
   MKS_ASSERT(hlc_ != nullptr && ring_ && next_timestamp_);
@@ -213,6 +214,34 @@ void AppendError(std::string* errors, NodeId replica, const Status& status) {
 
 }  // namespace
 
+std::vector<NodeId> Coordinator::LiveReplicas(std::span<const NodeId> replicas,
+                                              std::string* down_names) const {
+  MKS_ASSERT(down_names != nullptr);
+  std::vector<NodeId> live;
+  live.reserve(replicas.size());
+  for (NodeId replica : replicas) {
+    // This node answers for itself whatever its view says.
+    if (known_down_ == nullptr || replica == rpc_->self() || !known_down_(replica)) {
+      live.push_back(replica);
+      continue;
+    }
+    *down_names += (down_names->empty() ? "node " : ", node ") + std::to_string(replica) +
+                   ": down";
+  }
+  MKS_ASSERT_LE(live.size(), replicas.size());
+  return live;
+}
+
+Status Coordinator::TooFewAlive(std::string_view what, std::string_view key, size_t live,
+                                uint32_t needed, uint32_t replicas,
+                                const std::string& down_names) const {
+  MKS_ASSERT_LT(live, needed);
+  return Status::Unavailable(std::string(what) + " of " + EscapeKeyForMessage(key) + ": " +
+                             std::to_string(live) + " of " + std::to_string(replicas) +
+                             " replicas alive, " + std::to_string(needed) + " needed (" +
+                             down_names + ")");
+}
+
 Result<WriteResult> Coordinator::Put(std::string_view key, std::string value,
                                      Consistency consistency) {
   Result<Timestamp> stamp = next_timestamp_();
@@ -246,17 +275,26 @@ Result<WriteResult> Coordinator::Write(std::string_view key, Version version,
     return valid;
   }
   const uint32_t w = canaries_.ack_before_quorum ? 1u : *needed;
+  std::string down_names;
+  const std::vector<NodeId> live = LiveReplicas(replicas, &down_names);
+  if (live.size() < *needed) {
+    ++stats_.writes_failed;
+    ++stats_.quorum_failures;
+    return TooFewAlive(version.tombstone ? "delete" : "write", key, live.size(), *needed, n,
+                       down_names);
+  }
   const int64_t deadline_ns = scheduler_->NowNanos() + options_.timeout_ns;
   const std::string payload = PutPayload(key, version, ring.epoch(), /*repair=*/false);
   InFlightAnswers in_flight;
-  for (NodeId replica : replicas) {
+  // Known-down replicas count as failed from the start.
+  uint32_t failures = static_cast<uint32_t>(n - live.size());
+  for (NodeId replica : live) {
     in_flight.replicas.push_back(replica);
     in_flight.futures.push_back(
         SendToReplica(replica, kReplicaPut, payload, options_.timeout_ns));
   }
   uint32_t acks = 0;
-  uint32_t failures = 0;
-  std::string errors;
+  std::string errors = down_names;
   // Stop as soon as W acknowledged, or as soon as W can no longer be reached.
   while (acks < w && failures <= n - w && !in_flight.empty()) {
     auto answer = in_flight.Next(scheduler_, deadline_ns);
@@ -304,20 +342,27 @@ Result<ReadResult> Coordinator::Get(std::string_view key,
                                    std::to_string(local_->max_key_bytes()));
   }
   const uint32_t r = *needed;
+  std::string down_names;
+  const std::vector<NodeId> live = LiveReplicas(replicas, &down_names);
+  if (live.size() < r) {
+    ++stats_.reads_failed;
+    ++stats_.quorum_failures;
+    return TooFewAlive("read", key, live.size(), r, n, down_names);
+  }
   const int64_t deadline_ns = scheduler_->NowNanos() + options_.timeout_ns;
   proto::ReplicaGetRequest request;
   request.set_key(std::string(key));
   request.set_ring_epoch(ring.epoch());
   const std::string payload = request.SerializeAsString();
   InFlightAnswers in_flight;
-  for (NodeId replica : replicas) {
+  for (NodeId replica : live) {
     in_flight.replicas.push_back(replica);
     in_flight.futures.push_back(
         SendToReplica(replica, kReplicaGet, payload, options_.timeout_ns));
   }
   ReadAnswers answers;
-  uint32_t failures = 0;
-  std::string errors;
+  uint32_t failures = static_cast<uint32_t>(n - live.size());
+  std::string errors = down_names;
   while (answers.valid.size() < r && failures <= n - r && !in_flight.empty()) {
     auto answer = in_flight.Next(scheduler_, deadline_ns);
     if (!answer.has_value()) break;

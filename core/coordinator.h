@@ -33,6 +33,11 @@
 // With R + W > N every read quorum meets every write quorum, so a read that
 // begins after a write was acknowledged returns that write or a newer one.
 //
+// Replicas the node's gossip view holds as dead or left are not sent to
+// and not waited for: when the live ones cannot make the quorum, the
+// operation fails at once, saying how many replicas are alive and how many
+// it needs.
+//
 // Outcomes. Success is never reported without the quorum. A write that did
 // not reach W acknowledgements before the deadline fails with Unavailable
 // whose message says how many replicas acknowledged and how many were needed;
@@ -152,6 +157,10 @@ struct WriteResult {
 // operation starts, so a later membership change can swap the ring.
 using RingSource = std::function<const Ring&()>;
 
+// True for a replica known to be down (dead or left in the node's gossip
+// view): it is neither sent to nor waited for. Null: every replica is up.
+using DownSource = std::function<bool(NodeId)>;
+
 // Issues the timestamp of a new version: strictly greater than every
 // timestamp this node issued before, across restarts (see core/node.h). May
 // fail when the node cannot make its timestamp ceiling durable.
@@ -178,7 +187,7 @@ class Coordinator {
   Coordinator(runtime::Scheduler* scheduler, runtime::ProcessId process,
               RpcEndpoint* rpc, ReplicaService* local, HybridLogicalClock* hlc,
               RingSource ring, TimestampSource next_timestamp,
-              CoordinatorOptions options);
+              CoordinatorOptions options, DownSource known_down = nullptr);
   Coordinator(const Coordinator&) = delete;
   Coordinator& operator=(const Coordinator&) = delete;
 
@@ -219,6 +228,14 @@ class Coordinator {
                             Consistency consistency);
   Result<uint32_t> Required(Consistency consistency, bool is_read,
                             uint32_t replication_factor) const;
+  // The replicas of `replicas` not known down, in order, and a message
+  // naming the down ones ("" when none is).
+  std::vector<NodeId> LiveReplicas(std::span<const NodeId> replicas,
+                                   std::string* down_names) const;
+  // Unavailable at once: fewer live replicas than `needed`.
+  Status TooFewAlive(std::string_view what, std::string_view key, size_t live,
+                     uint32_t needed, uint32_t replicas,
+                     const std::string& down_names) const;
   runtime::Future<std::string> SendToReplica(NodeId replica,
                                              std::string_view method,
                                              std::string payload,
@@ -252,6 +269,7 @@ class Coordinator {
   HybridLogicalClock* const hlc_;
   const RingSource ring_;
   const TimestampSource next_timestamp_;
+  const DownSource known_down_;  // may be null
   const CoordinatorOptions options_;
   CoordinatorCanaries canaries_;
   CoordinatorStats stats_;

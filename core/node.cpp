@@ -56,10 +56,6 @@ Result<std::unique_ptr<Node>> Node::Open(NodeOptions options, Environment env,
   MKS_ASSERT(env.clock != nullptr && env.network != nullptr && env.disk != nullptr);
   Result<Ring> ring = Ring::Build(options.members, options.ring_epoch, options.ring);
   MKS_RETURN_IF_ERROR(ring.status());
-  if (!ring->IsMember(env.node_id)) {
-    return Status::InvalidArgument("node " + std::to_string(env.node_id) +
-                                   " is not in its own member list");
-  }
   if (options.timestamp_ceiling_step_ms == 0 ||
       options.timestamp_ceiling_step_ms * 4 > options.hlc.max_offset_ms) {
     return Status::InvalidArgument(
@@ -69,6 +65,12 @@ Result<std::unique_ptr<Node>> Node::Open(NodeOptions options, Environment env,
   std::unique_ptr<Node> node(new Node(std::move(options), std::move(env),
                                       scheduler, process, std::move(*ring)));
   MKS_RETURN_IF_ERROR(node->Recover());
+  if (node->gossip_ != nullptr) {
+    for (const auto& [peer, addresses] : node->options_.known_peers) {
+      node->gossip_->Seed(peer, addresses);
+    }
+    MKS_RETURN_IF_ERROR(node->gossip_->Start());
+  }
   return node;
 }
 
@@ -92,12 +94,20 @@ Node::Node(NodeOptions options, Environment env, runtime::Scheduler* scheduler,
   const uint64_t incarnation = env_.random.Next64() | 1;
   rpc_ = std::make_unique<RpcEndpoint>(scheduler_, process_, env_.network,
                                        env_.node_id, RpcOptions{incarnation});
+  if (options_.gossip.has_value()) {
+    gossip_ = std::make_unique<gossip::Gossip>(scheduler_, process_, rpc_.get(), env_,
+                                               options_.addresses, *options_.gossip);
+  }
   replica_ = std::make_unique<ReplicaService>(store_.get(), &hlc_, rpc_.get(),
                                               scheduler_, &env_, options_.replica);
+  DownSource known_down;
+  if (gossip_ != nullptr) {
+    known_down = [gossip = gossip_.get()](NodeId node) { return gossip->IsDown(node); };
+  }
   coordinator_ = std::make_unique<Coordinator>(
       scheduler_, process_, rpc_.get(), replica_.get(), &hlc_,
       [this]() -> const Ring& { return ring_; },
-      [this] { return NextTimestamp(); }, options_.coordinator);
+      [this] { return NextTimestamp(); }, options_.coordinator, std::move(known_down));
   RegisterClientMethods();
 }
 

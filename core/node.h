@@ -23,12 +23,15 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/coordinator.h"
 #include "core/env.h"
+#include "core/gossip/gossip.h"
 #include "core/hlc.h"
 #include "core/replica.h"
 #include "core/ring.h"
@@ -40,9 +43,10 @@
 namespace mks {
 
 struct NodeOptions {
-  // Every member of the cluster, this node included, in seat order (static
-  // membership). Every node of a cluster must be given the same list: it
-  // decides the ring.
+  // Every member of the cluster in seat order (static membership). Every
+  // node of a cluster must be given the same list: it decides the ring. A
+  // node outside the list (a newcomer found by gossip) owns no partition:
+  // it coordinates requests but is no replica.
   MemberList members;
   // The epoch of the static ring.
   uint64_t ring_epoch = 1;
@@ -51,6 +55,15 @@ struct NodeOptions {
   StoreOptions store;
   ReplicaOptions replica;
   HlcOptions hlc;
+  // Gossip membership (core/gossip): failure detection and discovery. Absent:
+  // the node runs without (every replica counts as up). Does not change
+  // where data lives: the ring comes from `members` alone.
+  std::optional<gossip::GossipOptions> gossip;
+  // Where this node listens, as gossip announces it to the others.
+  gossip::Addresses addresses;
+  // Members known from configuration, probed from the start (no seed
+  // needed): id -> where it listens.
+  std::map<NodeId, gossip::Addresses> known_peers;
   // How far ahead of the issued timestamps the durable ceiling is raised
   // each time it is reached: at most one synced write per step of wall time.
   // A restarted node's timestamps start up to this far ahead of its wall
@@ -72,7 +85,7 @@ class Node {
   // Opens the node `env.node_id` over `env` (whose pointees, with
   // `scheduler`, must outlive the node) and registers its RPC methods.
   // `process` is the node's scheduler process. InvalidArgument when the
-  // options are inconsistent (the node is not a member, a bad ring);
+  // options are inconsistent (a bad ring);
   // Corruption or IOError when its durable state cannot be read.
   static Result<std::unique_ptr<Node>> Open(NodeOptions options,
                                             Environment env,
@@ -84,6 +97,9 @@ class Node {
 
   NodeId id() const { return env_.node_id; }
   Coordinator& coordinator() { return *coordinator_; }
+  // Null when the node runs without gossip.
+  gossip::Gossip* gossip() { return gossip_.get(); }
+  const gossip::Gossip* gossip() const { return gossip_.get(); }
   ReplicaService& replica() { return *replica_; }
   Store& store() { return *store_; }
   const Ring& ring() const { return ring_; }
@@ -112,6 +128,7 @@ class Node {
   uint64_t ceiling_ms_ = 0;
   std::unique_ptr<Store> store_;
   std::unique_ptr<RpcEndpoint> rpc_;
+  std::unique_ptr<gossip::Gossip> gossip_;  // may be null
   std::unique_ptr<ReplicaService> replica_;
   std::unique_ptr<Coordinator> coordinator_;
   NodeStats stats_;

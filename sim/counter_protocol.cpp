@@ -1,4 +1,6 @@
 #include "sim/counter_protocol.h"
+
+#include "sim/gossip_protocol.h"
 #include "sim/kv_protocol.h"
 
 #include <algorithm>
@@ -519,6 +521,11 @@ Result<std::unique_ptr<Protocol>> MakeProtocol(const Scenario& scenario) {
   if (scenario.protocol == "counter") {
     MKS_RETURN_IF_ERROR(CheckCounterCanaries(scenario));
     return std::unique_ptr<Protocol>(std::make_unique<CounterProtocol>(scenario));
+  }
+  if (scenario.protocol == "gossip") {
+    Result<std::unique_ptr<GossipProtocol>> made = GossipProtocol::Make(scenario);
+    MKS_RETURN_IF_ERROR(made.status());
+    return std::unique_ptr<Protocol>(std::move(*made));
   }
   if (scenario.protocol == "kv") {
     Result<std::unique_ptr<KvProtocol>> kv = KvProtocol::Make(scenario);

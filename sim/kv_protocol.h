@@ -190,11 +190,12 @@ struct KvCanaries {
   // Nodes with even ids seat the members by ascending id, ignoring the seat
   // order they were given, so nodes disagree on the ring.
   bool ring_by_ids = false;
+  gossip::GossipCanaries gossip;  // sim/gossip_protocol.h names them
 };
 // The canary names: ack_before_quorum, skip_read_repair, winner_by_value,
 // ignore_tombstones, lose_synced_writes, overlap_commits, ack_in_flight,
 // ack_shed_puts, ring_by_ids, clock_ignores_reads, reply_before_repair,
-// damaged_as_missing.
+// damaged_as_missing; and the gossip canaries (sim/gossip_protocol.h).
 const std::vector<std::string>& KvCanaryNames();
 // Sets the canary `name` in *canaries. InvalidArgument for an unknown name.
 Status EnableKvCanary(std::string_view name, KvCanaries* canaries);

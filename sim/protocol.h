@@ -16,6 +16,7 @@
 
 #include "core/assertions.h"
 #include "core/env.h"
+#include "core/gossip/gossip.h"
 #include "core/runtime/scheduler.h"
 #include "core/status.h"
 #include "core/timestamp.h"
@@ -31,6 +32,10 @@ struct NodeContext {
   runtime::ProcessId process = 0;  // spawn the node's fibers here
   std::vector<NodeId> nodes;       // every node of the cluster, ascending
   const Scenario* scenario = nullptr;
+  // False for a standby node started by a timeline `join`: it is not in the
+  // cluster's member list, and finds the cluster through `seeds`.
+  bool member = true;
+  std::vector<std::string> seeds;  // addresses (SimNetwork::AddressOf)
 };
 
 // One running incarnation of a node. Destroyed when the node crashes (after
@@ -46,6 +51,9 @@ class ProtocolNode {
   // summed over nodes and incarnations in the run's summary, so a run shows
   // which protocol paths it exercised. Names are stable identifiers.
   virtual std::vector<std::pair<std::string, uint64_t>> Counters() const { return {}; }
+  // The node's gossip membership, for the world's gossip checker; null when
+  // the node runs none. Lives as long as this incarnation.
+  virtual gossip::Gossip* gossip() { return nullptr; }
 };
 
 enum class OperationKind : uint8_t { kRead, kWrite, kDelete };

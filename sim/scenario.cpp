@@ -287,7 +287,7 @@ void ParseTimelineEvent(const YAML::Node& item, Scenario* s,
   if (!f.Has("at_ms")) f.Fail(item, "timeline event needs at_ms");
   f.Read("at_ms", &e.at_ms, 0, kMaxMs);
   int actions = 0;
-  const uint32_t n = s->nodes;
+  const uint32_t n = s->total_nodes();
   auto nodes = [&](const char* key, TimelineAction action) {
     if (!f.Has(key)) return;
     ++actions;
@@ -380,6 +380,19 @@ void ParseTimelineEvent(const YAML::Node& item, Scenario* s,
     e.action = action;
     f.Read(key, &e.ppm, 0, 1000000);
   };
+  if (f.Has("join")) {
+    ++actions;
+    e.action = TimelineAction::kJoin;
+    Fields j(f.Node("join"), path, "join");
+    if (!j.Has("nodes") || !j.Has("seed")) j.Fail(f.Node("join"), "join needs nodes and seed");
+    e.nodes = j.NodeList(j.Node("nodes"), "join.nodes", n);
+    j.Read("seed", &e.via, 1, n);
+    for (NodeId node : e.nodes) {
+      if (node <= s->nodes) j.Fail(f.Node("join"), "join: node " + std::to_string(node) +
+                                                       " is not a standby node");
+    }
+    j.Finish();
+  }
   rate("loss_ppm", TimelineAction::kLossPpm);
   rate("duplicate_ppm", TimelineAction::kDuplicatePpm);
   rate("reorder_ppm", TimelineAction::kReorderPpm);
@@ -389,6 +402,29 @@ void ParseTimelineEvent(const YAML::Node& item, Scenario* s,
                      std::to_string(actions));
   }
   s->timeline.push_back(std::move(e));
+}
+
+void ParseGossip(Fields& top, Scenario* s, const std::string& path) {
+  if (!top.Has("gossip")) return;
+  const YAML::Node node = top.Node("gossip");
+  Fields f(node, path, "gossip");
+  GossipSettings& g = s->gossip;
+  f.ReadBool("enabled", &g.enabled);
+  f.Read("probe_interval_ms", &g.probe_interval_ms, 1, kMaxMs);
+  f.Read("probe_timeout_ms", &g.probe_timeout_ms, 1, kMaxMs);
+  f.Read("indirect_checks", &g.indirect_checks, 0, 64);
+  f.Read("suspicion_mult", &g.suspicion_mult, 1, 100);
+  f.Read("retransmit_mult", &g.retransmit_mult, 1, 100);
+  f.Read("push_pull_interval_ms", &g.push_pull_interval_ms, 1, kMaxMs);
+  f.Read("detect_bound_ms", &g.detect_bound_ms, 0, kMaxMs);
+  f.Read("max_false_dead", &g.max_false_dead, 0, 1000000);
+  if (f.Has("wrong_secret")) {
+    g.wrong_secret = f.NodeList(f.Node("wrong_secret"), "wrong_secret", s->total_nodes());
+  }
+  f.Finish();
+  if (g.probe_timeout_ms >= g.probe_interval_ms) {
+    f.Fail(node, "gossip.probe_timeout_ms must be below probe_interval_ms");
+  }
 }
 
 void ParseFaults(Fields& top, Scenario* s, const std::string& path) {
@@ -490,11 +526,15 @@ Scenario ParseRoot(const YAML::Node& root, const std::string& path) {
   s.path = path;
   Fields top(root, path, "scenario");
   top.ReadString("protocol", &s.protocol);
-  if (s.protocol != "counter" && s.protocol != "kv") {
+  if (s.protocol != "counter" && s.protocol != "kv" && s.protocol != "gossip") {
     top.Fail(top.Node("protocol"),
-             "unknown protocol '" + s.protocol + "' (known: counter, kv)");
+             "unknown protocol '" + s.protocol + "' (known: counter, kv, gossip)");
   }
   top.Read("nodes", &s.nodes, 1, 1000);
+  top.Read("standby_nodes", &s.standby_nodes, 0, 1000);
+  if (s.total_nodes() >= 1001) {
+    top.Fail(root, "nodes + standby_nodes must stay below 1001 (client ids start there)");
+  }
   top.Read("duration_ms", &s.duration_ms, 1, kMaxMs);
   top.Read("liveness_bound_ms", &s.liveness_bound_ms, 1, kMaxMs);
   ParseStore(top, &s, path);
@@ -511,6 +551,7 @@ Scenario ParseRoot(const YAML::Node& root, const std::string& path) {
                    [](const TimelineEvent& a, const TimelineEvent& b) {
                      return a.at_ms < b.at_ms;
                    });
+  ParseGossip(top, &s, path);
   ParseFaults(top, &s, path);
   ParseSwarm(top, &s, path);
   ParseBuggify(top, &s, path);
@@ -571,6 +612,7 @@ std::string_view TimelineActionName(TimelineAction action) {
     case TimelineAction::kLossPpm: return "loss_ppm";
     case TimelineAction::kDuplicatePpm: return "duplicate_ppm";
     case TimelineAction::kReorderPpm: return "reorder_ppm";
+    case TimelineAction::kJoin: return "join";
   }
   return "unknown";
 }
@@ -592,6 +634,7 @@ FaultFamily FamilyOf(TimelineAction action) {
     case TimelineAction::kLossPpm: return FaultFamily::kLoss;
     case TimelineAction::kDuplicatePpm: return FaultFamily::kDuplicate;
     case TimelineAction::kReorderPpm: return FaultFamily::kReorder;
+    case TimelineAction::kJoin: return FaultFamily::kCrash;  // a start, like a restart
   }
   MKS_ASSERT_MSG(false, "unknown timeline action");
   return FaultFamily::kPartition;

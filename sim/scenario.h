@@ -74,6 +74,7 @@ enum class TimelineAction : uint8_t {
   kLossPpm,    // ppm
   kDuplicatePpm,
   kReorderPpm,
+  kJoin,       // nodes (standby ones), via: the seed they join through
 };
 std::string_view TimelineActionName(TimelineAction action);
 // The family a scripted action counts under.
@@ -114,6 +115,29 @@ struct Workload {
   friend bool operator==(const Workload&, const Workload&) = default;
 };
 
+// Gossip membership (core/gossip) in the simulated nodes, and what the
+// world's gossip checker holds them to (sim/gossip_checker.h). The defaults
+// are short periods, so store scenarios converge within their bounds;
+// gossip scenarios give production's (probe_interval_ms: 1000, ...).
+struct GossipSettings {
+  bool enabled = true;  // store nodes run gossip (gossip nodes always do)
+  int64_t probe_interval_ms = 200;
+  int64_t probe_timeout_ms = 100;
+  uint32_t indirect_checks = 3;
+  uint32_t suspicion_mult = 4;
+  uint32_t retransmit_mult = 4;
+  int64_t push_pull_interval_ms = 2000;
+  // Every live member must hold a crashed one dead within this bound;
+  // 0: derived from the settings (the longest suspicion plus dissemination).
+  int64_t detect_bound_ms = 0;
+  // Dead declarations of live, reachable, running members tolerated (a
+  // scenario above 10% loss may allow a few).
+  uint32_t max_false_dead = 0;
+  // Nodes holding another cluster secret: everyone else must refuse them.
+  std::vector<NodeId> wrong_secret;
+  friend bool operator==(const GossipSettings&, const GossipSettings&) = default;
+};
+
 struct NodeClock {
   NodeId node = kNoNode;
   ClockModel model;
@@ -124,6 +148,11 @@ struct Scenario {
   std::string path;               // where it was read from
   std::string protocol = "counter";
   uint32_t nodes = 3;
+  // Nodes nodes+1 .. nodes+standby_nodes exist but start only when a
+  // timeline `join` event boots them, knowing one seed address; they are
+  // not in the store's member list (they own nothing).
+  uint32_t standby_nodes = 0;
+  GossipSettings gossip;
   uint32_t replicas = 3;          // N
   // The cluster's default R and W: a count (<= replicas) or a level (ONE,
   // QUORUM, ALL); never kDefault. YAML: read_quorum / write_quorum.
@@ -158,6 +187,8 @@ struct Scenario {
   // catches them. The protocol refuses names it does not know.
   std::vector<std::string> canaries;
 
+  // Every node id the run may start: the cluster and the standby nodes.
+  uint32_t total_nodes() const { return nodes + standby_nodes; }
   FamilyConfig& family(FaultFamily f) { return faults[static_cast<size_t>(f)]; }
   const FamilyConfig& family(FaultFamily f) const {
     return faults[static_cast<size_t>(f)];

@@ -126,6 +126,9 @@ rc::Gen<TimelineEvent> GenEvent(uint32_t nodes, int64_t duration_ms) {
       case TimelineAction::kLossPpm:
       case TimelineAction::kDuplicatePpm:
       case TimelineAction::kReorderPpm: e.ppm = Pick<uint32_t>(0, 1000000); break;
+      case TimelineAction::kJoin:  // generated clusters have no standby nodes
+        MKS_ASSERT_MSG(false, "ActionsFor offers no join");
+        break;
     }
     return e;
   });

@@ -89,6 +89,7 @@ void WriteHead(std::ostream& out, const Scenario& s) {
   }
   MKS_ASSERT(s.read_consistency.level != ConsistencyLevel::kDefault);
   MKS_ASSERT(s.write_consistency.level != ConsistencyLevel::kDefault);
+  if (s.standby_nodes != 0) out << "standby_nodes: " << s.standby_nodes << "\n";
   out << "nodes: " << s.nodes << "\n"
       << "store: {replicas: " << s.replicas
       << ", read_quorum: " << LevelText(s.read_consistency, s.replicas)
@@ -190,6 +191,9 @@ std::string Action(const TimelineEvent& e, uint32_t node_count) {
     case TimelineAction::kLossPpm: return "loss_ppm: " + std::to_string(e.ppm);
     case TimelineAction::kDuplicatePpm: return "duplicate_ppm: " + std::to_string(e.ppm);
     case TimelineAction::kReorderPpm: return "reorder_ppm: " + std::to_string(e.ppm);
+    case TimelineAction::kJoin:
+      return "join: {nodes: " + Ids(e.nodes, node_count) + ", seed: " + std::to_string(e.via) +
+             "}";
   }
   MKS_ASSERT_MSG(false, "unknown timeline action");
   return "";
@@ -202,8 +206,24 @@ void WriteTimeline(std::ostream& out, const Scenario& s) {
   for (const TimelineEvent& e : s.timeline) {
     MKS_ASSERT_GE(e.at_ms, previous_ms);  // the parser's order is kept
     previous_ms = e.at_ms;
-    out << "  - {at_ms: " << e.at_ms << ", " << Action(e, s.nodes) << "}\n";
+    out << "  - {at_ms: " << e.at_ms << ", " << Action(e, s.total_nodes()) << "}\n";
   }
+}
+
+void WriteGossip(std::ostream& out, const Scenario& s) {
+  const GossipSettings& g = s.gossip;
+  if (g == GossipSettings{}) return;
+  out << "gossip: {enabled: " << (g.enabled ? "true" : "false")
+      << ", probe_interval_ms: " << g.probe_interval_ms
+      << ", probe_timeout_ms: " << g.probe_timeout_ms
+      << ", indirect_checks: " << g.indirect_checks
+      << ", suspicion_mult: " << g.suspicion_mult
+      << ", retransmit_mult: " << g.retransmit_mult
+      << ", push_pull_interval_ms: " << g.push_pull_interval_ms
+      << ", detect_bound_ms: " << g.detect_bound_ms
+      << ", max_false_dead: " << g.max_false_dead;
+  if (!g.wrong_secret.empty()) out << ", wrong_secret: " << Ids(g.wrong_secret, s.total_nodes());
+  out << "}\n";
 }
 
 void WriteFamily(std::ostream& out, FaultFamily kind, const FamilyConfig& f) {
@@ -257,6 +277,7 @@ std::string WriteScenario(const Scenario& scenario, std::string_view comment) {
   WriteWorkloadAndNetwork(out, scenario);
   WriteClocks(out, scenario);
   WriteTimeline(out, scenario);
+  WriteGossip(out, scenario);
   WriteFaults(out, scenario);
   return out.str();
 }

@@ -71,6 +71,11 @@ Network* SimNetwork::AddEndpoint(NodeId id) {
   return endpoints_.back();
 }
 
+void SimNetwork::SetSecretGroup(NodeId id, uint32_t group) {
+  MKS_ASSERT_LT(id, kAnyClientId);
+  secret_group_[id] = group;
+}
+
 void SimNetwork::ResizeLinks() {
   // Re-lay the matrices for the new size, keeping what old links held.
   const size_t size = endpoints_.size();
@@ -189,6 +194,17 @@ Status SimNetwork::Send(uint32_t from_index, NodeId to, std::string bytes) {
   const NodeId from = endpoints_[from_index]->id_;
   ++stats_.sent;
   tracer_->Record(now_ns, TraceKind::kSend, from, to, bytes.size());
+  if (from < kAnyClientId && to < kAnyClientId && !secret_group_.empty()) {
+    const auto group_of = [this](NodeId id) {
+      auto it = secret_group_.find(id);
+      return it == secret_group_.end() ? 0u : it->second;
+    };
+    if (group_of(from) != group_of(to)) {
+      ++stats_.dropped_auth;
+      tracer_->Record(now_ns, TraceKind::kDrop, from, to, 4);
+      return Status::Ok();
+    }
+  }
   if (cut_[LinkSlot(from_index, to_index)] != 0) {
     ++stats_.dropped_cut;
     tracer_->Record(now_ns, TraceKind::kDrop, from, to, 1);

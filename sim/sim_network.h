@@ -56,6 +56,7 @@ struct NetworkStats {
   uint64_t reordered = 0;
   uint64_t slow = 0;               // took the slow tail
   uint64_t clogged = 0;            // held by a clog
+  uint64_t dropped_auth = 0;       // between nodes of different secrets
 };
 
 class SimNetwork {
@@ -100,6 +101,14 @@ class SimNetwork {
   void ClogLink(NodeId from, NodeId to, int64_t until_ns);
   void Unclog();
 
+  // ---- Authentication ----
+  // Puts node `id` in secret group `group` (0 at first). Messages between
+  // two nodes (ids below kAnyClientId) of different groups are dropped and
+  // counted, as the real transport refuses a peer that cannot prove the
+  // cluster's secret; clients are not peers and reach every node.
+  void SetSecretGroup(NodeId id, uint32_t group);
+  static constexpr NodeId kAnyClientId = 1001;
+
   // ---- Rates ----
   NetworkConfig& config() { return config_; }
   const NetworkConfig& config() const { return config_; }
@@ -128,6 +137,7 @@ class SimNetwork {
   std::vector<Endpoint*> endpoints_;       // owned; dense index order
   std::vector<uint32_t> index_by_id_;      // id -> index + 1; 0: no endpoint
   std::map<std::string, NodeId, std::less<>> id_by_address_;
+  std::map<NodeId, uint32_t> secret_group_;  // absent: group 0
   // Per ordered link (from, to), indexed by LinkSlot. Invariant: all three
   // have endpoints_.size()^2 entries.
   std::vector<uint8_t> cut_;               // 1 when the link is cut

@@ -41,10 +41,11 @@ World::World(const Scenario& scenario, uint64_t seed, Protocol* protocol,
       root_(seed),
       fault_random_(root_.Split("faults")),
       scheduler_(&true_time_),
-      network_(&scheduler_, root_.Split("network"), scenario.network, tracer) {
+      network_(&scheduler_, root_.Split("network"), scenario.network, tracer),
+      gossip_checker_(&scheduler_, GossipCheckOptionsFor(scenario)) {
   MKS_ASSERT(protocol != nullptr && tracer != nullptr);
   MKS_ASSERT_GE(scenario.nodes, 1u);
-  MKS_ASSERT_LT(scenario.nodes, kFirstClientId);
+  MKS_ASSERT_LT(scenario.total_nodes(), kFirstClientId);
   base_loss_ppm_ = scenario.network.loss_ppm;
   base_duplicate_ppm_ = scenario.network.duplicate_ppm;
   base_reorder_ppm_ = scenario.network.reorder_ppm;
@@ -55,9 +56,10 @@ World::World(const Scenario& scenario, uint64_t seed, Protocol* protocol,
                                          scenario.buggify_fire_ppm);
   }
   Random clock_random = root_.Split("clocks");
-  for (NodeId id = 1; id <= scenario.nodes; ++id) {
+  for (NodeId id = 1; id <= scenario.total_nodes(); ++id) {
     NodeSlot slot;
     slot.id = id;
+    slot.member = id <= scenario.nodes;
     ClockModel model;
     model.offset_us = 1000 * clock_random.Range(-scenario.clock_max_offset_ms,
                                                 scenario.clock_max_offset_ms);
@@ -72,7 +74,11 @@ World::World(const Scenario& scenario, uint64_t seed, Protocol* protocol,
     slot.endpoint = network_.AddEndpoint(id);
     nodes_.push_back(std::move(slot));
     node_ids_.push_back(id);
+    if (id <= scenario.nodes) member_ids_.push_back(id);
   }
+  // Nodes holding another cluster secret: peers refuse each other's
+  // messages, as the real transport refuses a peer that cannot authenticate.
+  for (NodeId id : scenario.gossip.wrong_secret) network_.SetSecretGroup(id, 1);
   for (uint32_t i = 0; i < scenario.workload.clients; ++i) {
     ClientSlot slot;
     slot.id = kFirstClientId + i;
@@ -139,7 +145,8 @@ std::string World::DescribeParameters() const {
   out << "seed: " << seed_ << "\n"
       << "scenario: " << s.path << "\n"
       << "protocol: " << s.protocol << "\n"
-      << "nodes: " << s.nodes << "  clients: " << w.clients << "\n"
+      << "nodes: " << s.nodes << " (+" << s.standby_nodes << " standby)  clients: "
+      << w.clients << "\n"
       << "store: N=" << s.replicas << " R=" << ToString(s.read_consistency)
       << " W=" << ToString(s.write_consistency) << " partitions=" << s.partitions
       << " seats=" << SeatsString(s.seats) << "\n"
@@ -160,6 +167,18 @@ std::string World::DescribeParameters() const {
     out << "clock node " << slot.id << ": offset "
         << slot.clock->model().offset_us << " us, drift "
         << slot.clock->model().drift_ppm << " ppm\n";
+  }
+  const GossipSettings& g = s.gossip;
+  if (s.protocol != "counter") {
+    out << "gossip: " << (g.enabled || s.protocol == "gossip" ? "on" : "off") << ", probe every "
+        << g.probe_interval_ms << " ms, timeout " << g.probe_timeout_ms << " ms, "
+        << g.indirect_checks << " indirect, suspicion x" << g.suspicion_mult
+        << ", retransmit x" << g.retransmit_mult << ", push-pull every "
+        << g.push_pull_interval_ms << " ms; detection bound "
+        << gossip_checker_.options().detect_bound_ns / kMsNanos << " ms, accuracy window "
+        << gossip_checker_.options().accuracy_window_ns / kMsNanos << " ms, "
+        << g.max_false_dead << " false deaths tolerated, " << g.wrong_secret.size()
+        << " nodes with another secret\n";
   }
   out << "timeline: " << s.timeline.size() << " scripted events\n";
   for (const TimelineEvent& e : s.timeline) {
@@ -245,10 +264,13 @@ void World::StartNode(NodeSlot& slot) {
   context.env.buggify = buggify_.get();
   context.scheduler = &scheduler_;
   context.process = slot.process;
-  context.nodes = node_ids_;
+  context.nodes = member_ids_;
   context.scenario = &scenario_;
+  context.member = slot.member;
+  if (!slot.member) context.seeds = {SimNetwork::AddressOf(slot.seed)};
   slot.state = NodeState::kRunning;
   slot.node = protocol_->StartNode(context);
+  gossip_checker_.NodeStarted(slot.id, slot.node->gossip(), now_ns());
   // A checker may judge a node as it starts (the kv ring agreement).
   TakeCheckerViolations();
 }
@@ -264,7 +286,7 @@ void World::StartClient(ClientSlot& slot) {
   context.env.buggify = buggify_.get();
   context.scheduler = &scheduler_;
   context.process = slot.process;
-  context.nodes = node_ids_;
+  context.nodes = member_ids_;
   context.workload = &scenario_.workload;
   context.history = this;
   slot.client = protocol_->StartClient(context);
@@ -283,6 +305,15 @@ void World::CrashNode(NodeId node) {
   scheduler_.Kill(slot.process);
   network_.Down(node);
   HarvestCounters(*slot.node);
+  const int64_t crashed_ns = now_ns();
+  gossip_checker_.NodeCrashed(node, crashed_ns);
+  if (gossip_checker_.active()) {
+    scheduler_.At(world_process_, crashed_ns + gossip_checker_.options().detect_bound_ns,
+                  [this, node, crashed_ns] {
+                    gossip_checker_.CheckDetected(node, crashed_ns, now_ns());
+                    TakeCheckerViolations();
+                  });
+  }
   slot.node.reset();
   slot.disk->Crash();
   slot.disk->Detach();
@@ -293,9 +324,18 @@ void World::CrashNode(NodeId node) {
 
 void World::RestartNode(NodeId node) {
   NodeSlot& slot = SlotOf(node);
-  if (slot.state != NodeState::kDown) return;
+  if (slot.state != NodeState::kDown || slot.incarnation == 0) return;
   StartNode(slot);
   MKS_ASSERT(network_.IsUp(node));
+}
+
+void World::JoinNode(NodeId node, NodeId seed) {
+  NodeSlot& slot = SlotOf(node);
+  if (slot.member || slot.incarnation != 0) return;
+  MKS_ASSERT_NE(seed, node);
+  slot.seed = seed;
+  StartNode(slot);
+  MKS_ASSERT_EQ(slot.incarnation, 1u);
 }
 
 void World::PauseNode(NodeId node) {
@@ -303,6 +343,7 @@ void World::PauseNode(NodeId node) {
   if (slot.state != NodeState::kRunning) return;
   scheduler_.Pause(slot.process);
   slot.state = NodeState::kPaused;
+  gossip_checker_.NodePaused(node, now_ns());
   MKS_ASSERT(scheduler_.IsPaused(slot.process));
 }
 
@@ -311,6 +352,7 @@ void World::ResumeNode(NodeId node) {
   if (slot.state != NodeState::kPaused) return;
   scheduler_.Unpause(slot.process);
   slot.state = NodeState::kRunning;
+  gossip_checker_.NodeResumed(node, now_ns());
   MKS_ASSERT(!scheduler_.IsPaused(slot.process));
 }
 
@@ -335,7 +377,9 @@ int64_t World::DrawMs(int64_t low_ms, int64_t high_ms) {
 void World::Start() {
   MKS_ASSERT(!started_);
   started_ = true;
-  for (NodeSlot& slot : nodes_) StartNode(slot);
+  for (NodeSlot& slot : nodes_) {
+    if (slot.member) StartNode(slot);
+  }
   for (ClientSlot& slot : clients_) StartClient(slot);
   ScheduleTimeline();
   for (size_t i = 0; i < kFaultFamilyCount; ++i) {
@@ -375,6 +419,7 @@ RunSummary World::Run() {
     if (slot.node != nullptr) HarvestCounters(*slot.node);
   }
   summary_.network = network_.stats();
+  summary_.gossip = gossip_checker_.stats();
   summary_.trace_hash = tracer_->hash();
   summary_.trace_events = tracer_->events();
   return summary_;
@@ -405,9 +450,16 @@ void World::ApplyTimelineEvent(const TimelineEvent& e) {
   switch (e.action) {
     case TimelineAction::kIsolate:
       for (NodeId node : e.nodes) network_.Isolate(node);
+      NoteNetworkFault(e.nodes, INT64_MAX);
       break;
-    case TimelineAction::kSplit: network_.Split(e.side_a, e.side_b); break;
-    case TimelineAction::kCut: network_.Cut(e.from, e.to); break;
+    case TimelineAction::kSplit:
+      network_.Split(e.side_a, e.side_b);
+      NoteNetworkFault(node_ids_, INT64_MAX);
+      break;
+    case TimelineAction::kCut:
+      network_.Cut(e.from, e.to);
+      NoteNetworkFault({e.from, e.to}, INT64_MAX);
+      break;
     case TimelineAction::kBridge: {
       // Both sides reach `via`; nothing else crosses.
       std::vector<NodeId> a = e.side_a;
@@ -415,9 +467,16 @@ void World::ApplyTimelineEvent(const TimelineEvent& e) {
       std::erase(a, e.via);
       std::erase(b, e.via);
       network_.Split(a, b);
+      NoteNetworkFault(node_ids_, INT64_MAX);
       break;
     }
-    case TimelineAction::kHeal: network_.Heal(); break;
+    case TimelineAction::kHeal:
+      network_.Heal();
+      gossip_checker_.NetworkHealed(now);
+      break;
+    case TimelineAction::kJoin:
+      for (NodeId node : e.nodes) JoinNode(node, e.via);
+      break;
     case TimelineAction::kCrash:
       for (NodeId node : e.nodes) CrashNode(node);
       break;
@@ -432,9 +491,11 @@ void World::ApplyTimelineEvent(const TimelineEvent& e) {
       break;
     case TimelineAction::kClogNode:
       for (NodeId node : e.nodes) network_.ClogNode(node, now + e.duration_ms * kMsNanos);
+      NoteNetworkFault(e.nodes, now + e.duration_ms * kMsNanos);
       break;
     case TimelineAction::kClogLink:
       network_.ClogLink(e.from, e.to, now + e.duration_ms * kMsNanos);
+      NoteNetworkFault({e.from, e.to}, now + e.duration_ms * kMsNanos);
       break;
     case TimelineAction::kClockStep:
       for (NodeId node : e.nodes) clock(node).Step(e.step_ms * 1000);
@@ -566,9 +627,15 @@ void World::InjectRandomPartition(int64_t duration_ns) {
     network_.Split(a, b);
     what = "bridge " + JoinIds(a) + " | " + JoinIds(b) + " via " + std::to_string(shuffled[0]);
   }
+  NoteNetworkFault(kind == 2 ? std::vector<NodeId>{shuffled[0], shuffled[1]}
+                   : kind == 0 ? std::vector<NodeId>{shuffled[0]}
+                               : node_ids_,
+                   INT64_MAX);
   RecordFault(FaultFamily::kPartition, false, kind, static_cast<uint64_t>(duration_ns), what);
   scheduler_.After(world_process_, duration_ns, [this] {
-    if (faults_active_) network_.Heal();
+    if (!faults_active_) return;
+    network_.Heal();
+    gossip_checker_.NetworkHealed(now_ns());
   });
 }
 
@@ -620,13 +687,19 @@ void World::InjectRandomClog(int64_t until_ns) {
   const NodeId a = node_ids_[fault_random_.Uniform(node_ids_.size())];
   if (node_ids_.size() < 2 || fault_random_.Uniform(2) == 0) {
     network_.ClogNode(a, until_ns);
+    NoteNetworkFault({a}, until_ns);
     RecordFault(FaultFamily::kClog, false, a, 0, "clog node");
     return;
   }
   NodeId b = a;
   while (b == a) b = node_ids_[fault_random_.Uniform(node_ids_.size())];
   network_.ClogLink(a, b, until_ns);
+  NoteNetworkFault({a, b}, until_ns);
   RecordFault(FaultFamily::kClog, false, a, b, "clog link");
+}
+
+void World::NoteNetworkFault(const std::vector<NodeId>& nodes, int64_t until_ns) {
+  gossip_checker_.NetworkFault(nodes, now_ns(), until_ns);
 }
 
 void World::InjectRateBurst(FaultFamily family, int64_t duration_ns) {
@@ -653,6 +726,7 @@ void World::EndSafetyPhase() {
   tracer_->Record(now_ns(), TraceKind::kPhase, 2, 0, 0, "liveness");
   network_.Heal();
   network_.Unclog();
+  gossip_checker_.NetworkHealed(now_ns());
   network_.config().loss_ppm = 0;
   network_.config().duplicate_ppm = 0;
   network_.config().reorder_ppm = 0;
@@ -678,8 +752,12 @@ void World::CheckLiveness() {
                                   : "; when last idle: " + last_idle_failure_));
   if (idle) {
     std::vector<std::string> digests;
-    for (const NodeSlot& slot : nodes_) digests.push_back(slot.node->ConvergenceDigest());
+    for (const NodeSlot& slot : nodes_) {
+      // A standby node that never joined holds nothing.
+      digests.push_back(slot.node != nullptr ? slot.node->ConvergenceDigest() : "");
+    }
     converged = protocol_->checker().CheckConverged(digests);
+    if (converged.ok() && gossip_checker_.active()) converged = gossip_checker_.CheckAgreement();
     last_idle_failure_ = converged.message();
   }
   if (TakeCheckerViolations()) return;
@@ -722,12 +800,20 @@ void World::Complete(const Operation& op) {
 
 bool World::TakeCheckerViolations() {
   const std::vector<std::string>& found = protocol_->checker().violations();
+  const std::vector<std::string>& gossip = gossip_checker_.violations();
   MKS_ASSERT_GE(found.size(), checker_violations_seen_);
-  if (found.size() == checker_violations_seen_) return false;
+  MKS_ASSERT_GE(gossip.size(), gossip_violations_seen_);
+  if (found.size() == checker_violations_seen_ && gossip.size() == gossip_violations_seen_) {
+    return false;
+  }
   for (size_t i = checker_violations_seen_; i < found.size(); ++i) {
     summary_.violations.push_back(found[i] + "\n    " + FaultsInForce());
   }
+  for (size_t i = gossip_violations_seen_; i < gossip.size(); ++i) {
+    summary_.violations.push_back(gossip[i] + "\n    " + FaultsInForce());
+  }
   checker_violations_seen_ = found.size();
+  gossip_violations_seen_ = gossip.size();
   Finish(Verdict::kSafetyViolation);
   return true;
 }

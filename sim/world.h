@@ -32,6 +32,7 @@
 
 #include "core/buggify.h"
 #include "core/runtime/scheduler.h"
+#include "sim/gossip_checker.h"
 #include "sim/protocol.h"
 #include "sim/scenario.h"
 #include "sim/sim_clock.h"
@@ -62,6 +63,7 @@ struct RunSummary {
   std::array<uint64_t, 4> outcomes{};    // indexed by Outcome
   // ProtocolNode::Counters, summed over every node and incarnation.
   std::map<std::string, uint64_t> protocol_counters;
+  GossipCheckStats gossip;  // all zero when no node ran gossip
 };
 
 class World final : private HistorySink {
@@ -92,8 +94,11 @@ class World final : private HistorySink {
   // its SimDisk. No-op when the node is already down.
   void CrashNode(NodeId node);
   // Starts a new incarnation over the node's disk and clock. No-op unless
-  // the node is down.
+  // the node is down, and for a standby node that never joined.
   void RestartNode(NodeId node);
+  // Boots standby node `node` for the first time, joining through `seed`.
+  // No-op unless it is a standby node that never started.
+  void JoinNode(NodeId node, NodeId seed);
   // Freezes a running node: it runs nothing and receives nothing (its
   // deliveries wait) until ResumeNode. No-op unless the node is running.
   void PauseNode(NodeId node);
@@ -114,6 +119,7 @@ class World final : private HistorySink {
     return family_on_[static_cast<size_t>(family)];
   }
   const Buggify* buggify() const { return buggify_.get(); }
+  const GossipChecker& gossip_checker() const { return gossip_checker_; }
   const RunSummary& summary() const { return summary_; }
   const Scenario& scenario() const { return scenario_; }
 
@@ -131,6 +137,8 @@ class World final : private HistorySink {
     NodeState state = NodeState::kDown;
     uint32_t incarnation = 0;
     std::unique_ptr<ProtocolNode> node;  // null while down
+    bool member = true;      // false for a standby node (id > scenario.nodes)
+    NodeId seed = kNoNode;   // a joined standby node's seed
   };
   struct ClientSlot {
     NodeId id = kNoNode;
@@ -155,6 +163,9 @@ class World final : private HistorySink {
   // the cluster must survive, and tells the checker.
   void InjectBitRot();
   void InjectRateBurst(FaultFamily family, int64_t duration_ns);
+  // Tells the gossip checker that a network fault cuts `nodes` off until
+  // `until_ns` (INT64_MAX: until healed).
+  void NoteNetworkFault(const std::vector<NodeId>& nodes, int64_t until_ns);
   // What a reader of a violation needs to know of the world right now: the
   // nodes down or paused, the network's rates, and the latest faults.
   std::string FaultsInForce() const;
@@ -188,7 +199,9 @@ class World final : private HistorySink {
   runtime::ProcessId world_process_ = 0;  // faults and phases; never dies
   std::vector<NodeSlot> nodes_;           // index = id - 1
   std::vector<ClientSlot> clients_;
-  std::vector<NodeId> node_ids_;
+  std::vector<NodeId> node_ids_;    // every slot, standby nodes included
+  std::vector<NodeId> member_ids_;  // the cluster's initial members
+  GossipChecker gossip_checker_;
   std::array<bool, kFaultFamilyCount> family_on_{};
   // The base rates that bursts return to (scripted changes move them).
   uint32_t base_loss_ppm_ = 0;
@@ -199,6 +212,7 @@ class World final : private HistorySink {
   bool done_ = false;
   int64_t safety_end_ns_ = 0;
   size_t checker_violations_seen_ = 0;  // copied into summary_.violations
+  size_t gossip_violations_seen_ = 0;
   // The latest faults, oldest first, at most kRecentFaults of them.
   std::deque<std::string> recent_faults_;
   // Why the last convergence check with every client idle failed.

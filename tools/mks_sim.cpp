@@ -62,10 +62,11 @@ void PrintSummary(const mks::sim::World& world, const mks::sim::RunSummary& s,
             << " traced\n"
             << "messages: sent " << n.sent << ", delivered " << n.delivered
             << ", dropped " << (n.dropped_cut + n.dropped_loss + n.dropped_down +
-                                n.dropped_no_handler)
+                                n.dropped_no_handler + n.dropped_auth)
             << " (partition " << n.dropped_cut << ", loss " << n.dropped_loss
             << ", receiver down " << n.dropped_down << ", no handler "
-            << n.dropped_no_handler << "), duplicated " << n.duplicated
+            << n.dropped_no_handler << ", refused peer " << n.dropped_auth
+            << "), duplicated " << n.duplicated
             << ", reordered " << n.reordered << ", slow " << n.slow
             << ", clogged " << n.clogged << "\n";
   std::cout << "faults (random/scripted):";
@@ -79,6 +80,15 @@ void PrintSummary(const mks::sim::World& world, const mks::sim::RunSummary& s,
               << s.outcomes[i];
   }
   std::cout << "\n";
+  if (world.gossip_checker().active()) {
+    const mks::sim::GossipCheckStats& g = s.gossip;
+    std::cout << "gossip: " << g.deaths_declared << " deaths declared, " << g.false_dead
+              << " false (" << world.gossip_checker().options().max_false_dead
+              << " tolerated), " << g.completeness_checks
+              << " crashes checked for detection, slowest detection "
+              << Seconds(g.worst_detection_ns) << " (bound "
+              << Seconds(world.gossip_checker().options().detect_bound_ns) << ")\n";
+  }
   if (!s.protocol_counters.empty()) {
     std::cout << "protocol counters:";
     for (const auto& [name, value] : s.protocol_counters) std::cout << " " << name << " " << value;

@@ -18,6 +18,9 @@ constexpr std::string_view kBootKey = "g/boot";
 // Clusters up to this size push-pull at the configured interval; larger
 // ones at a multiple that grows with log2 of the size, as memberlist does.
 constexpr uint64_t kPushPullScaleThreshold = 32;
+// Probes (direct, then indirect) of a suspect whose suspicion timed out,
+// before it is declared dead.
+constexpr uint32_t kLastProbeRounds = 2;
 
 proto::GossipMember::State ToWire(MemberState state) {
   switch (state) {
@@ -130,7 +133,11 @@ Status Gossip::Start() {
 }
 
 void Gossip::PersistBoot() {
-  if (boot_synced_ || canaries_.restart_incarnation_zero) return;
+  if (boot_synced_) return;
+  if (canaries_.restart_incarnation_zero) {
+    boot_synced_ = true;
+    return;
+  }
   const Status written = disk_->Put(kBootKey, EncodeBoot(boot_), WriteOptions{.sync = true});
   if (written.ok()) {
     boot_synced_ = true;
@@ -224,14 +231,16 @@ void Gossip::ApplyChange(const MemberRecord& record, bool by_self) {
     case MemberState::kDead:
     case MemberState::kLeft: CancelSuspicion(now.node); break;
   }
-  if (listener_) {
-    MemberChange change;
-    change.node = now.node;
-    if (!applied.is_new) change.before = applied.previous_state;
-    change.after = now;
-    change.by_self = by_self;
-    listener_(change);
+  if (listeners_.empty()) return;
+  MemberChange change;
+  change.node = now.node;
+  if (!applied.is_new) {
+    change.before = applied.previous_state;
+    change.before_incarnation = applied.previous_incarnation;
   }
+  change.after = now;
+  change.by_self = by_self;
+  for (const ChangeListener& listener : listeners_) listener(change);
 }
 
 void Gossip::MaybeRefute(const MemberRecord& about_self) {
@@ -307,11 +316,40 @@ void Gossip::OnSuspicionTimeout(NodeId node) {
       member->record.incarnation != incarnation) {
     return;
   }
-  MemberRecord dead = member->record;
-  dead.state = MemberState::kDead;
-  dead.from = table_.self_id();
-  ++stats_.deaths_declared;
-  ApplyChange(dead, true);
+  // Last probes, carrying the suspicion: a member that is alive but whose
+  // refutation was lost on its way here refutes in an ack. Only a member
+  // that answers none of them is declared dead.
+  const MemberRecord suspect = member->record;
+  scheduler_->Spawn(process_, "gossip.last_probe", [this, suspect] {
+    bool answered = false;
+    for (uint32_t round = 0; round < kLastProbeRounds && !answered; ++round) {
+      const Member* held = table_.Find(suspect.node);
+      if (held == nullptr || held->record.state != MemberState::kSuspect ||
+          held->record.incarnation != suspect.incarnation) {
+        break;
+      }
+      ++stats_.last_probes;
+      answered = Probe(suspect.node, scheduler_->NowNanos() + ScaledInterval());
+    }
+    const Member* now = table_.Find(suspect.node);
+    if (now == nullptr || now->record.state != MemberState::kSuspect ||
+        now->record.incarnation != suspect.incarnation || suspicions_.count(suspect.node) > 0) {
+      ++stats_.last_probe_refutations;
+      return;  // refuted, or suspected anew meanwhile
+    }
+    if (answered) {
+      // It answered but its refutation has not reached this node: it lives.
+      // The suspicion runs again; the refutation will overtake it.
+      ++stats_.last_probe_refutations;
+      StartSuspicion(now->record);
+      return;
+    }
+    MemberRecord dead = suspect;
+    dead.state = MemberState::kDead;
+    dead.from = table_.self_id();
+    ++stats_.deaths_declared;
+    ApplyChange(dead, true);
+  });
 }
 
 void Gossip::CancelSuspicion(NodeId node) {
@@ -385,19 +423,25 @@ void Gossip::ProbeLoop() {
     }
     PersistBoot();
     const int64_t period_end_ns = now_ns + ScaledInterval();
+    if (!boot_synced_) {  // quiet until this incarnation is durable
+      tick_ns = period_end_ns;
+      continue;
+    }
     const NodeId target = NextProbeTarget();
     if (target != kNoNode) ProbeOnce(target, period_end_ns);
     tick_ns = std::max(period_end_ns, scheduler_->NowNanos());
   }
 }
 
-void Gossip::ProbeOnce(NodeId target, int64_t period_end_ns) {
+bool Gossip::Probe(NodeId target, int64_t deadline_ns) {
   const Member* member = table_.Find(target);
   MKS_ASSERT(member != nullptr);
-  const uint64_t incarnation = member->record.incarnation;
   proto::GossipPing ping;
   ping.set_target(target);
   AddRecords(Piggyback(true), &ping, &proto::GossipPing::add_updates);
+  // Lifeguard's buddy system: a suspect hears of its suspicion from the
+  // next member that probes it, and refutes in its ack.
+  if (member->record.state == MemberState::kSuspect) RecordToWire(member->record, ping.add_updates());
   ++stats_.probes;
   Result<std::string> ack =
       rpc_->CallAndWait(target, kPing, ping.SerializeAsString(), ScaledTimeout());
@@ -409,19 +453,24 @@ void Gossip::ProbeOnce(NodeId target, int64_t period_end_ns) {
         if (std::optional<MemberRecord> record = RecordFromWire(wire)) Merge(*record);
       }
       AdjustHealth(-1);
-      return;
+      return true;
     }
   }
   ++stats_.probe_failures;
   std::vector<NodeId> helpers;
   if (!canaries_.no_indirect_probes) helpers = RandomLiveMembers(options_.indirect_checks, target);
-  const int64_t remaining_ns = period_end_ns - scheduler_->NowNanos();
+  const int64_t remaining_ns = deadline_ns - scheduler_->NowNanos();
   std::vector<runtime::Future<std::string>> replies;
   if (remaining_ns > 0) {
+    const Member* suspect = table_.Find(target);
     for (NodeId helper : helpers) {
       proto::GossipPingReq request;
       request.set_target(target);
       AddRecords(Piggyback(true), &request, &proto::GossipPingReq::add_updates);
+      // The helper passes a suspicion on with its own probe (buddy system).
+      if (suspect->record.state == MemberState::kSuspect) {
+        RecordToWire(suspect->record, request.add_updates());
+      }
       ++stats_.indirect_probes;
       replies.push_back(rpc_->Call(helper, kPingReq, request.SerializeAsString(), remaining_ns));
     }
@@ -445,8 +494,13 @@ void Gossip::ProbeOnce(NodeId target, int64_t period_end_ns) {
   }
   // Silent helpers, not even a nack: the trouble is likely on this side.
   if (!replies.empty() && nacks + (acked ? 1 : 0) < replies.size()) AdjustHealth(+1);
-  if (acked) return;
-  member = table_.Find(target);
+  return acked;
+}
+
+void Gossip::ProbeOnce(NodeId target, int64_t period_end_ns) {
+  const uint64_t incarnation = table_.Find(target)->record.incarnation;
+  if (Probe(target, period_end_ns)) return;
+  const Member* member = table_.Find(target);
   if (member == nullptr || member->record.incarnation != incarnation) return;  // refuted
   MemberRecord suspect = member->record;
   suspect.state = MemberState::kSuspect;
@@ -486,6 +540,10 @@ bool Gossip::PushPull(NodeId node, const std::string& address, bool join) {
 void Gossip::PushPullLoop() {
   bool toward_dead = false;
   while (!left_) {
+    if (!boot_synced_) {
+      scheduler_->SleepFor(options_.probe_interval_ns);
+      continue;
+    }
     const uint64_t members = table_.members().size();
     int64_t interval_ns = options_.push_pull_interval_ns;
     if (members > kPushPullScaleThreshold) {
@@ -518,6 +576,10 @@ void Gossip::PushPullLoop() {
 void Gossip::JoinLoop() {
   size_t next = static_cast<size_t>(random_.Uniform(options_.seeds.size()));
   while (!joined_ && !left_) {
+    if (!boot_synced_) {
+      scheduler_->SleepFor(options_.join_retry_ns);
+      continue;
+    }
     const std::string& seed = options_.seeds[next % options_.seeds.size()];
     ++next;
     if (seed != table_.self().addresses.peer && PushPull(kNoNode, seed, true)) {
@@ -561,7 +623,14 @@ void Gossip::RegisterHandlers() {
                         [this](RpcRequest request) { return ServePushPull(request); });
 }
 
+Status Gossip::Quiet() const {
+  if (boot_synced_) return Status::Ok();
+  return Status::Unavailable("node " + std::to_string(table_.self_id()) +
+                             " is starting: its incarnation is not durable yet");
+}
+
 Result<std::string> Gossip::ServePing(const RpcRequest& request) {
+  MKS_RETURN_IF_ERROR(Quiet());
   proto::GossipPing ping;
   if (!ping.ParseFromString(request.payload)) {
     return Status::InvalidArgument("malformed gossip.ping");
@@ -576,7 +645,9 @@ Result<std::string> Gossip::ServePing(const RpcRequest& request) {
   }
   table_.Heard(request.from, scheduler_->NowNanos());
   proto::GossipAck ack;
-  AddRecords(Piggyback(false), &ack, &proto::GossipAck::add_updates);
+  // The ack carries this node's own record, refutation included, so a
+  // prober holding it suspect learns the truth from the probe itself.
+  AddRecords(Piggyback(true), &ack, &proto::GossipAck::add_updates);
   // A prober this view holds as suspect or dead hears of it at once, so it
   // can refute.
   const Member* sender = table_.Find(request.from);
@@ -587,6 +658,7 @@ Result<std::string> Gossip::ServePing(const RpcRequest& request) {
 }
 
 Result<std::string> Gossip::ServePingReq(const RpcRequest& request) {
+  MKS_RETURN_IF_ERROR(Quiet());
   proto::GossipPingReq asked;
   if (!asked.ParseFromString(request.payload) || asked.target() == kNoNode) {
     return Status::InvalidArgument("malformed gossip.ping_req");
@@ -616,10 +688,16 @@ Result<std::string> Gossip::ServePingReq(const RpcRequest& request) {
   proto::GossipPingReqReply answer;
   answer.set_acked(acked);
   AddRecords(Piggyback(false), &answer, &proto::GossipPingReqReply::add_updates);
+  // What the target's ack said of itself (a refutation, say) goes straight
+  // back to the member that suspects it.
+  if (const Member* target = table_.Find(asked.target()); acked && target != nullptr) {
+    RecordToWire(target->record, answer.add_updates());
+  }
   return answer.SerializeAsString();
 }
 
 Result<std::string> Gossip::ServePushPull(const RpcRequest& request) {
+  MKS_RETURN_IF_ERROR(Quiet());
   proto::GossipPushPull theirs;
   if (!theirs.ParseFromString(request.payload)) {
     return Status::InvalidArgument("malformed gossip.push_pull");

@@ -14,6 +14,12 @@
 // A member that hears it is suspected (or dead) at its incarnation refutes:
 // it raises its incarnation and announces itself alive, which overrides.
 //
+// A suspect hears of its suspicion directly too (Lifeguard's buddy
+// system): a probe of a suspect carries the suspicion, and every ack
+// carries the responder's own record. Before declaring a member dead, the
+// node probes it again (twice, direct then indirect, with the suspicion): a
+// member whose refutation was lost in gossip refutes in an ack and lives.
+//
 // Local health (Lifeguard). A score from 0 to max_local_health rises when
 // this node's own probes fail without even the nacks of its helpers (the
 // fault is likely here), when it has to refute, and when its loop runs
@@ -109,12 +115,15 @@ struct GossipStats {
   uint64_t suspicions_extended = 0; // suspicion timers extended after a late fire
   uint64_t boot_write_failures = 0; // the boot counter could not be synced
   uint64_t id_conflicts = 0;        // records of this id from another address
+  uint64_t last_probes = 0;         // direct probes before declaring a death
+  uint64_t last_probe_refutations = 0;  // ... that spared the member
 };
 
 // A change of one member's state in this node's view.
 struct MemberChange {
   NodeId node = kNoNode;
   std::optional<MemberState> before;  // absent: the member was unknown
+  uint64_t before_incarnation = 0;    // when `before` is present
   MemberRecord after;
   // This node declared it (suspect or dead by its own probes and timers).
   bool by_self = false;
@@ -135,10 +144,12 @@ class Gossip {
   // Raises the durable boot counter and starts probing, push-pull and,
   // given seeds, joining. Returns the Disk's read errors. A damaged counter
   // reads as 0 (the wall clock's seconds then keep the boot ahead, see the
-  // file comment); a failed write of it is counted and retried by the
-  // prober, not fatal: until it lands, a second crash could restart at the
-  // same incarnation, which only delays the return until the node refutes.
+  // file comment). A failed write of it is counted and retried every
+  // period, not fatal; until it lands the node stays quiet (sends nothing,
+  // answers Unavailable), so no incarnation is ever announced twice.
   Status Start();
+  // True once this incarnation is durable and the node takes part.
+  bool announced() const { return boot_synced_; }
 
   // Adds `address` records of members known from configuration (a static
   // peer list) as alive at incarnation 0, so the node probes them from the
@@ -160,7 +171,9 @@ class Gossip {
   const GossipStats& stats() const { return stats_; }
   const GossipOptions& options() const { return options_; }
 
-  void set_listener(ChangeListener listener) { listener_ = std::move(listener); }
+  // Calls `listener` for every change of this view from now on, after the
+  // listeners added before it.
+  void AddListener(ChangeListener listener) { listeners_.push_back(std::move(listener)); }
   void set_canaries(GossipCanaries canaries) { canaries_ = canaries; }
 
  private:
@@ -174,6 +187,8 @@ class Gossip {
   };
 
   void RegisterHandlers();
+  // OK once the boot counter is durable; Unavailable before.
+  Status Quiet() const;
   Result<std::string> ServePing(const RpcRequest& request);
   Result<std::string> ServePingReq(const RpcRequest& request);
   Result<std::string> ServePushPull(const RpcRequest& request);
@@ -181,6 +196,10 @@ class Gossip {
   void ProbeLoop();
   void PushPullLoop();
   void JoinLoop();
+  // One probe of `target`: direct, then indirect until `deadline_ns`.
+  // Returns whether any ack came. Merges what the answers carry.
+  bool Probe(NodeId target, int64_t deadline_ns);
+  // A probe of the protocol period, which suspects the target on failure.
   void ProbeOnce(NodeId target, int64_t period_end_ns);
   // The next member to probe, or kNoNode when there is none.
   NodeId NextProbeTarget();
@@ -227,7 +246,7 @@ class Gossip {
   bool boot_synced_ = false;
   bool joined_ = false;
   bool left_ = false;
-  ChangeListener listener_;
+  std::vector<ChangeListener> listeners_;
   GossipCanaries canaries_;
   GossipStats stats_;
 };

@@ -202,7 +202,9 @@ TEST(GossipTest, ASuspectedMemberThatIsAliveRefutes) {
   EXPECT_GE(cluster.gossip(4).stats().refutations, 1u);
 }
 
-TEST(GossipTest, WithoutRefutationASuspectedMemberDies) {
+// A suspect that answers its last probes is not declared dead, but one
+// that never refutes stays suspect everywhere, against its own view.
+TEST(GossipTest, WithoutRefutationASuspectedMemberStaysSuspect) {
   GossipCluster cluster(4, FastOptions());
   cluster.set_canaries({.no_refute = true});
   cluster.Start(1, {});
@@ -212,7 +214,9 @@ TEST(GossipTest, WithoutRefutationASuspectedMemberDies) {
   cluster.RunFor(300 * kMs);
   cluster.CutOff(4, false);
   cluster.RunFor(2 * kSecond);
-  EXPECT_EQ(cluster.StateIn(1, 4), MemberState::kDead);
+  EXPECT_EQ(cluster.StateIn(1, 4), MemberState::kSuspect);
+  EXPECT_EQ(cluster.StateIn(4, 4), MemberState::kAlive);
+  EXPECT_GE(cluster.gossip(1).stats().last_probe_refutations, 1u);
 }
 
 TEST(GossipTest, ALeavingMemberIsLeftEverywhere) {
