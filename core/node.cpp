@@ -97,6 +97,7 @@ Node::Node(NodeOptions options, Environment env, runtime::Scheduler* scheduler,
   if (options_.gossip.has_value()) {
     gossip_ = std::make_unique<gossip::Gossip>(scheduler_, process_, rpc_.get(), env_,
                                                options_.addresses, *options_.gossip);
+    gossip_->set_canaries(options_.gossip_canaries);
   }
   replica_ = std::make_unique<ReplicaService>(store_.get(), &hlc_, rpc_.get(),
                                               scheduler_, &env_, options_.replica);

@@ -64,6 +64,9 @@ struct NodeOptions {
   // Members known from configuration, probed from the start (no seed
   // needed): id -> where it listens.
   std::map<NodeId, gossip::Addresses> known_peers;
+  // Planted gossip bugs, in effect from the gossip's start (the simulator's
+  // canaries only; all false in production).
+  gossip::GossipCanaries gossip_canaries;
   // How far ahead of the issued timestamps the durable ceiling is raised
   // each time it is reached: at most one synced write per step of wall time.
   // A restarted node's timestamps start up to this far ahead of its wall

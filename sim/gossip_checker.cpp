@@ -77,6 +77,11 @@ void GossipChecker::NodeStarted(NodeId node, gossip::Gossip* gossip, int64_t now
   }
   state.started_once = true;
   state.gossip = gossip;
+  state.view_hash = 0;
+  for (const auto& [member, known] : gossip->table().members()) {
+    if (member == node) continue;
+    state.view_hash ^= EntryHash(member, known.record.state, known.record.incarnation);
+  }
   gossip->AddListener([this, node](const gossip::MemberChange& change) { OnChange(node, change); });
 }
 
@@ -132,9 +137,43 @@ bool GossipChecker::Troubled(NodeId node, int64_t since_ns) const {
          state.disturbed_until_ns >= since_ns;
 }
 
+uint64_t GossipChecker::EntryHash(NodeId node, gossip::MemberState state,
+                                  uint64_t incarnation) {
+  return StableHash64(std::to_string(node) + "/" + std::to_string(static_cast<int>(state)) +
+                      "/" + std::to_string(incarnation));
+}
+
+uint64_t GossipChecker::ViewHash(NodeId id, const NodeState& state) {
+  MKS_ASSERT(state.gossip != nullptr);
+  const gossip::MemberRecord& self = state.gossip->table().self();
+  return state.view_hash ^ EntryHash(id, self.state, self.incarnation);
+}
+
+NodeId GossipChecker::FirstDifference(const NodeState& a, const NodeState& b) {
+  const auto& mine = a.gossip->table().members();
+  const auto& theirs = b.gossip->table().members();
+  auto x = mine.begin();
+  auto y = theirs.begin();
+  for (; x != mine.end() && y != theirs.end(); ++x, ++y) {
+    if (x->first != y->first) return std::min(x->first, y->first);
+    if (x->second.record.state != y->second.record.state ||
+        x->second.record.incarnation != y->second.record.incarnation) {
+      return x->first;
+    }
+  }
+  if (x != mine.end()) return x->first;
+  if (y != theirs.end()) return y->first;
+  return kNoNode;
+}
+
 void GossipChecker::OnChange(NodeId viewer, const gossip::MemberChange& change) {
   const int64_t now_ns = scheduler_->NowNanos();
   const NodeId node = change.node;
+  NodeState& view = nodes_[viewer];
+  if (change.before.has_value()) {
+    view.view_hash ^= EntryHash(node, *change.before, change.before_incarnation);
+  }
+  view.view_hash ^= EntryHash(node, change.after.state, change.after.incarnation);
   NoteIncarnation(node, change.after.incarnation);
   const bool alive = change.after.state == gossip::MemberState::kAlive;
   if (alive && change.before.has_value() && IsDown(*change.before) &&
@@ -164,6 +203,8 @@ void GossipChecker::OnChange(NodeId viewer, const gossip::MemberChange& change) 
   }
   if (!change.by_self || change.after.state != gossip::MemberState::kDead) return;
   ++stats_.deaths_declared;
+  // Across secrets nobody can reach anybody: such a death is the truth.
+  if (viewer_outside != node_outside) return;
   const int64_t since_ns = now_ns - options_.accuracy_window_ns;
   if (Troubled(node, since_ns) || Troubled(viewer, since_ns)) return;
   ++stats_.false_dead;
@@ -195,33 +236,26 @@ void GossipChecker::CheckDetected(NodeId node, int64_t crashed_ns, int64_t now_n
 }
 
 Status GossipChecker::CheckAgreement() const {
-  // Nodes of different cluster secrets form different clusters.
-  for (const bool outside : {false, true}) {
-    const NodeState* reference = nullptr;
-    NodeId reference_id = kNoNode;
-    for (const auto& [id, state] : nodes_) {
-      if (state.gossip == nullptr || state.paused) continue;
-      if ((options_.wrong_secret.count(id) > 0) != outside) continue;
-      if (reference == nullptr) {
-        reference = &state;
-        reference_id = id;
-        continue;
-      }
-      const auto& mine = state.gossip->table().members();
-      const auto& theirs = reference->gossip->table().members();
-      auto a = mine.begin();
-      auto b = theirs.begin();
-      for (; a != mine.end() || b != theirs.end(); ++a, ++b) {
-        if (a == mine.end() || b == theirs.end() || a->first != b->first ||
-            a->second.record.state != b->second.record.state ||
-            a->second.record.incarnation != b->second.record.incarnation) {
-          const NodeId member = a != mine.end() ? a->first : b->first;
-          return Status::Unavailable(
-              "gossip views differ: node " + std::to_string(id) + " and node " +
-              std::to_string(reference_id) + " disagree on node " + std::to_string(member));
-        }
-      }
+  // Nodes of another secret are no part of the cluster (each holds a
+  // secret of its own): only the cluster's views must agree.
+  const NodeState* reference = nullptr;
+  NodeId reference_id = kNoNode;
+  uint64_t reference_hash = 0;
+  for (const auto& [id, state] : nodes_) {
+    if (state.gossip == nullptr || state.paused) continue;
+    if (options_.wrong_secret.count(id) > 0) continue;
+    const uint64_t hash = ViewHash(id, state);
+    if (reference == nullptr) {
+      reference = &state;
+      reference_id = id;
+      reference_hash = hash;
+      continue;
     }
+    if (hash == reference_hash) continue;
+    return Status::Unavailable("gossip views differ: node " + std::to_string(id) +
+                               " and node " + std::to_string(reference_id) +
+                               " disagree on node " +
+                               std::to_string(FirstDifference(state, *reference)));
   }
   return Status::Ok();
 }

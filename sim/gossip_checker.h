@@ -20,7 +20,8 @@
 //  * Refusal: no view holding the cluster's secret ever lists, as alive, a
 //    node holding another one, nor the other way round.
 //  * Agreement (liveness): once faults stop, every running member's view
-//    holds the same members in the same states and incarnations.
+//    holds the same members in the same states and incarnations (nodes of
+//    another secret, each a cluster of its own, excepted).
 #pragma once
 
 #include <cstdint>
@@ -97,12 +98,21 @@ class GossipChecker {
     int64_t disturbed_until_ns = -1;   // a network fault in force until then
     uint64_t highest_incarnation = 0;  // seen of this node anywhere
     bool started_once = false;
+    // Invariant while up: the XOR of EntryHash over the view's members
+    // other than the node itself, kept by the listener, so agreement is
+    // checked in O(nodes) however large the views.
+    uint64_t view_hash = 0;
   };
   void OnChange(NodeId viewer, const gossip::MemberChange& change);
   // True when `node` was down, paused or disturbed at some time in
   // [since_ns, now].
   bool Troubled(NodeId node, int64_t since_ns) const;
   void NoteIncarnation(NodeId node, uint64_t incarnation);
+  static uint64_t EntryHash(NodeId node, gossip::MemberState state, uint64_t incarnation);
+  // The hash of `state`'s whole view, its own record included.
+  static uint64_t ViewHash(NodeId id, const NodeState& state);
+  // The first member on which the views of `a` and `b` differ.
+  static NodeId FirstDifference(const NodeState& a, const NodeState& b);
 
   const runtime::Scheduler* const scheduler_;
   const GossipCheckOptions options_;

@@ -100,6 +100,7 @@ class KvNode final : public ProtocolNode {
       options.gossip = GossipOptionsFor(scenario.gossip);
       options.gossip->seeds = context.seeds;
       options.addresses.peer = SimNetwork::AddressOf(context.env.node_id);
+      options.gossip_canaries = canaries.gossip;
       if (context.member) {
         for (NodeId peer : context.nodes) {
           options.known_peers[peer].peer = SimNetwork::AddressOf(peer);
@@ -118,7 +119,6 @@ class KvNode final : public ProtocolNode {
     MKS_ASSERT_MSG(node.ok(), node.status().ToString());
     node_ = std::move(*node);
     auditor_->Watch(&node_->rpc());
-    if (node_->gossip() != nullptr) node_->gossip()->set_canaries(canaries.gossip);
     checker_ = checker;
     checker->AttachDisk(context.env.node_id, context.env.disk);
     checker->NodeStarted(context.env.node_id, node_.get());

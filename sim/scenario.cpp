@@ -490,7 +490,7 @@ void ParseBuggify(Fields& top, Scenario* s, const std::string& path) {
   f.Finish();
 }
 
-// The optional replay fields: seed, expect, canaries.
+// The optional replay fields: seed, expect, canaries, and suite_seeds.
 void ParseReplay(Fields& top, Scenario* s) {
   if (top.Has("seed")) {
     const YAML::Node value = top.Node("seed");
@@ -500,6 +500,11 @@ void ParseReplay(Fields& top, Scenario* s) {
       top.Fail(value, "scenario.seed must be an unsigned 64-bit integer");
     }
     s->seed = seed;
+  }
+  if (top.Has("suite_seeds")) {
+    uint32_t seeds = 0;
+    top.Read("suite_seeds", &seeds, 1, 1000000);
+    s->suite_seeds = seeds;
   }
   if (top.Has("expect")) {
     top.ReadString("expect", &s->expect);

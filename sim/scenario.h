@@ -133,7 +133,8 @@ struct GossipSettings {
   // Dead declarations of live, reachable, running members tolerated (a
   // scenario above 10% loss may allow a few).
   uint32_t max_false_dead = 0;
-  // Nodes holding another cluster secret: everyone else must refuse them.
+  // Nodes holding other cluster secrets (each its own): everyone else must
+  // refuse them.
   std::vector<NodeId> wrong_secret;
   friend bool operator==(const GossipSettings&, const GossipSettings&) = default;
 };
@@ -183,6 +184,9 @@ struct Scenario {
   // (one of kExpectableVerdicts; empty when none is recorded).
   std::optional<uint64_t> seed;
   std::string expect;
+  // How many seeds the chaos suite sweeps this file for (tools/chaos_suite.sh);
+  // absent: the suite's own count. For scenarios costing seconds a seed.
+  std::optional<uint32_t> suite_seeds;
   // Bugs the protocol plants on purpose, by name, to prove the checker
   // catches them. The protocol refuses names it does not know.
   std::vector<std::string> canaries;

@@ -80,6 +80,7 @@ void WriteHead(std::ostream& out, const Scenario& s) {
   out << "protocol: " << Scalar(s.protocol) << "\n";
   if (s.seed.has_value()) out << "seed: " << *s.seed << "\n";
   if (!s.expect.empty()) out << "expect: " << Scalar(s.expect) << "\n";
+  if (s.suite_seeds.has_value()) out << "suite_seeds: " << *s.suite_seeds << "\n";
   if (!s.canaries.empty()) {
     out << "canaries: [";
     for (size_t i = 0; i < s.canaries.size(); ++i) {

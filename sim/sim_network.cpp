@@ -77,23 +77,29 @@ void SimNetwork::SetSecretGroup(NodeId id, uint32_t group) {
 }
 
 void SimNetwork::ResizeLinks() {
-  // Re-lay the matrices for the new size, keeping what old links held.
+  // The matrices have room for `stride_` endpoints a side; past it they are
+  // re-laid at twice the room, keeping what old links held, so adding n
+  // endpoints costs O(n^2) in all rather than O(n^3).
   const size_t size = endpoints_.size();
-  const size_t old_size = size - 1;
-  std::vector<uint8_t> cut(size * size, 0);
-  std::vector<int64_t> clog(size * size, 0);
-  std::vector<int64_t> last(size * size, 0);
-  for (size_t from = 0; from < old_size; ++from) {
-    for (size_t to = 0; to < old_size; ++to) {
-      cut[from * size + to] = cut_[from * old_size + to];
-      clog[from * size + to] = link_clog_until_ns_[from * old_size + to];
-      last[from * size + to] = last_delivery_ns_[from * old_size + to];
+  if (size <= stride_) return;
+  const size_t old_stride = stride_;
+  const size_t stride = std::max<size_t>(16, 2 * stride_);
+  std::vector<uint8_t> cut(stride * stride, 0);
+  std::vector<int64_t> clog(stride * stride, 0);
+  std::vector<int64_t> last(stride * stride, 0);
+  for (size_t from = 0; from < old_stride; ++from) {
+    for (size_t to = 0; to < old_stride; ++to) {
+      cut[from * stride + to] = cut_[from * old_stride + to];
+      clog[from * stride + to] = link_clog_until_ns_[from * old_stride + to];
+      last[from * stride + to] = last_delivery_ns_[from * old_stride + to];
     }
   }
   cut_ = std::move(cut);
   link_clog_until_ns_ = std::move(clog);
   last_delivery_ns_ = std::move(last);
-  MKS_ASSERT_EQ(cut_.size(), size * size);
+  stride_ = stride;
+  MKS_ASSERT_EQ(cut_.size(), stride_ * stride_);
+  MKS_ASSERT_GE(stride_, size);
 }
 
 uint32_t SimNetwork::IndexOf(NodeId id) const {

@@ -126,7 +126,7 @@ class SimNetwork {
                 std::string bytes);
   void Deliver(uint32_t from_index, uint32_t to_index, std::string bytes);
   size_t LinkSlot(uint32_t from_index, uint32_t to_index) const {
-    return static_cast<size_t>(from_index) * endpoints_.size() + to_index;
+    return static_cast<size_t>(from_index) * stride_ + to_index;
   }
   void ResizeLinks();
 
@@ -139,7 +139,8 @@ class SimNetwork {
   std::map<std::string, NodeId, std::less<>> id_by_address_;
   std::map<NodeId, uint32_t> secret_group_;  // absent: group 0
   // Per ordered link (from, to), indexed by LinkSlot. Invariant: all three
-  // have endpoints_.size()^2 entries.
+  // have stride_^2 entries, stride_ >= endpoints_.size().
+  size_t stride_ = 0;
   std::vector<uint8_t> cut_;               // 1 when the link is cut
   std::vector<int64_t> link_clog_until_ns_;
   std::vector<int64_t> last_delivery_ns_;  // FIFO order on the link

@@ -78,7 +78,7 @@ World::World(const Scenario& scenario, uint64_t seed, Protocol* protocol,
   }
   // Nodes holding another cluster secret: peers refuse each other's
   // messages, as the real transport refuses a peer that cannot authenticate.
-  for (NodeId id : scenario.gossip.wrong_secret) network_.SetSecretGroup(id, 1);
+  for (NodeId id : scenario.gossip.wrong_secret) network_.SetSecretGroup(id, id);
   for (uint32_t i = 0; i < scenario.workload.clients; ++i) {
     ClientSlot slot;
     slot.id = kFirstClientId + i;

@@ -6,33 +6,43 @@
 
 namespace mks::gossip {
 
-void BroadcastQueue::Push(const MemberRecord& record) {
+void BroadcastQueue::Push(const MemberRecord& record, bool urgent) {
   MKS_ASSERT_NE(record.node, kNoNode);
-  entries_[record.node] = Entry{record, 0, next_order_++};
+  auto it = entries_.find(record.node);
+  if (it != entries_.end()) ranks_.erase(RankOf(it->second));
+  Entry& entry = entries_[record.node];
+  entry = Entry{record, urgent, 0, next_order_++};
+  ranks_.insert(RankOf(entry));
+  MKS_ASSERT_EQ(ranks_.size(), entries_.size());
 }
 
 std::vector<MemberRecord> BroadcastQueue::Take(size_t max_count,
                                                uint32_t transmit_limit) {
   MKS_ASSERT_GE(transmit_limit, 1u);
-  std::vector<Entry*> candidates;
-  candidates.reserve(entries_.size());
-  for (auto& [node, entry] : entries_) candidates.push_back(&entry);
-  const size_t count = std::min(max_count, candidates.size());
-  std::partial_sort(candidates.begin(), candidates.begin() + static_cast<long>(count),
-                    candidates.end(), [](const Entry* a, const Entry* b) {
-                      if (a->transmits != b->transmits) return a->transmits < b->transmits;
-                      return a->order > b->order;
-                    });
   std::vector<MemberRecord> taken;
-  taken.reserve(count);
-  for (size_t i = 0; i < count; ++i) {
-    Entry* entry = candidates[i];
-    taken.push_back(entry->record);
-    ++entry->transmits;
+  std::vector<NodeId> sent;
+  while (taken.size() < max_count && !ranks_.empty()) {
+    const Rank first = *ranks_.begin();
+    ranks_.erase(ranks_.begin());
+    Entry& entry = entries_.at(first.node);
+    if (entry.transmits >= transmit_limit) {
+      entries_.erase(first.node);  // the cluster shrank below its count
+      continue;
+    }
+    taken.push_back(entry.record);
+    ++entry.transmits;
+    sent.push_back(first.node);
   }
-  std::erase_if(entries_, [transmit_limit](const auto& item) {
-    return item.second.transmits >= transmit_limit;
-  });
+  // Ranked again only now, so one message never carries a record twice.
+  for (NodeId node : sent) {
+    auto it = entries_.find(node);
+    if (it->second.transmits >= transmit_limit) {
+      entries_.erase(it);
+    } else {
+      ranks_.insert(RankOf(it->second));
+    }
+  }
+  MKS_ASSERT_EQ(ranks_.size(), entries_.size());
   MKS_ASSERT_LE(taken.size(), max_count);
   return taken;
 }

@@ -148,7 +148,8 @@ void Gossip::PersistBoot() {
 
 void Gossip::Seed(NodeId node, const Addresses& addresses) {
   if (node == table_.self_id()) return;
-  ApplyChange(MemberRecord{node, 0, MemberState::kAlive, addresses, kNoNode}, false);
+  ApplyChange(MemberRecord{node, 0, MemberState::kAlive, addresses, kNoNode}, false,
+              Spread::kIfRevived);
 }
 
 bool Gossip::IsDown(NodeId node) const {
@@ -175,7 +176,7 @@ void Gossip::AdjustHealth(int delta) {
 
 // ---- Records ----
 
-void Gossip::Merge(const MemberRecord& record) {
+void Gossip::Merge(const MemberRecord& record, Spread spread) {
   if (record.node == table_.self_id()) {
     MaybeRefute(record);
     return;
@@ -188,7 +189,7 @@ void Gossip::Merge(const MemberRecord& record) {
     Confirm(record);
     return;
   }
-  ApplyChange(record, false);
+  ApplyChange(record, false, spread);
 }
 
 void Gossip::Confirm(const MemberRecord& suspect) {
@@ -205,7 +206,7 @@ void Gossip::Confirm(const MemberRecord& suspect) {
   broadcasts_.Push(suspect);
 }
 
-void Gossip::ApplyChange(const MemberRecord& record, bool by_self) {
+void Gossip::ApplyChange(const MemberRecord& record, bool by_self, Spread spread) {
   MKS_ASSERT_NE(record.node, table_.self_id());
   const Applied applied = table_.Apply(record, scheduler_->NowNanos());
   if (!applied.changed) return;
@@ -216,7 +217,14 @@ void Gossip::ApplyChange(const MemberRecord& record, bool by_self) {
     // probes fail and it is suspected, as it should be.
     network_->SetAddress(now.node, now.addresses.peer).IgnoreError();
   }
-  broadcasts_.Push(now);
+  const bool revived = applied.previous_state.has_value() &&
+                       (*applied.previous_state == MemberState::kDead ||
+                        *applied.previous_state == MemberState::kLeft) &&
+                       now.state == MemberState::kAlive;
+  // A change of state is urgent; a new incarnation of a member alive all
+  // along is not.
+  const bool urgent = applied.previous_state != now.state;
+  if (spread == Spread::kAlways || revived) broadcasts_.Push(now, urgent);
   switch (now.state) {
     case MemberState::kAlive:
       CancelSuspicion(now.node);
@@ -530,8 +538,12 @@ bool Gossip::PushPull(NodeId node, const std::string& address, bool join) {
                             .Get();
   proto::GossipPushPull theirs;
   if (!reply.ok() || !theirs.ParseFromString(*reply)) return false;
+  // A whole view is news to this node only: gossiping all of it would
+  // bury the updates that matter under hundreds that do not.
   for (const proto::GossipMember& wire : theirs.members()) {
-    if (std::optional<MemberRecord> record = RecordFromWire(wire)) Merge(*record);
+    if (std::optional<MemberRecord> record = RecordFromWire(wire)) {
+      Merge(*record, Spread::kIfRevived);
+    }
   }
   ++stats_.push_pulls;
   return true;
@@ -702,8 +714,12 @@ Result<std::string> Gossip::ServePushPull(const RpcRequest& request) {
   if (!theirs.ParseFromString(request.payload)) {
     return Status::InvalidArgument("malformed gossip.push_pull");
   }
+  // The caller's own record spreads (a newcomer announcing itself); the
+  // rest of its view is news to this node only.
   for (const proto::GossipMember& wire : theirs.members()) {
-    if (std::optional<MemberRecord> record = RecordFromWire(wire)) Merge(*record);
+    if (std::optional<MemberRecord> record = RecordFromWire(wire)) {
+      Merge(*record, record->node == request.from ? Spread::kAlways : Spread::kIfRevived);
+    }
   }
   table_.Heard(request.from, scheduler_->NowNanos());
   proto::GossipPushPull mine;

@@ -33,7 +33,11 @@
 // Dissemination. Every membership change is piggybacked on the following
 // pings, acks and probe requests (BroadcastQueue), each about
 // retransmit_mult * log10(n) times; pings also carry the sender's own
-// record, so a receiver learns where to answer. Every push_pull_interval
+// record, so a receiver learns where to answer. What a node learns from a
+// whole view (push-pull, or its configured peers) is not gossiped on, but
+// for a member back from the dead and the push-pull caller's own record:
+// hundreds of records that are news to one node only would otherwise
+// delay the few that matter to all. Every push_pull_interval
 // (longer in clusters above 32 members) the node exchanges its whole view
 // with one member ("gossip.push_pull"), every other time with a member it
 // believes dead, so partitions heal once they end. A newcomer joins by a
@@ -207,10 +211,14 @@ class Gossip {
   std::vector<NodeId> RandomLiveMembers(size_t count, NodeId except);
   bool PushPull(NodeId node, const std::string& address, bool join);
 
+  // Whether a change is gossiped on: always (news from a probe, a ping, a
+  // declaration), or only when it brings a member back to life (a record
+  // from a whole view exchanged in push-pull, or from configuration).
+  enum class Spread : uint8_t { kAlways, kIfRevived };
   // Merges one record heard from the network.
-  void Merge(const MemberRecord& record);
+  void Merge(const MemberRecord& record, Spread spread = Spread::kAlways);
   // Applies `record` and does what follows from the change.
-  void ApplyChange(const MemberRecord& record, bool by_self);
+  void ApplyChange(const MemberRecord& record, bool by_self, Spread spread = Spread::kAlways);
   void MaybeRefute(const MemberRecord& about_self);
   // Counts `suspect` (a suspect record of a member held suspect at its
   // incarnation) as a confirmation when it comes from a new node.

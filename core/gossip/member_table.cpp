@@ -14,6 +14,14 @@ std::string_view MemberStateName(MemberState state) {
   return "unknown";
 }
 
+namespace {
+
+bool IsLive(MemberState state) {
+  return state == MemberState::kAlive || state == MemberState::kSuspect;
+}
+
+}  // namespace
+
 bool Overrides(const MemberRecord& incoming, const MemberRecord& held) {
   MKS_ASSERT_EQ(incoming.node, held.node);
   if (incoming.incarnation != held.incarnation) {
@@ -26,6 +34,7 @@ MemberTable::MemberTable(MemberRecord self_record) : self_(self_record.node) {
   MKS_ASSERT_NE(self_, kNoNode);
   MKS_ASSERT(self_record.state == MemberState::kAlive);
   members_[self_] = Member{std::move(self_record), 0, 0};
+  live_count_ = 1;
 }
 
 Applied MemberTable::Apply(const MemberRecord& record, int64_t now_ns) {
@@ -38,6 +47,7 @@ Applied MemberTable::Apply(const MemberRecord& record, int64_t now_ns) {
     member.state_since_ns = now_ns;
     applied.changed = true;
     applied.is_new = true;
+    live_count_ += IsLive(record.state) ? 1 : 0;
     return applied;
   }
   applied.previous_state = member.record.state;
@@ -48,6 +58,7 @@ Applied MemberTable::Apply(const MemberRecord& record, int64_t now_ns) {
   member.record = record;
   if (record.addresses.peer.empty()) member.record.addresses = kept;
   if (before != record.state) member.state_since_ns = now_ns;
+  live_count_ = live_count_ - (IsLive(before) ? 1 : 0) + (IsLive(record.state) ? 1 : 0);
   applied.changed = true;
   MKS_ASSERT_GE(member.record.incarnation, applied.previous_incarnation);
   return applied;
@@ -71,13 +82,6 @@ std::vector<NodeId> MemberTable::InState(MemberState state) const {
   return out;
 }
 
-size_t MemberTable::LiveCount() const {
-  size_t count = 0;
-  for (const auto& [id, member] : members_) {
-    const MemberState state = member.record.state;
-    count += state == MemberState::kAlive || state == MemberState::kSuspect ? 1 : 0;
-  }
-  return count;
-}
+
 
 }  // namespace mks::gossip

@@ -92,14 +92,16 @@ class MemberTable {
   const std::map<NodeId, Member>& members() const { return members_; }
   // Members in `state`, self included when it is in it, ascending.
   std::vector<NodeId> InState(MemberState state) const;
-  // Alive and suspect members: those still probed and counted.
-  size_t LiveCount() const;
+  // Alive and suspect members: those still probed and counted. O(1).
+  size_t LiveCount() const { return live_count_; }
 
  private:
   const NodeId self_;
   // Invariant: holds self_, whose record only the owner of this table
   // changes (through Apply, at a higher incarnation or as left).
   std::map<NodeId, Member> members_;
+  // Invariant: the members of members_ alive or suspect.
+  size_t live_count_ = 0;
 };
 
 }  // namespace mks::gossip
