@@ -9,6 +9,7 @@ PACKAGES=(
   libboost-context-dev libleveldb-dev libprotobuf-dev protobuf-compiler
   libgtest-dev libgmock-dev librapidcheck-dev libcli11-dev libyaml-cpp-dev
   libbenchmark-dev clang libclang-rt-14-dev
+  libssl-dev    # OpenSSL's libcrypto: HMAC-SHA256 for peer authentication
   libboost-dev  # Boost.Beast (header-only): the HTTP/1.1 parser in net/
   redis-tools curl redis-server  # cluster tests and tools/bench_cluster.sh
 )

@@ -263,9 +263,21 @@ Result<WriteResult> Coordinator::Delete(std::string_view key,
   return Write(key, Version::Tombstone(*stamp, rpc_->self()), consistency);
 }
 
+Status Coordinator::NoRing() const {
+  return Status::Unavailable(
+      "node " + std::to_string(rpc_->self()) +
+      " knows no member list: it joined through gossip and owns no data yet; send "
+      "requests to a member (see /v1/members)");
+}
+
 Result<WriteResult> Coordinator::Write(std::string_view key, Version version,
                                        Consistency consistency) {
-  const Ring& ring = ring_();
+  const Ring* known = ring_();
+  if (known == nullptr) {
+    ++stats_.writes_failed;
+    return NoRing();
+  }
+  const Ring& ring = *known;
   const std::span<const NodeId> replicas = ring.ReplicasForKey(key);
   const uint32_t n = static_cast<uint32_t>(replicas.size());
   Result<uint32_t> needed = Required(consistency, /*is_read=*/false, n);
@@ -327,7 +339,12 @@ bool Coordinator::Newer(const Version& candidate,
 
 Result<ReadResult> Coordinator::Get(std::string_view key,
                                     Consistency consistency) {
-  const Ring& ring = ring_();
+  const Ring* known = ring_();
+  if (known == nullptr) {
+    ++stats_.reads_failed;
+    return NoRing();
+  }
+  const Ring& ring = *known;
   const std::span<const NodeId> replicas = ring.ReplicasForKey(key);
   const uint32_t n = static_cast<uint32_t>(replicas.size());
   Result<uint32_t> needed = Required(consistency, /*is_read=*/true, n);

@@ -153,9 +153,11 @@ struct WriteResult {
   uint32_t acks = 0;  // acknowledgements received before the reply (>= W)
 };
 
-// The ring the coordinator routes by. Returned by reference each time an
-// operation starts, so a later membership change can swap the ring.
-using RingSource = std::function<const Ring&()>;
+// The ring the coordinator routes by, asked each time an operation starts,
+// so a later membership change can swap the ring. Null while the node knows
+// no member list (a newcomer found by gossip): every operation then fails
+// with Unavailable saying so.
+using RingSource = std::function<const Ring*()>;
 
 // True for a replica known to be down (dead or left in the node's gossip
 // view): it is neither sent to nor waited for. Null: every replica is up.
@@ -226,6 +228,8 @@ class Coordinator {
   };
   Result<WriteResult> Write(std::string_view key, Version version,
                             Consistency consistency);
+  // Unavailable: this node has no ring to route by.
+  Status NoRing() const;
   Result<uint32_t> Required(Consistency consistency, bool is_read,
                             uint32_t replication_factor) const;
   // The replicas of `replicas` not known down, in order, and a message

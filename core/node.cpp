@@ -54,8 +54,14 @@ Result<std::unique_ptr<Node>> Node::Open(NodeOptions options, Environment env,
                                          runtime::ProcessId process) {
   MKS_ASSERT(scheduler != nullptr);
   MKS_ASSERT(env.clock != nullptr && env.network != nullptr && env.disk != nullptr);
-  Result<Ring> ring = Ring::Build(options.members, options.ring_epoch, options.ring);
-  MKS_RETURN_IF_ERROR(ring.status());
+  std::optional<Ring> ring;
+  if (options.members.size() > 0) {
+    Result<Ring> built = Ring::Build(options.members, options.ring_epoch, options.ring);
+    MKS_RETURN_IF_ERROR(built.status());
+    ring = std::move(*built);
+  } else if (!options.gossip.has_value() || options.gossip->seeds.empty()) {
+    return Status::InvalidArgument("a node needs a member list or seeds to join through");
+  }
   if (options.timestamp_ceiling_step_ms == 0 ||
       options.timestamp_ceiling_step_ms * 4 > options.hlc.max_offset_ms) {
     return Status::InvalidArgument(
@@ -63,7 +69,7 @@ Result<std::unique_ptr<Node>> Node::Open(NodeOptions options, Environment env,
         std::to_string(options.hlc.max_offset_ms / 4) + ")");
   }
   std::unique_ptr<Node> node(new Node(std::move(options), std::move(env),
-                                      scheduler, process, std::move(*ring)));
+                                      scheduler, process, std::move(ring)));
   MKS_RETURN_IF_ERROR(node->Recover());
   if (node->gossip_ != nullptr) {
     for (const auto& [peer, addresses] : node->options_.known_peers) {
@@ -75,7 +81,7 @@ Result<std::unique_ptr<Node>> Node::Open(NodeOptions options, Environment env,
 }
 
 Node::Node(NodeOptions options, Environment env, runtime::Scheduler* scheduler,
-           runtime::ProcessId process, Ring ring)
+           runtime::ProcessId process, std::optional<Ring> ring)
     : options_(std::move(options)),
       env_(std::move(env)),
       scheduler_(scheduler),
@@ -86,7 +92,7 @@ Node::Node(NodeOptions options, Environment env, runtime::Scheduler* scheduler,
                 "the store's disk keys hold every partition of the ring");
   store_ = std::make_unique<Store>(
       env_.disk,
-      [partition_count = ring_.partition_count()](std::string_view key) {
+      [partition_count = options_.ring.partition_count](std::string_view key) {
         return Ring::PartitionOfKey(key, partition_count);
       },
       options_.store);
@@ -107,7 +113,7 @@ Node::Node(NodeOptions options, Environment env, runtime::Scheduler* scheduler,
   }
   coordinator_ = std::make_unique<Coordinator>(
       scheduler_, process_, rpc_.get(), replica_.get(), &hlc_,
-      [this]() -> const Ring& { return ring_; },
+      [this]() -> const Ring* { return this->ring(); },
       [this] { return NextTimestamp(); }, options_.coordinator, std::move(known_down));
   RegisterClientMethods();
 }

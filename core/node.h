@@ -46,7 +46,9 @@ struct NodeOptions {
   // Every member of the cluster in seat order (static membership). Every
   // node of a cluster must be given the same list: it decides the ring. A
   // node outside the list (a newcomer found by gossip) owns no partition:
-  // it coordinates requests but is no replica.
+  // it coordinates requests but is no replica. Empty: the node knows no
+  // list (it joined through gossip seeds, which it then requires), has no
+  // ring, and fails every request with Unavailable saying so.
   MemberList members;
   // The epoch of the static ring.
   uint64_t ring_epoch = 1;
@@ -105,7 +107,9 @@ class Node {
   const gossip::Gossip* gossip() const { return gossip_.get(); }
   ReplicaService& replica() { return *replica_; }
   Store& store() { return *store_; }
-  const Ring& ring() const { return ring_; }
+  // The ring of the member list; null when the node was given none (it
+  // joined through gossip and owns no data yet).
+  const Ring* ring() const { return ring_.has_value() ? &*ring_ : nullptr; }
   const RpcEndpoint& rpc() const { return *rpc_; }
   const HybridLogicalClock& hlc() const { return hlc_; }
   const NodeOptions& options() const { return options_; }
@@ -113,7 +117,7 @@ class Node {
 
  private:
   Node(NodeOptions options, Environment env, runtime::Scheduler* scheduler,
-       runtime::ProcessId process, Ring ring);
+       runtime::ProcessId process, std::optional<Ring> ring);
   Status Recover();
   void RegisterClientMethods();
   // Issues the next write timestamp, raising the durable ceiling first when
@@ -124,7 +128,7 @@ class Node {
   Environment env_;
   runtime::Scheduler* const scheduler_;
   const runtime::ProcessId process_;
-  const Ring ring_;
+  const std::optional<Ring> ring_;
   HybridLogicalClock hlc_;
   // Invariant: every timestamp this node has issued, before or after any
   // restart, has physical_ms < ceiling_ms_, and ceiling_ms_ is durable.

@@ -63,13 +63,14 @@ class FakeKvBackend final : public KvBackend {
   }
 
   std::vector<MemberStatus> Members() const override {
-    return {{1, "127.0.0.1:7001", true, true},
-            {2, "127.0.0.1:7002", false, true},
-            {3, "127.0.0.1:7003", false, false}};
+    return {{1, "127.0.0.1:7001", true, true, "alive", 1, -1, "127.0.0.1:7101",
+             "127.0.0.1:7201", true},
+            {2, "127.0.0.1:7002", false, true, "alive", 1, 120, "", "", true},
+            {3, "127.0.0.1:7003", false, false, "dead", 7, 4000, "", "", true}};
   }
 
-  const Ring& ring() const override { return ring_; }
-  bool Ready() const override { return ready; }
+  const Ring* ring() const override { return &ring_; }
+  std::string NotReadyReason() const override { return ready ? "" : "no quorum (fake)"; }
   void AppendMetrics(std::string* out) const override {
     out->append("# HELP mks_fake_total A fake counter.\n# TYPE mks_fake_total counter\n"
                 "mks_fake_total 3\n");

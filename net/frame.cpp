@@ -50,8 +50,8 @@ void AppendFrame(NodeId sender, std::string_view payload, std::string* out) {
   MKS_ASSERT_EQ(out->size(), start + kFrameHeaderBytes + payload.size());
 }
 
-FrameDecoder::FrameDecoder(size_t max_payload_bytes)
-    : max_payload_bytes_(max_payload_bytes) {
+FrameDecoder::FrameDecoder(size_t max_payload_bytes, size_t trailer_bytes)
+    : max_payload_bytes_(max_payload_bytes), trailer_bytes_(trailer_bytes) {
   MKS_ASSERT_GT(max_payload_bytes, 0u);
   MKS_ASSERT_LE(max_payload_bytes, size_t{UINT32_MAX});
 }
@@ -89,14 +89,15 @@ Result<std::optional<Frame>> FrameDecoder::Next() {
                                    std::to_string(max_payload_bytes_)));
   }
   if (sender == kNoNode) return Fail(Status::Corruption("frame from node 0"));
-  if (available < kFrameHeaderBytes + length) return std::optional<Frame>();
+  if (available < kFrameHeaderBytes + length + trailer_bytes_) return std::optional<Frame>();
   const std::string_view payload(header + kFrameHeaderBytes, length);
   const uint32_t expected = DecodeFixed32(header + 12);
   if (FrameChecksum(std::string_view(header + 4, 8), payload) != expected) {
     return Fail(Status::Corruption("frame checksum mismatch"));
   }
-  Frame frame{sender, std::string(payload)};
-  consumed_ += kFrameHeaderBytes + length;
+  Frame frame{sender, std::string(payload),
+              std::string(header + kFrameHeaderBytes + length, trailer_bytes_)};
+  consumed_ += kFrameHeaderBytes + length + trailer_bytes_;
   MKS_ASSERT_LE(consumed_, buffer_.size());
   return std::optional<Frame>(std::move(frame));
 }

@@ -43,6 +43,7 @@ void AppendFrame(NodeId sender, std::string_view payload, std::string* out);
 struct Frame {
   NodeId sender = kNoNode;
   std::string payload;
+  std::string trailer;  // the decoder's trailer_bytes after the payload
 };
 
 // Splits a byte stream into frames, incrementally: feed whatever bytes
@@ -55,8 +56,10 @@ class FrameDecoder {
  public:
   // Frames whose declared payload exceeds `max_payload_bytes` are rejected
   // before their payload is buffered, so a hostile length cannot make the
-  // decoder allocate without bound.
-  explicit FrameDecoder(size_t max_payload_bytes);
+  // decoder allocate without bound. Each frame is followed by
+  // `trailer_bytes` of trailer (an authentication tag, net/peer_auth.h),
+  // returned apart.
+  explicit FrameDecoder(size_t max_payload_bytes, size_t trailer_bytes = 0);
 
   // Appends bytes received from the stream.
   void Feed(std::string_view bytes);
@@ -73,6 +76,7 @@ class FrameDecoder {
   Status Fail(Status status);
 
   const size_t max_payload_bytes_;
+  const size_t trailer_bytes_;
   // Invariant: consumed_ <= buffer_.size(); bytes before consumed_ belong to
   // frames already returned and are dropped lazily to keep Feed amortised
   // linear.

@@ -100,7 +100,8 @@ http::Response HttpFrontEnd::Handle(const http::Request& request) {
   if (path == "/metrics") return Metrics();
   if (path == "/healthz") return Text(200, "ok\n");
   MKS_ASSERT(path == "/readyz");
-  return backend_->Ready() ? Text(200, "ready\n") : Text(503, "not ready\n");
+  const std::string reason = backend_->NotReadyReason();
+  return reason.empty() ? Text(200, "ready\n") : Text(503, "not ready: " + reason + "\n");
 }
 
 http::Response HttpFrontEnd::HandleKey(const http::Request& request,
@@ -140,6 +141,7 @@ http::Response HttpFrontEnd::Status() const {
       200,
       "{\"node_id\":" + std::to_string(status.node_id) +
           ",\"ready\":" + (backend_->Ready() ? "true" : "false") +
+          ",\"owns_data\":" + (status.owns_data ? "true" : "false") +
           ",\"uptime_ms\":" + std::to_string(status.uptime_ms) +
           ",\"ring_epoch\":" + std::to_string(status.ring_epoch) +
           ",\"members\":" + std::to_string(status.member_count) +
@@ -158,13 +160,22 @@ http::Response HttpFrontEnd::Members() const {
     body += "{\"id\":" + std::to_string(member.id) +
             ",\"peer_address\":" + JsonString(member.peer_address) +
             ",\"self\":" + (member.self ? "true" : "false") +
-            ",\"reachable\":" + (member.reachable ? "true" : "false") + "}";
+            ",\"reachable\":" + (member.reachable ? "true" : "false") +
+            ",\"state\":" + JsonString(member.state) +
+            ",\"incarnation\":" + std::to_string(member.incarnation) +
+            ",\"last_heard_ms_ago\":" + std::to_string(member.last_heard_ms_ago) +
+            ",\"resp_address\":" + JsonString(member.resp_address) +
+            ",\"http_address\":" + JsonString(member.http_address) +
+            ",\"owns_data\":" + (member.owns_data ? "true" : "false") + "}";
   }
   return Json(200, body + "]");
 }
 
 http::Response HttpFrontEnd::RingJson() const {
-  const Ring& ring = backend_->ring();
+  if (backend_->ring() == nullptr) {
+    return Error(503, "this node knows no member list yet (it joined through gossip)");
+  }
+  const Ring& ring = *backend_->ring();
   std::string body = "{\"epoch\":" + std::to_string(ring.epoch()) +
                      ",\"partition_count\":" + std::to_string(ring.partition_count()) +
                      ",\"replication_factor\":" +

@@ -91,17 +91,22 @@ TEST_F(HttpFrontEndTest, StatusMembersRing) {
   http::Response status = Send("GET", "/v1/status");
   EXPECT_EQ(status.status, 200);
   EXPECT_EQ(status.body,
-            "{\"node_id\":1,\"ready\":true,\"uptime_ms\":4500,\"ring_epoch\":7,"
+            "{\"node_id\":1,\"ready\":true,\"owns_data\":true,\"uptime_ms\":4500,\"ring_epoch\":7,"
             "\"members\":3,\"reachable_peers\":2,\"partition_count\":8,"
             "\"replication_factor\":3,\"default_read\":\"QUORUM\","
             "\"default_write\":\"QUORUM\"}\n");
   http::Response members = Send("GET", "/v1/members");
   EXPECT_TRUE(members.body.starts_with(
-      "[{\"id\":1,\"peer_address\":\"127.0.0.1:7001\",\"self\":true,\"reachable\":true},{\"id\":2,"))
+      "[{\"id\":1,\"peer_address\":\"127.0.0.1:7001\",\"self\":true,\"reachable\":true,"
+      "\"state\":\"alive\",\"incarnation\":1,\"last_heard_ms_ago\":-1,"
+      "\"resp_address\":\"127.0.0.1:7101\",\"http_address\":\"127.0.0.1:7201\","
+      "\"owns_data\":true},{\"id\":2,"))
       << members.body;
   EXPECT_NE(members.body.find("{\"id\":3,\"peer_address\":\"127.0.0.1:7003\",\"self\":false,"
-                              "\"reachable\":false}]"),
-            std::string::npos);
+                              "\"reachable\":false,\"state\":\"dead\",\"incarnation\":7,"
+                              "\"last_heard_ms_ago\":4000,"),
+            std::string::npos)
+      << members.body;
   http::Response ring = Send("GET", "/v1/ring");
   EXPECT_EQ(ring.status, 200);
   const std::string head =
@@ -111,7 +116,7 @@ TEST_F(HttpFrontEndTest, StatusMembersRing) {
   // Eight preference lists, each the ring's own.
   std::string expected_lists;
   for (PartitionId partition = 0; partition < 8; ++partition) {
-    const std::span<const NodeId> replicas = backend_.ring().PreferenceList(partition);
+    const std::span<const NodeId> replicas = backend_.ring()->PreferenceList(partition);
     ASSERT_EQ(replicas.size(), 3u);
     expected_lists += (partition == 0 ? "[" : ",[") + std::to_string(replicas[0]) + "," +
                       std::to_string(replicas[1]) + "," + std::to_string(replicas[2]) + "]";

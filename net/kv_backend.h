@@ -34,7 +34,10 @@ struct BackendStatus {
   Consistency default_read;
   Consistency default_write;
   int64_t uptime_ms = 0;
-  uint32_t reachable_peers = 0;  // peers whose connection is up now
+  uint32_t reachable_peers = 0;  // members other than this node alive now
+  // In the member list: holds partitions. False for a newcomer found by
+  // gossip, which coordinates nothing until membership places it.
+  bool owns_data = true;
 };
 
 // One member of the cluster as this node sees it.
@@ -42,7 +45,15 @@ struct MemberStatus {
   NodeId id = kNoNode;
   std::string peer_address;  // "host:port"
   bool self = false;
-  bool reachable = false;  // self, or this node's connection to it is up
+  bool reachable = false;  // self, or heard of and alive (or suspect) in this node's view
+  // This node's gossip view of it: "alive", "suspect", "dead", "left", or
+  // "unknown" (configured, not heard of yet); "" when gossip is off.
+  std::string state;
+  uint64_t incarnation = 0;
+  int64_t last_heard_ms_ago = -1;  // -1: never heard from it directly
+  std::string resp_address;        // "" when it did not say
+  std::string http_address;
+  bool owns_data = false;  // in the member list (holds partitions)
 };
 
 class KvBackend {
@@ -63,12 +74,14 @@ class KvBackend {
   virtual BackendStatus Describe() const = 0;
   // Every member, ascending by id, this node included.
   virtual std::vector<MemberStatus> Members() const = 0;
-  // The ring requests are routed by; lives as long as the backend.
-  virtual const Ring& ring() const = 0;
-  // Whether the node can serve requests at the default consistency now
-  // (enough peers reachable for a quorum). Liveness is separate: a backend
-  // that exists is alive.
-  virtual bool Ready() const = 0;
+  // The ring requests are routed by, living as long as the backend; null
+  // when the node knows no member list (it joined through gossip).
+  virtual const Ring* ring() const = 0;
+  // Why the node cannot serve requests at the default consistency now (it
+  // owns no data, or too few members are alive for the quorum); "" when it
+  // can. Liveness is separate: a backend that exists is alive.
+  virtual std::string NotReadyReason() const = 0;
+  bool Ready() const { return NotReadyReason().empty(); }
   // Appends the node's counters in Prometheus text exposition format
   // (HELP and TYPE lines, then samples), every name prefixed "mks_".
   virtual void AppendMetrics(std::string* out) const = 0;

@@ -76,8 +76,8 @@ class MeteredKvBackend final : public KvBackend {
                              Consistency consistency) override;
   BackendStatus Describe() const override { return inner_->Describe(); }
   std::vector<MemberStatus> Members() const override { return inner_->Members(); }
-  const Ring& ring() const override { return inner_->ring(); }
-  bool Ready() const override { return inner_->Ready(); }
+  const Ring* ring() const override { return inner_->ring(); }
+  std::string NotReadyReason() const override { return inner_->NotReadyReason(); }
   // The operation metrics, then the inner backend's.
   void AppendMetrics(std::string* out) const override;
 

@@ -13,8 +13,9 @@ NodeBackend::NodeBackend(Node* node, const TcpTransport* transport,
       peers_(std::move(peers)),
       start_ns_(clock->MonotonicNanos()) {
   MKS_ASSERT(node_ != nullptr && transport_ != nullptr);
-  MKS_ASSERT_EQ(peers_.size(), node_->ring().members().size());
-  MKS_ASSERT(peers_.contains(node_->id()));
+  MKS_ASSERT(node_->ring() == nullptr ||
+             peers_.size() == node_->ring()->members().size());
+  MKS_ASSERT(peers_.empty() || peers_.contains(node_->id()));
 }
 
 Result<ReadResult> NodeBackend::Get(std::string_view key,
@@ -32,48 +33,96 @@ Result<WriteResult> NodeBackend::Delete(std::string_view key,
   return node_->coordinator().Delete(key, consistency);
 }
 
+bool NodeBackend::IsReachable(NodeId id) const {
+  if (id == node_->id()) return true;
+  const gossip::Gossip* gossip = node_->gossip();
+  if (gossip == nullptr) return transport_->connected_to(id);
+  const gossip::Member* member = gossip->table().Find(id);
+  // Incarnation 0 is a configured peer not heard of yet.
+  return member != nullptr && member->record.incarnation > 0 &&
+         (member->record.state == gossip::MemberState::kAlive ||
+          member->record.state == gossip::MemberState::kSuspect);
+}
+
 uint32_t NodeBackend::ReachablePeers() const {
   uint32_t reachable = 0;
-  for (const auto& [id, address] : peers_) {
-    if (id != node_->id() && transport_->connected_to(id)) ++reachable;
+  if (node_->ring() == nullptr) return 0;
+  for (NodeId id : node_->ring()->members()) {
+    if (id != node_->id() && IsReachable(id)) ++reachable;
   }
-  MKS_ASSERT_LT(reachable, peers_.size());
   return reachable;
 }
 
 BackendStatus NodeBackend::Describe() const {
-  const Ring& ring = node_->ring();
+  const Ring* ring = node_->ring();
   BackendStatus status;
   status.node_id = node_->id();
-  status.ring_epoch = ring.epoch();
-  status.member_count = static_cast<uint32_t>(ring.members().size());
-  status.partition_count = ring.partition_count();
-  status.replication_factor = ring.replication_factor();
+  status.ring_epoch = ring != nullptr ? ring->epoch() : 0;
+  status.member_count = ring != nullptr ? static_cast<uint32_t>(ring->members().size()) : 0;
+  status.partition_count = node_->options().ring.partition_count;
+  status.replication_factor = ring != nullptr ? ring->replication_factor() : 0;
   status.default_read = node_->options().coordinator.default_read;
   status.default_write = node_->options().coordinator.default_write;
   status.uptime_ms = (clock_->MonotonicNanos() - start_ns_) / 1'000'000;
   status.reachable_peers = ReachablePeers();
+  status.owns_data = ring != nullptr && ring->IsMember(node_->id());
   MKS_ASSERT_GE(status.uptime_ms, 0);
   return status;
 }
 
 std::vector<MemberStatus> NodeBackend::Members() const {
-  std::vector<MemberStatus> members;
+  std::map<NodeId, MemberStatus> members;
+  const Ring* ring = node_->ring();
+  const int64_t now_ns = clock_->MonotonicNanos();
   for (const auto& [id, address] : peers_) {
-    const bool self = id == node_->id();
-    members.push_back(
-        {id, address.ToString(), self, self || transport_->connected_to(id)});
+    MemberStatus& member = members[id];
+    member.id = id;
+    member.peer_address = address.ToString();
+    member.state = node_->gossip() != nullptr ? "unknown" : "";
   }
-  MKS_ASSERT_EQ(members.size(), peers_.size());
-  return members;
+  if (const gossip::Gossip* gossip = node_->gossip()) {
+    for (const auto& [id, known] : gossip->table().members()) {
+      MemberStatus& member = members[id];
+      member.id = id;
+      member.peer_address = known.record.addresses.peer;
+      member.resp_address = known.record.addresses.resp;
+      member.http_address = known.record.addresses.http;
+      member.state = known.record.incarnation == 0
+                         ? "unknown"
+                         : std::string(gossip::MemberStateName(known.record.state));
+      member.incarnation = known.record.incarnation;
+      member.last_heard_ms_ago =
+          known.last_heard_ns == 0 ? -1 : (now_ns - known.last_heard_ns) / 1'000'000;
+    }
+  }
+  std::vector<MemberStatus> out;
+  for (auto& [id, member] : members) {
+    member.self = id == node_->id();
+    member.reachable = IsReachable(id);
+    member.owns_data = ring != nullptr && ring->IsMember(id);
+    if (member.self) member.last_heard_ms_ago = -1;
+    out.push_back(std::move(member));
+  }
+  MKS_ASSERT_GE(out.size(), peers_.size());
+  return out;
 }
 
-bool NodeBackend::Ready() const {
-  Result<uint32_t> needed = RequiredReplies(
-      node_->options().coordinator.default_write, node_->ring().replication_factor());
+std::string NodeBackend::NotReadyReason() const {
+  const Ring* ring = node_->ring();
+  if (ring == nullptr || !ring->IsMember(node_->id())) {
+    return "node " + std::to_string(node_->id()) +
+           " is not in the member list, so it owns no data and coordinates no request "
+           "(it joined through gossip; data placement follows the configured members)";
+  }
+  Result<uint32_t> needed = RequiredReplies(node_->options().coordinator.default_write,
+                                            ring->replication_factor());
   // A default that is itself "default" or out of range cannot be met.
-  if (!needed.ok()) return false;
-  return 1 + ReachablePeers() >= *needed;
+  if (!needed.ok()) return "the default write consistency cannot be met: " +
+                           needed.status().message();
+  const uint32_t alive = 1 + ReachablePeers();
+  if (alive >= *needed) return "";
+  return std::to_string(alive) + " of " + std::to_string(ring->members().size()) +
+         " members alive, the default write consistency needs " + std::to_string(*needed);
 }
 
 void NodeBackend::AppendMetrics(std::string* out) const {
@@ -142,7 +191,28 @@ void NodeBackend::AppendMetrics(std::string* out) const {
                "Outbound peer connection attempts, by outcome.",
                {{"outcome=\"ok\"", t.connects}, {"outcome=\"failed\"", t.connect_failures}});
   AppendMetric(out, "mks_peers_reachable", "gauge",
-               "Peers whose outbound connection is up now.", {{"", ReachablePeers()}});
+               "Members other than this node alive now.", {{"", ReachablePeers()}});
+  if (const gossip::Gossip* gossip = node_->gossip()) {
+    const gossip::GossipStats& g = gossip->stats();
+    const gossip::MemberTable& table = gossip->table();
+    AppendMetric(out, "mks_gossip_members", "gauge", "Members in this node's view, by state.",
+                 {{"state=\"alive\"", table.InState(gossip::MemberState::kAlive).size()},
+                  {"state=\"suspect\"", table.InState(gossip::MemberState::kSuspect).size()},
+                  {"state=\"dead\"", table.InState(gossip::MemberState::kDead).size()},
+                  {"state=\"left\"", table.InState(gossip::MemberState::kLeft).size()}});
+    AppendMetric(out, "mks_gossip_probes_total", "counter", "Probes sent, by outcome.",
+                 {{"outcome=\"acked\"", g.probes - g.probe_failures},
+                  {"outcome=\"failed\"", g.probe_failures}});
+    AppendMetric(out, "mks_gossip_indirect_probes_total", "counter",
+                 "Indirect probes asked of other members.", {{"", g.indirect_probes}});
+    AppendMetric(out, "mks_gossip_declarations_total", "counter",
+                 "Members this node suspected or declared dead itself.",
+                 {{"kind=\"suspect\"", g.suspicions}, {"kind=\"dead\"", g.deaths_declared}});
+    AppendMetric(out, "mks_gossip_refutations_total", "counter",
+                 "Suspicions of this node it refuted.", {{"", g.refutations}});
+    AppendMetric(out, "mks_gossip_local_health", "gauge",
+                 "Lifeguard local health score (0 healthy).", {{"", gossip->local_health()}});
+  }
 }
 
 }  // namespace mks::net

@@ -1,10 +1,12 @@
 // NodeBackend: the production KvBackend, a core Node reached over TCP.
 //
-// Client operations go straight to the node's coordinator. Reachability
-// comes from the transport (a peer is reachable while this node's outbound
-// connection to it is up), and the metrics are the counters of the node's
-// parts: coordinator (operations, quorum failures, read repairs), replica
-// service and store (storage), RPC endpoint and transport (messages).
+// Client operations go straight to the node's coordinator. Members and
+// their reachability come from the node's gossip view (alive or suspect is
+// reachable), or, for a node without gossip, from the transport (a peer is
+// reachable while this node's outbound connection to it is up). The
+// metrics are the counters of the node's parts: coordinator (operations,
+// quorum failures, read repairs), replica service and store (storage),
+// gossip (membership), RPC endpoint and transport (messages).
 #pragma once
 
 #include <cstdint>
@@ -22,8 +24,8 @@ namespace mks::net {
 class NodeBackend final : public KvBackend {
  public:
   // `node`, `transport` and `clock` must outlive the backend; `peers` maps
-  // every member to its peer address (for /v1/members). Uptime counts from
-  // construction.
+  // the configured members to their peer addresses (empty for a node that
+  // joined through gossip). Uptime counts from construction.
   NodeBackend(Node* node, const TcpTransport* transport, Clock* clock,
               std::map<NodeId, SocketAddress> peers);
 
@@ -34,15 +36,18 @@ class NodeBackend final : public KvBackend {
                              Consistency consistency) override;
   BackendStatus Describe() const override;
   std::vector<MemberStatus> Members() const override;
-  const Ring& ring() const override { return node_->ring(); }
-  // True when this node plus its reachable peers are at least the replies
-  // the default write consistency needs from N replicas. A coarse test: it
-  // does not check that every partition's own replicas are reachable.
-  bool Ready() const override;
+  const Ring* ring() const override { return node_->ring(); }
+  // Ready when this node is in the member list and it plus the members
+  // alive are at least the replies the default write consistency needs from
+  // N replicas. A coarse test: it does not check every partition's own
+  // replicas.
+  std::string NotReadyReason() const override;
   void AppendMetrics(std::string* out) const override;
 
  private:
+  // Members of the member list other than this node that are alive now.
   uint32_t ReachablePeers() const;
+  bool IsReachable(NodeId id) const;
 
   Node* const node_;
   const TcpTransport* const transport_;

@@ -144,7 +144,7 @@ TEST_F(NodeBackendTest, DescribesTheNodeAndItsMembers) {
   EXPECT_EQ(members[0].peer_address, peers_.at(1).ToString());
   EXPECT_TRUE(members[1].self);
   EXPECT_TRUE(members[1].reachable);
-  EXPECT_EQ(&second.ring(), &members_.at(2).node->ring());
+  EXPECT_EQ(second.ring(), members_.at(2).node->ring());
 }
 
 TEST_F(NodeBackendTest, QuorumShortOfPeersIsUnavailableNotSuccess) {

@@ -288,7 +288,21 @@ void RespConnection::Info(const resp::Command& command, std::string* reply) {
   text += "partition_count:" + std::to_string(status.partition_count) + "\r\n";
   text += "default_read_consistency:" + ToString(status.default_read) + "\r\n";
   text += "default_write_consistency:" + ToString(status.default_write) + "\r\n";
-  text += "ready:" + std::string(backend_->Ready() ? "1" : "0") + "\r\n";
+  const std::string not_ready = backend_->NotReadyReason();
+  text += "ready:" + std::string(not_ready.empty() ? "1" : "0") + "\r\n";
+  if (!not_ready.empty()) text += "not_ready_reason:" + not_ready + "\r\n";
+  text += "owns_data:" + std::string(status.owns_data ? "1" : "0") + "\r\n";
+  text += "\r\n# Members\r\n";
+  for (const MemberStatus& member : backend_->Members()) {
+    text += "member_" + std::to_string(member.id) + ":state=" +
+            (member.state.empty() ? std::string(member.reachable ? "reachable" : "unreachable")
+                                  : member.state) +
+            ",incarnation=" + std::to_string(member.incarnation) +
+            ",last_heard_ms_ago=" + std::to_string(member.last_heard_ms_ago) +
+            ",peer=" + member.peer_address + ",resp=" + member.resp_address +
+            ",http=" + member.http_address + ",owns_data=" + (member.owns_data ? "1" : "0") +
+            (member.self ? ",self=1" : "") + "\r\n";
+  }
   text += "\r\n# Connection\r\n";
   text += "consistency:" + ToString(consistency_) + "\r\n";
   resp::AppendBulkString(reply, text);

@@ -158,7 +158,7 @@ Status TcpTransport::Enqueue(NodeId to, Peer& peer, std::string bytes) {
   ++stats_.messages_sent;
   if (peer.connected) {
     MKS_ASSERT(peer.queue.empty());
-    peer.connection->Write(frame);
+    WriteFrame(peer, frame);
     return Status::Ok();
   }
   peer.queued_bytes += frame.size();
@@ -187,8 +187,9 @@ void TcpTransport::StartConnect(NodeId peer_id) {
   handlers.on_close = [this, peer_id](Status reason) {
     OnOutboundClosed(peer_id, std::move(reason));
   };
-  // Peers never send on our outbound connection; anything that arrives is
-  // ignored rather than trusted.
+  // Peers send on our outbound connection only their challenge, or a
+  // refusal; without a secret anything that arrives is ignored.
+  handlers.on_data = [this, peer_id](std::string_view bytes) { OnOutboundData(peer_id, bytes); };
   Result<std::unique_ptr<Connection>> connection =
       Connection::Connect(reactor_, peer.address, std::move(handlers));
   if (!connection.ok()) {
@@ -203,15 +204,66 @@ void TcpTransport::OnConnected(NodeId peer_id) {
   Peer& peer = peers_.at(peer_id);
   MKS_ASSERT(peer.connection);
   MKS_ASSERT(!peer.connected);
+  ++stats_.connects;
+  // With a secret, frames wait for the peer's challenge and our hello.
+  if (options_.auth == nullptr) FinishConnect(peer_id);
+}
+
+void TcpTransport::FinishConnect(NodeId peer_id) {
+  Peer& peer = peers_.at(peer_id);
+  MKS_ASSERT(peer.connection);
+  MKS_ASSERT(!peer.connected);
   peer.connected = true;
   peer.backoff_ns = options_.initial_backoff_ns;
-  ++stats_.connects;
   while (!peer.queue.empty()) {
-    peer.connection->Write(peer.queue.front());
+    WriteFrame(peer, peer.queue.front());
     peer.queued_bytes -= peer.queue.front().size();
     peer.queue.pop_front();
   }
   MKS_ASSERT_EQ(peer.queued_bytes, 0u);
+}
+
+void TcpTransport::WriteFrame(Peer& peer, const std::string& frame) {
+  MKS_ASSERT(peer.connected);
+  peer.connection->Write(frame);
+  if (options_.auth != nullptr) peer.connection->Write(peer.session.NextTag(frame));
+}
+
+void TcpTransport::Report(const std::string& what) {
+  if (options_.on_refusal) options_.on_refusal(what);
+}
+
+void TcpTransport::OnOutboundData(NodeId peer_id, std::string_view bytes) {
+  Peer& peer = peers_.at(peer_id);
+  if (options_.auth == nullptr || !peer.connection) return;
+  peer.handshake.append(bytes);
+  const std::string who = peer_id >= kFirstAddressOnlyId
+                              ? "the seed at " + peer.address.ToString()
+                              : "node " + std::to_string(peer_id) + " at " +
+                                    peer.address.ToString();
+  if (peer.handshake.size() >= kRefusalMagic.size() && peer.handshake.starts_with(kRefusalMagic)) {
+    // The reason follows; the peer closes once it is sent. Reported once
+    // per connection, with what arrived in this read.
+    if (!peer.refusal_reported) {
+      peer.refusal_reported = true;
+      ++stats_.refusals_received;
+      Report(who + " refused this node: " + peer.handshake.substr(kRefusalMagic.size()));
+    }
+    return;
+  }
+  if (peer.connected || peer.handshake.size() < kChallengeBytes) return;
+  Result<std::string> hello =
+      options_.auth->Hello(peer.handshake.substr(0, kChallengeBytes), self_, &peer.session);
+  if (!hello.ok()) {
+    Report("cannot authenticate to " + who + ": " + hello.status().message());
+    peer.connection->Close();
+    OnOutboundClosed(peer_id, hello.status());
+    return;
+  }
+  // What follows the challenge can only be a refusal.
+  peer.handshake.erase(0, kChallengeBytes);
+  peer.connection->Write(*hello);
+  FinishConnect(peer_id);
 }
 
 void TcpTransport::OnOutboundClosed(NodeId peer_id, Status reason) {
@@ -224,6 +276,9 @@ void TcpTransport::OnOutboundClosed(NodeId peer_id, Status reason) {
   }
   reason.IgnoreError();  // loss is the contract; the counters tell the story
   peer.connected = false;
+  peer.handshake.clear();
+  peer.session = PeerSession();
+  peer.refusal_reported = false;
   // Destroying the connection inside its own on_close is allowed (see
   // Connection); its unsent bytes are lost.
   peer.connection.reset();
@@ -264,16 +319,61 @@ void TcpTransport::OnAccept(FileDescriptor socket) {
       Connection::Adopt(reactor_, std::move(socket), std::move(handlers));
   if (!connection.ok()) return;  // the socket closes; the peer will retry
   ++stats_.accepted;
-  inbound_.emplace(inbound_id,
-                   Inbound{std::move(*connection),
-                           FrameDecoder(options_.max_message_bytes)});
+  const size_t trailer = options_.auth != nullptr ? kTagBytes : 0;
+  Inbound accepted{std::move(*connection), FrameDecoder(options_.max_message_bytes, trailer),
+                   "", "", false, kNoNode, PeerSession()};
+  auto [it, inserted] = inbound_.emplace(inbound_id, std::move(accepted));
+  MKS_ASSERT(inserted);
+  if (options_.auth != nullptr) {
+    it->second.challenge = options_.auth->NewChallenge();
+    it->second.connection->Write(it->second.challenge);
+  }
   MKS_ASSERT_LE(inbound_.size(), options_.max_inbound_connections);
+}
+
+void TcpTransport::Refuse(uint64_t inbound_id, const std::string& reason) {
+  auto found = inbound_.find(inbound_id);
+  MKS_ASSERT(found != inbound_.end());
+  ++stats_.peers_refused;
+  Report("refused a peer connection: " + reason);
+  found->second.connection->Write(std::string(kRefusalMagic) + reason);
+  // Closed once the refusal is sent; on_close then erases it.
+  found->second.connection->CloseWhenFlushed();
+}
+
+bool TcpTransport::CheckInboundHello(Inbound& inbound) {
+  MKS_ASSERT(options_.auth != nullptr);
+  MKS_ASSERT(!inbound.authenticated);
+  Result<NodeId> sender =
+      options_.auth->CheckHello(inbound.challenge, inbound.hello.substr(0, kHelloBytes),
+                                &inbound.session);
+  if (!sender.ok()) return false;
+  if (*sender >= kFirstAddressOnlyId) return false;
+  inbound.sender = *sender;
+  inbound.authenticated = true;
+  return true;
 }
 
 void TcpTransport::OnInboundData(uint64_t inbound_id, std::string_view bytes) {
   const auto found = inbound_.find(inbound_id);
   MKS_ASSERT(found != inbound_.end());
-  FrameDecoder& decoder = found->second.decoder;
+  Inbound& inbound = found->second;
+  if (options_.auth != nullptr && !inbound.authenticated) {
+    if (inbound.connection->closed()) return;
+    inbound.hello.append(bytes);
+    const bool looks_wrong = inbound.hello.size() >= kHelloMagic.size() &&
+                             !inbound.hello.starts_with(kHelloMagic);
+    if (!looks_wrong && inbound.hello.size() < kHelloBytes) return;
+    if (looks_wrong || !CheckInboundHello(inbound)) {
+      Refuse(inbound_id, looks_wrong ? "no authentication hello (a peer without the cluster "
+                                       "secret, or not an mks node)"
+                                     : "authentication failed: the peer does not hold this "
+                                       "cluster's secret");
+      return;
+    }
+    bytes = std::string_view(inbound.hello).substr(kHelloBytes);
+  }
+  FrameDecoder& decoder = inbound.decoder;
   decoder.Feed(bytes);
   for (;;) {
     Result<std::optional<Frame>> next = decoder.Next();
@@ -288,6 +388,17 @@ void TcpTransport::OnInboundData(uint64_t inbound_id, std::string_view bytes) {
     }
     if (!next->has_value()) return;
     Frame& frame = **next;
+    if (options_.auth != nullptr) {
+      std::string framed;
+      AppendFrame(frame.sender, frame.payload, &framed);
+      if (frame.sender != inbound.sender || !inbound.session.CheckNextTag(framed, frame.trailer)) {
+        ++stats_.bad_frames;
+        Report("closed the connection of node " + std::to_string(inbound.sender) +
+               ": a frame failed its authentication tag");
+        inbound_.erase(found);
+        return;
+      }
+    }
     if (!handler_) {
       ++stats_.messages_dropped_no_handler;
       continue;

@@ -29,6 +29,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -38,6 +39,7 @@
 #include "core/runtime/scheduler.h"
 #include "net/connection.h"
 #include "net/frame.h"
+#include "net/peer_auth.h"
 #include "net/reactor.h"
 #include "net/socket.h"
 
@@ -55,6 +57,12 @@ struct TcpTransportOptions {
   int64_t initial_backoff_ns = 50'000'000;   // 50 ms
   int64_t max_backoff_ns = 5'000'000'000;    // 5 s
   uint64_t random_seed = 1;                  // for backoff jitter only
+  // The cluster secret (net/peer_auth.h): every connection must prove it,
+  // both ways. Null: peers are not authenticated. Outlives the transport.
+  const PeerAuth* auth = nullptr;
+  // Told, with a sentence an operator can act on, of every peer this node
+  // refused and every refusal it received. Optional.
+  std::function<void(const std::string& what)> on_refusal;
 };
 
 // Counters for /metrics and tests. Monotonic over the transport's life.
@@ -69,6 +77,8 @@ struct TcpTransportStats {
   uint64_t disconnects = 0;          // established outbound connections lost
   uint64_t accepted = 0;             // inbound connections accepted
   uint64_t inbound_refused = 0;      // closed at once: over the limit
+  uint64_t peers_refused = 0;        // inbound peers that failed authentication
+  uint64_t refusals_received = 0;    // peers that refused this node
 };
 
 class TcpTransport final : public Network {
@@ -133,13 +143,25 @@ class TcpTransport final : public Network {
     // Null while disconnected. Once `connected`, the queue is empty: new
     // frames go straight to the connection's buffer.
     std::unique_ptr<Connection> connection;
-    bool connected = false;
+    bool connected = false;  // and, with a secret, authenticated
     int64_t backoff_ns = 0;
     runtime::TimerId reconnect_timer;  // sequence 0 when none pending
+    // With a secret: what the peer sent (its challenge, or a refusal), and
+    // this direction's session once the hello is sent.
+    std::string handshake;
+    PeerSession session;
+    bool refusal_reported = false;
   };
   struct Inbound {
     std::unique_ptr<Connection> connection;
     FrameDecoder decoder;
+    // With a secret: the challenge sent, the hello as it arrives, and once
+    // it checked, the session and the node it names.
+    std::string challenge;
+    std::string hello;
+    bool authenticated = false;
+    NodeId sender = kNoNode;
+    PeerSession session;
   };
 
   TcpTransport(Reactor* reactor, runtime::ProcessId timer_process, NodeId self,
@@ -147,6 +169,17 @@ class TcpTransport final : public Network {
   Status Enqueue(NodeId to, Peer& peer, std::string bytes);
   void StartConnect(NodeId peer_id);
   void OnConnected(NodeId peer_id);
+  // With a secret: the peer's challenge (or refusal) on an outbound
+  // connection.
+  void OnOutboundData(NodeId peer_id, std::string_view bytes);
+  // Marks `peer` connected and writes what waited for it.
+  void FinishConnect(NodeId peer_id);
+  // Writes one frame (and its tag, with a secret) to `peer`'s connection.
+  void WriteFrame(Peer& peer, const std::string& frame);
+  // Answers an inbound hello; false when the connection was refused.
+  bool CheckInboundHello(Inbound& inbound);
+  void Refuse(uint64_t inbound_id, const std::string& reason);
+  void Report(const std::string& what);
   void OnOutboundClosed(NodeId peer_id, Status reason);
   void ScheduleReconnect(NodeId peer_id);
   void OnAccept(FileDescriptor socket);

@@ -263,3 +263,104 @@ TEST_F(TcpTransportTest, OversizedMessageIsRefused) {
 
 }  // namespace
 }  // namespace mks::net
+
+namespace mks::net {
+namespace {
+
+// The same two transports, each proving a cluster secret.
+class AuthenticatedTransportTest : public TcpTransportTest {
+ protected:
+  void SetUp() override {}
+
+  // Builds A and B with secrets `a_secret` and `b_secret`.
+  void Build(const std::string& a_secret, const std::string& b_secret) {
+    secret_a_ = std::make_unique<PeerAuth>(*PeerAuth::FromSecret(a_secret));
+    secret_b_ = std::make_unique<PeerAuth>(*PeerAuth::FromSecret(b_secret));
+    Result<std::unique_ptr<Reactor>> created = Reactor::Create(&scheduler_);
+    ASSERT_TRUE(created.ok());
+    reactor_ = std::move(*created);
+    process_ = scheduler_.CreateProcess("transport");
+    options_.initial_backoff_ns = 2'000'000;
+    options_.max_backoff_ns = 20'000'000;
+    Result<FileDescriptor> listen_a = ListenTcp({"127.0.0.1", 0});
+    Result<FileDescriptor> listen_b = ListenTcp({"127.0.0.1", 0});
+    ASSERT_TRUE(listen_a.ok() && listen_b.ok());
+    peers_[kA] = {"127.0.0.1", *LocalPort(listen_a->get())};
+    peers_[kB] = {"127.0.0.1", *LocalPort(listen_b->get())};
+    options_.auth = secret_a_.get();
+    options_.on_refusal = [this](const std::string& what) { refusals_a_.push_back(what); };
+    a_ = MakeTransport(kA, std::move(*listen_a), &received_by_a_);
+    options_.auth = secret_b_.get();
+    options_.on_refusal = [this](const std::string& what) { refusals_b_.push_back(what); };
+    b_ = MakeTransport(kB, std::move(*listen_b), &received_by_b_);
+  }
+
+  std::unique_ptr<PeerAuth> secret_a_;
+  std::unique_ptr<PeerAuth> secret_b_;
+  std::vector<std::string> refusals_a_;
+  std::vector<std::string> refusals_b_;
+};
+
+TEST_F(AuthenticatedTransportTest, PeersSharingTheSecretTalk) {
+  Build("the cluster secret, long enough", "the cluster secret, long enough");
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(a_->Send(kB, "m" + std::to_string(i)).ok());
+  ASSERT_TRUE(b_->Send(kA, "back").ok());
+  ASSERT_TRUE(RunUntil([&] { return received_by_b_.size() == 50 && received_by_a_.size() == 1; }));
+  EXPECT_EQ(received_by_b_[49], (Received{kA, "m49"}));
+  EXPECT_EQ(b_->stats().peers_refused, 0u);
+  EXPECT_TRUE(refusals_a_.empty() && refusals_b_.empty());
+}
+
+TEST_F(AuthenticatedTransportTest, AnotherSecretIsRefusedAndBothSidesSaySo) {
+  Build("the cluster secret, long enough", "another secret, also long enough");
+  ASSERT_TRUE(a_->Send(kB, "let me in").ok());
+  ASSERT_TRUE(RunUntil([&] { return !refusals_a_.empty() && !refusals_b_.empty(); }));
+  EXPECT_TRUE(received_by_b_.empty());
+  EXPECT_GE(b_->stats().peers_refused, 1u);
+  EXPECT_GE(a_->stats().refusals_received, 1u);
+  EXPECT_NE(refusals_b_[0].find("does not hold this cluster's secret"), std::string::npos)
+      << refusals_b_[0];
+  EXPECT_NE(refusals_a_[0].find("node 2 at 127.0.0.1:"), std::string::npos) << refusals_a_[0];
+  EXPECT_NE(refusals_a_[0].find("refused this node"), std::string::npos) << refusals_a_[0];
+}
+
+TEST_F(AuthenticatedTransportTest, AFrameWithoutTheHandshakeIsRefused) {
+  Build("the cluster secret, long enough", "the cluster secret, long enough");
+  RawClient stranger(reactor_.get(), peers_[kB]);
+  std::string frame;
+  AppendFrame(kA, "forged replica.put", &frame);
+  stranger.Write(frame);
+  ASSERT_TRUE(RunUntil([&] { return stranger.closed(); }));
+  EXPECT_TRUE(received_by_b_.empty());
+  EXPECT_EQ(b_->stats().peers_refused, 1u);
+}
+
+TEST(PeerAuthTest, HelloProvesTheSecretAndBindsTheChallenge) {
+  const PeerAuth auth = *PeerAuth::FromSecret("a secret of sixteen+\n");
+  const PeerAuth other = *PeerAuth::FromSecret("a different secret here");
+  EXPECT_TRUE(PeerAuth::FromSecret("short").status().IsInvalidArgument());
+  const std::string challenge = auth.NewChallenge();
+  EXPECT_NE(challenge, auth.NewChallenge());
+  PeerSession client;
+  PeerSession server;
+  Result<std::string> hello = auth.Hello(challenge, 7, &client);
+  ASSERT_TRUE(hello.ok());
+  Result<NodeId> sender = auth.CheckHello(challenge, *hello, &server);
+  ASSERT_TRUE(sender.ok()) << sender.status();
+  EXPECT_EQ(*sender, 7u);
+  // The sessions agree, in order, once each.
+  const std::string first = client.NextTag("frame one");
+  const std::string second = client.NextTag("frame two");
+  EXPECT_FALSE(server.CheckNextTag("frame two", second));  // out of order
+  EXPECT_TRUE(server.CheckNextTag("frame one", first));
+  EXPECT_FALSE(server.CheckNextTag("frame 2!!", second));  // altered
+  EXPECT_TRUE(server.CheckNextTag("frame two", second));
+  // Another secret, or a replayed hello answering an old challenge, fails.
+  PeerSession ignored;
+  EXPECT_FALSE(other.CheckHello(challenge, *hello, &ignored).ok());
+  EXPECT_FALSE(auth.CheckHello(auth.NewChallenge(), *hello, &ignored).ok());
+  EXPECT_FALSE(auth.Hello("no challenge here at all", 7, &ignored).ok());
+}
+
+}  // namespace
+}  // namespace mks::net

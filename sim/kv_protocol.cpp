@@ -122,7 +122,7 @@ class KvNode final : public ProtocolNode {
     checker_ = checker;
     checker->AttachDisk(context.env.node_id, context.env.disk);
     checker->NodeStarted(context.env.node_id, node_.get());
-    checker->CheckRing(context.env.node_id, node_->ring());
+    checker->CheckRing(context.env.node_id, *node_->ring());
     node_->coordinator().set_canaries(canaries.coordinator);
     node_->replica().set_canaries(canaries.replica);
   }
@@ -154,7 +154,7 @@ class KvNode final : public ProtocolNode {
 
   std::string ConvergenceDigest() const override {
     std::string digest;
-    for (PartitionId partition : node_->ring().PartitionsOwnedBy(node_->id())) {
+    for (PartitionId partition : node_->ring()->PartitionsOwnedBy(node_->id())) {
       const Status visited = node_->store().ForEachInPartition(
           partition, [&](std::string_view key, const Version& version) {
             PutFixed32(&digest, partition);

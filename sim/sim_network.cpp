@@ -199,6 +199,7 @@ Status SimNetwork::Send(uint32_t from_index, NodeId to, std::string bytes) {
   const int64_t now_ns = scheduler_->NowNanos();
   const NodeId from = endpoints_[from_index]->id_;
   ++stats_.sent;
+  stats_.bytes_sent += bytes.size();
   tracer_->Record(now_ns, TraceKind::kSend, from, to, bytes.size());
   if (from < kAnyClientId && to < kAnyClientId && !secret_group_.empty()) {
     const auto group_of = [this](NodeId id) {

@@ -47,6 +47,7 @@ struct NetworkConfig {
 
 struct NetworkStats {
   uint64_t sent = 0;               // Send() calls accepted
+  uint64_t bytes_sent = 0;         // ... and the bytes they carried
   uint64_t delivered = 0;          // handler calls
   uint64_t dropped_cut = 0;        // by a partition
   uint64_t dropped_loss = 0;       // by random loss

@@ -35,13 +35,24 @@ cluster_ports() {
   done
 }
 
-# write_configs COUNT N [extra YAML lines]: one config file per node.
+# write_secret FILE: a new random cluster secret in FILE (mode 600).
+write_secret() {
+  (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$1")
+}
+
+# write_configs COUNT N [extra YAML lines]: one config file per node. Every
+# node lists the members (they place the data), proves the cluster secret
+# of CLUSTER_DIR/secret (written when missing) and, but node 1, joins
+# gossip through node 1's address.
 write_configs() {
-  local count=$1 n=$2 extra=${3:-} i j peers=""
+  local count=$1 n=$2 extra=${3:-} i j peers="" join
+  [ -f "$CLUSTER_DIR/secret" ] || write_secret "$CLUSTER_DIR/secret"
   for ((j = 1; j <= count; j++)); do
     peers+="\"$j=127.0.0.1:${PEER_PORT[j]}\", "
   done
   for ((i = 1; i <= count; i++)); do
+    join="[]"
+    [ "$i" -eq 1 ] || join="[\"127.0.0.1:${PEER_PORT[1]}\"]"
     cat >"$CLUSTER_DIR/node-$i.yaml" <<EOF
 node_id: $i
 listen: 127.0.0.1:${PEER_PORT[i]}
@@ -50,6 +61,8 @@ resp_port: ${RESP_PORT[i]}
 http_port: ${HTTP_PORT[i]}
 data_dir: $CLUSTER_DIR/data-$i
 peers: [${peers%, }]
+join: $join
+secret_file: $CLUSTER_DIR/secret
 replication_factor: $n
 read_consistency: quorum
 write_consistency: quorum

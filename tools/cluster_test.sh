@@ -4,7 +4,7 @@
 # sockets.
 #
 # usage: cluster_test.sh MKS_NODE MKS CASE
-#   CASE: quorum | restart | clients | malformed
+#   CASE: quorum | restart | clients | malformed | gossip | secret | gossip
 set -euo pipefail
 MKS_NODE=$1
 MKS=$2
@@ -16,7 +16,7 @@ CLUSTER_DIR=$(mktemp -d "${TMPDIR:-/tmp}/mks-cluster-test.XXXXXX")
 
 finish() {
   local code=$?
-  stop_cluster 3
+  stop_cluster 4
   # A sanitizer build reports at exit (leaks) into the node's log.
   if grep -l "Sanitizer" "$CLUSTER_DIR"/node-*.log >&2 2>/dev/null; then
     echo "FAIL: a sanitizer reported in the logs above" >&2
@@ -177,6 +177,111 @@ case_malformed() {
   expect "still serving RESP" PONG "$(rcli 1 PING)"
   expect "still serving writes" OK "$(rcli 1 SET after-abuse yes)"
   expect "still serving HTTP" yes "$(curl -sf "http://127.0.0.1:$http/v1/kv/after-abuse")"
+}
+
+# now_ms: the wall clock in milliseconds.
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# member_state VIA ID: the state node VIA's view holds of node ID ("" when
+# it does not know it).
+member_state() {
+  curl -sf "http://127.0.0.1:${HTTP_PORT[$1]}/v1/members" |
+    python3 -c 'import json, sys
+for m in json.load(sys.stdin):
+    if m["id"] == int(sys.argv[1]): print(m["state"])' "$2"
+}
+
+# wait_state VIA ID STATE SECONDS: waits until VIA holds ID in STATE.
+wait_state() {
+  local deadline=$(($(now_ms) + $4 * 1000))
+  while [ "$(now_ms)" -lt "$deadline" ]; do
+    [ "$(member_state "$1" "$2")" = "$3" ] && return 0
+    sleep 0.1
+  done
+  fail "node $1 does not hold node $2 $3 within $4 s (holds '$(member_state "$1" "$2")')"
+}
+
+# Gossip: a 4th node joins with nothing but --join; a kill -9 is detected and
+# logged everywhere; with two of three dead a QUORUM write fails at once.
+case_gossip() {
+  start_cluster
+  local ports
+  read -r -a ports <<<"$(free_ports 3)"
+  PEER_PORT[4]=${ports[0]}; RESP_PORT[4]=${ports[1]}; HTTP_PORT[4]=${ports[2]}
+  cat >"$CLUSTER_DIR/node-4.yaml" <<EOF
+node_id: 4
+listen: 127.0.0.1:${PEER_PORT[4]}
+client_host: 127.0.0.1
+resp_port: ${RESP_PORT[4]}
+http_port: ${HTTP_PORT[4]}
+data_dir: $CLUSTER_DIR/data-4
+join: ["127.0.0.1:${PEER_PORT[2]}"]
+secret_file: $CLUSTER_DIR/secret
+EOF
+  local started killed answer elapsed
+  started=$(now_ms)
+  start_node 4
+  for i in 1 2 3; do wait_state "$i" 4 alive 5; done
+  echo "node 4 listed alive by all three $(($(now_ms) - started)) ms after it started"
+  mks 1 members | grep -q '"id":4' || fail "mks members does not list node 4"
+  case "$(curl -s "http://127.0.0.1:${HTTP_PORT[4]}/readyz")" in
+    "not ready: node 4 is not in the member list"*) ;;
+    *) fail "node 4 claims to be ready although it owns no data" ;;
+  esac
+  killed=$(now_ms)
+  kill_node 3 KILL
+  for i in 1 2 4; do wait_state "$i" 3 dead 20; done
+  echo "node 3 held dead by every other node $(($(now_ms) - killed)) ms after kill -9"
+  grep -q "member dead node=3" "$CLUSTER_DIR/node-1.log" || fail "node 1 did not log the death"
+  kill_node 2 KILL
+  wait_state 1 2 dead 20
+  # Timed from request to reply on an open connection, so the client's own
+  # start does not count.
+  read -r elapsed answer <<<"$(python3 -c 'import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+command = b"*5\r\n$3\r\nSET\r\n$6\r\nlonely\r\n$5\r\nvalue\r\n$11\r\nCONSISTENCY\r\n$6\r\nquorum\r\n"
+start = time.monotonic()
+s.sendall(command)
+reply = s.recv(4096).decode()
+print(int((time.monotonic() - start) * 1000), reply.strip())' "${RESP_PORT[1]}")"
+  case "$answer" in
+    *"1 of 3 replicas alive, 2 needed"*) ;;
+    *) fail "a QUORUM write with two of three dead answered '$answer'" ;;
+  esac
+  [ "$elapsed" -lt 50 ] || fail "the refused write took $elapsed ms"
+  echo "QUORUM write with two of three dead refused in $elapsed ms: $answer"
+}
+
+# A node holding another secret can neither join nor be joined; both sides
+# log why.
+case_secret() {
+  start_cluster
+  local ports deadline
+  read -r -a ports <<<"$(free_ports 3)"
+  PEER_PORT[4]=${ports[0]}; RESP_PORT[4]=${ports[1]}; HTTP_PORT[4]=${ports[2]}
+  write_secret "$CLUSTER_DIR/other-secret"
+  cat >"$CLUSTER_DIR/node-4.yaml" <<EOF
+node_id: 4
+listen: 127.0.0.1:${PEER_PORT[4]}
+client_host: 127.0.0.1
+resp_port: ${RESP_PORT[4]}
+http_port: ${HTTP_PORT[4]}
+data_dir: $CLUSTER_DIR/data-4
+join: ["127.0.0.1:${PEER_PORT[1]}"]
+secret_file: $CLUSTER_DIR/other-secret
+EOF
+  start_node 4
+  deadline=$(($(now_ms) + 10000))
+  until grep -q "refused this node" "$CLUSTER_DIR/node-4.log" &&
+        grep -q "does not hold this cluster's secret" "$CLUSTER_DIR/node-1.log"; do
+    [ "$(now_ms)" -lt "$deadline" ] || fail "the refusal was not logged on both sides"
+    sleep 0.1
+  done
+  grep -h "peer refused" "$CLUSTER_DIR/node-1.log" "$CLUSTER_DIR/node-4.log" | head -2
+  sleep 2
+  expect "node 1 does not list node 4" "" "$(member_state 1 4)"
+  expect "node 4 lists no member" "" "$(member_state 4 1)"
+  expect "the cluster still serves" OK "$(rcli 1 SET still here CONSISTENCY all)"
 }
 
 "case_$CASE"

@@ -24,6 +24,7 @@
 #include "net/http_frontend.h"
 #include "net/metrics.h"
 #include "net/node_backend.h"
+#include "net/peer_auth.h"
 #include "net/reactor.h"
 #include "net/resp_frontend.h"
 #include "net/sessions.h"
@@ -72,6 +73,28 @@ class Logger {
   NodeId node_ = 0;
 };
 
+// Logs a member's change of state in this node's gossip view.
+void LogChange(const Logger& log, const gossip::MemberChange& change) {
+  const gossip::MemberRecord& now = change.after;
+  const std::string state(gossip::MemberStateName(now.state));
+  std::string what;
+  if (!change.before.has_value()) {
+    what = "member joined";
+  } else if (*change.before == now.state) {
+    return;  // a new incarnation of a member alive all along
+  } else if (now.state == gossip::MemberState::kAlive) {
+    what = "member back";
+  } else {
+    what = "member " + state;
+  }
+  log.Info(what + " node=" + std::to_string(change.node) + " state=" + state +
+           " incarnation=" + std::to_string(now.incarnation) + " peer=" + now.addresses.peer +
+           (now.state == gossip::MemberState::kSuspect || now.state == gossip::MemberState::kDead
+                ? " declared_by=" + (change.by_self ? std::string("this node")
+                                                    : "node " + std::to_string(now.from))
+                : ""));
+}
+
 // Everything a running node owns, in construction order; destroyed in
 // reverse, so servers go before the node and the node before its disk, and
 // the disk (whose writer thread posts to the reactor) before the reactor.
@@ -81,6 +104,7 @@ struct RunningNode {
   std::unique_ptr<net::Reactor> reactor;
   runtime::ProcessId process = 0;
   std::unique_ptr<disk::LevelDbDisk> disk;
+  std::unique_ptr<net::PeerAuth> auth;  // null without a secret
   std::unique_ptr<net::TcpTransport> transport;
   std::unique_ptr<Node> node;
   std::unique_ptr<net::NodeBackend> node_backend;
@@ -163,8 +187,26 @@ Status Start(const NodeSettings& settings, const Logger& log, RunningNode* runni
   net::TcpTransportOptions transport_options;
   transport_options.random_seed =
       static_cast<uint64_t>(running->clock.WallMicros()) ^ static_cast<uint64_t>(getpid());
-  Result<std::unique_ptr<net::TcpTransport>> transport = net::TcpTransport::Create(
-      running->reactor.get(), running->process, settings.node_id, *peers, transport_options);
+  if (!settings.secret_file.empty()) {
+    Result<net::PeerAuth> auth = net::PeerAuth::FromFile(settings.secret_file);
+    MKS_RETURN_IF_ERROR(auth.status());
+    running->auth = std::make_unique<net::PeerAuth>(std::move(*auth));
+    transport_options.auth = running->auth.get();
+  } else {
+    log.Warn("no secret_file: peer traffic is not authenticated");
+  }
+  transport_options.on_refusal = [&log](const std::string& what) {
+    log.Warn("peer refused reason=\"" + what + "\"");
+  };
+  // The transport starts with the configured members (and this node); the
+  // others it learns from gossip.
+  std::map<NodeId, net::SocketAddress> transport_peers = *peers;
+  Result<net::SocketAddress> listen = net::ParseSocketAddress(settings.listen);
+  MKS_RETURN_IF_ERROR(listen.status());
+  transport_peers.emplace(settings.node_id, *listen);
+  Result<std::unique_ptr<net::TcpTransport>> transport =
+      net::TcpTransport::Create(running->reactor.get(), running->process, settings.node_id,
+                                transport_peers, transport_options);
   MKS_RETURN_IF_ERROR(transport.status());
   running->transport = std::move(*transport);
 
@@ -176,6 +218,9 @@ Status Start(const NodeSettings& settings, const Logger& log, RunningNode* runni
       Node::Open(*options, env, &running->scheduler, running->process);
   MKS_RETURN_IF_ERROR(node.status());
   running->node = std::move(*node);
+  if (gossip::Gossip* gossip = running->node->gossip()) {
+    gossip->AddListener([&log](const gossip::MemberChange& change) { LogChange(log, change); });
+  }
 
   running->node_backend = std::make_unique<net::NodeBackend>(
       running->node.get(), running->transport.get(), &running->clock, *peers);
@@ -184,15 +229,19 @@ Status Start(const NodeSettings& settings, const Logger& log, RunningNode* runni
   running->http_front_end = std::make_unique<net::HttpFrontEnd>(running->backend.get());
   MKS_RETURN_IF_ERROR(StartServers(settings, log, running));
   running->transport->ConnectAll();
-  log.Info("serving: peers on " + peers->at(settings.node_id).ToString() + ", RESP on " +
-           settings.client_host + ":" + std::to_string(running->resp_server->port()) +
-           ", HTTP on " + settings.client_host + ":" +
-           std::to_string(running->http_server->port()) + ", data in " + settings.data_dir +
-           ", " + std::to_string(peers->size()) + " members, N=" +
-           std::to_string(running->node->ring().replication_factor()) + " Q=" +
-           std::to_string(running->node->ring().partition_count()) + " R=" +
-           ToString(options->coordinator.default_read) + " W=" +
-           ToString(options->coordinator.default_write));
+  const Ring* ring = running->node->ring();
+  std::string seeds;
+  for (const std::string& seed : settings.join) seeds += (seeds.empty() ? "" : ",") + seed;
+  log.Info("serving: peers on " + listen->ToString() + ", RESP on " + settings.client_host +
+           ":" + std::to_string(running->resp_server->port()) + ", HTTP on " +
+           settings.client_host + ":" + std::to_string(running->http_server->port()) +
+           ", data in " + settings.data_dir + ", " + std::to_string(peers->size()) +
+           " configured members" + (seeds.empty() ? "" : ", joining through " + seeds) +
+           (ring == nullptr ? ", owning no data"
+                            : ", N=" + std::to_string(ring->replication_factor()) +
+                                  " Q=" + std::to_string(ring->partition_count())) +
+           " R=" + ToString(options->coordinator.default_read) +
+           " W=" + ToString(options->coordinator.default_write));
   return Status::Ok();
 }
 
@@ -214,6 +263,14 @@ int Run(const NodeSettings& settings, Logger& log) {
   // Servers first: their connections end, so no new operation starts.
   running.resp_server.reset();
   running.http_server.reset();
+  // Announce the leave, so members hold this node left at once rather
+  // than suspecting it; bounded by the gossip's own wait.
+  if (gossip::Gossip* gossip = running.node->gossip()) {
+    auto left = running.scheduler.Spawn(running.process, "leave", [gossip] { gossip->Leave(); });
+    const Result<bool> done =
+        running.reactor->RunUntil([&left] { return left.IsReady(); }, 3'000'000'000);
+    log.Info(done.ok() && *done ? "left the cluster" : "leave not acknowledged in time");
+  }
   running.scheduler.Kill(running.process);
   running.http_front_end.reset();
   running.backend.reset();
@@ -253,6 +310,18 @@ int main(int argc, char** argv) {
       {app.add_option("--http-port", settings.http_port, "HTTP port"), "http_port"},
       {app.add_option("--data-dir", settings.data_dir, "LevelDB directory"), "data_dir"},
       {app.add_option("--peer", settings.peers, "a member, id=host:port (repeat)"), "peers"},
+      {app.add_option("--join", settings.join, "seed addresses host:port to join through")
+           ->delimiter(','),
+       "join"},
+      {app.add_option("--secret-file", settings.secret_file,
+                      "the cluster secret peers must prove"),
+       "secret_file"},
+      {app.add_option("--gossip-probe-interval-ms", settings.gossip_probe_interval_ms,
+                      "SWIM protocol period"),
+       "gossip_probe_interval_ms"},
+      {app.add_option("--gossip-probe-timeout-ms", settings.gossip_probe_timeout_ms,
+                      "ack timeout of a probe"),
+       "gossip_probe_timeout_ms"},
       {app.add_option("-N,--replication-factor", settings.replication_factor, "N"),
        "replication_factor"},
       {app.add_option("-R,--read-consistency", settings.read_consistency,

@@ -7,6 +7,7 @@
 
 #include "core/assertions.h"
 #include "core/coordinator.h"
+#include "net/tcp_transport.h"
 
 namespace mks::tools {
 namespace {
@@ -31,6 +32,13 @@ Status ApplyKey(const std::string& key, const YAML::Node& value,
   if (key == "http_port") return Read(value, key, &s->http_port);
   if (key == "data_dir") return Read(value, key, &s->data_dir);
   if (key == "peers") return Read(value, key, &s->peers);
+  if (key == "join") return Read(value, key, &s->join);
+  if (key == "secret_file") return Read(value, key, &s->secret_file);
+  if (key == "gossip_probe_interval_ms") return Read(value, key, &s->gossip_probe_interval_ms);
+  if (key == "gossip_probe_timeout_ms") return Read(value, key, &s->gossip_probe_timeout_ms);
+  if (key == "gossip_push_pull_interval_ms") {
+    return Read(value, key, &s->gossip_push_pull_interval_ms);
+  }
   if (key == "replication_factor") return Read(value, key, &s->replication_factor);
   if (key == "read_consistency") return Read(value, key, &s->read_consistency);
   if (key == "write_consistency") return Read(value, key, &s->write_consistency);
@@ -40,6 +48,38 @@ Status ApplyKey(const std::string& key, const YAML::Node& value,
   if (key == "log_level") return Read(value, key, &s->log_level);
   return Status::InvalidArgument("unknown config key '" + key + "'");
 }
+
+// Gossip: timing, seeds, the configured peers and this node's addresses.
+Status SetGossipOptions(const NodeSettings& settings,
+                        const std::map<NodeId, net::SocketAddress>& peers, NodeOptions* options) {
+  gossip::GossipOptions gossip;
+  if (settings.gossip_probe_interval_ms <= 0 || settings.gossip_probe_timeout_ms <= 0 ||
+      settings.gossip_probe_timeout_ms >= settings.gossip_probe_interval_ms ||
+      settings.gossip_push_pull_interval_ms <= 0) {
+    return Status::InvalidArgument(
+        "gossip timing: the probe timeout must be positive and below the probe interval");
+  }
+  gossip.probe_interval_ns = settings.gossip_probe_interval_ms * 1'000'000;
+  gossip.probe_timeout_ns = settings.gossip_probe_timeout_ms * 1'000'000;
+  gossip.push_pull_interval_ns = settings.gossip_push_pull_interval_ms * 1'000'000;
+  gossip.join_retry_ns = gossip.probe_interval_ns;
+  for (const std::string& seed : settings.join) {
+    Result<net::SocketAddress> address = net::ParseSocketAddress(seed);
+    if (!address.ok()) {
+      return Status::InvalidArgument("join '" + seed + "': " + address.status().message());
+    }
+    gossip.seeds.push_back(address->ToString());
+  }
+  options->gossip = std::move(gossip);
+  options->addresses.peer = settings.listen;
+  options->addresses.resp = settings.client_host + ":" + std::to_string(settings.resp_port);
+  options->addresses.http = settings.client_host + ":" + std::to_string(settings.http_port);
+  for (const auto& [id, address] : peers) {
+    if (id != settings.node_id) options->known_peers[id].peer = address.ToString();
+  }
+  return Status::Ok();
+}
+
 
 }  // namespace
 
@@ -75,6 +115,10 @@ Result<std::map<NodeId, net::SocketAddress>> ParsePeers(const NodeSettings& sett
         std::from_chars(entry.data(), end, id).ptr != end || id == kNoNode) {
       return Status::InvalidArgument("peer '" + entry + "' is not id=host:port");
     }
+    if (id >= net::TcpTransport::kFirstAddressOnlyId) {
+      return Status::InvalidArgument("peer '" + entry + "': node ids must stay below " +
+                                     std::to_string(net::TcpTransport::kFirstAddressOnlyId));
+    }
     Result<net::SocketAddress> address = net::ParseSocketAddress(entry.substr(equals + 1));
     if (!address.ok()) {
       return Status::InvalidArgument("peer '" + entry + "': " + address.status().message());
@@ -83,6 +127,12 @@ Result<std::map<NodeId, net::SocketAddress>> ParsePeers(const NodeSettings& sett
       return Status::InvalidArgument("peer " + std::to_string(id) + " listed twice");
     }
   }
+  if (settings.node_id >= net::TcpTransport::kFirstAddressOnlyId) {
+    return Status::InvalidArgument("node id must stay below " +
+                                   std::to_string(net::TcpTransport::kFirstAddressOnlyId));
+  }
+  // A newcomer with seeds and no list learns the cluster through gossip.
+  if (peers.empty() && !settings.join.empty()) return peers;
   const auto self = peers.find(settings.node_id);
   if (self == peers.end()) {
     peers.emplace(settings.node_id, *listen);
@@ -96,15 +146,18 @@ Result<std::map<NodeId, net::SocketAddress>> ParsePeers(const NodeSettings& sett
 
 Result<NodeOptions> MakeNodeOptions(const NodeSettings& settings,
                                     const std::map<NodeId, net::SocketAddress>& peers) {
-  MKS_ASSERT(!peers.empty());
+  MKS_ASSERT(!peers.empty() || !settings.join.empty());
   NodeOptions options;
-  std::vector<NodeId> ids;
-  for (const auto& [id, address] : peers) ids.push_back(id);
-  // Seated by ascending id: the configuration names no seats, and every
-  // node must agree whatever order its file lists the peers in.
-  Result<MemberList> members = MemberList::FromIds(std::move(ids));
-  if (!members.ok()) return members.status();
-  options.members = std::move(*members);
+  if (!peers.empty()) {
+    std::vector<NodeId> ids;
+    for (const auto& [id, address] : peers) ids.push_back(id);
+    // Seated by ascending id: the configuration names no seats, and every
+    // node must agree whatever order its file lists the peers in.
+    Result<MemberList> members = MemberList::FromIds(std::move(ids));
+    if (!members.ok()) return members.status();
+    options.members = std::move(*members);
+  }
+  MKS_RETURN_IF_ERROR(SetGossipOptions(settings, peers, &options));
   options.ring.partition_count = settings.partition_count;
   options.ring.replication_factor = settings.replication_factor;
   Result<Consistency> read = ParseConsistency(settings.read_consistency);

@@ -12,7 +12,17 @@
 //                                   # the members, in any order; the ring
 //                                   # seats them by ascending id, so a node
 //                                   # added with a larger id than every
-//                                   # member's moves only its own share
+//                                   # member's moves only its own share.
+//                                   # Absent with join: the node owns no
+//                                   # data (gossip finds the cluster); absent
+//                                   # without join: a one-node cluster
+//   join: ["127.0.0.1:7001"]        # seed addresses gossip joins through
+//   secret_file: /etc/mks/secret    # the cluster secret (16 bytes or more):
+//                                   # peers must prove it on every
+//                                   # connection; absent: not authenticated
+//   gossip_probe_interval_ms: 1000  # SWIM protocol period
+//   gossip_probe_timeout_ms: 500    # ack timeout of a probe
+//   gossip_push_pull_interval_ms: 30000
 //   replication_factor: 3           # N
 //   read_consistency: quorum        # default R: one, quorum, all or a count
 //   write_consistency: quorum       # default W
@@ -41,6 +51,11 @@ struct NodeSettings {
   uint16_t http_port = 8080;
   std::string data_dir;
   std::vector<std::string> peers;  // "id=host:port"
+  std::vector<std::string> join;   // seed addresses, "host:port"
+  std::string secret_file;          // "": peers are not authenticated
+  int64_t gossip_probe_interval_ms = 1000;
+  int64_t gossip_probe_timeout_ms = 500;
+  int64_t gossip_push_pull_interval_ms = 30000;
   uint32_t replication_factor = 3;
   std::string read_consistency = "quorum";
   std::string write_consistency = "quorum";
@@ -57,14 +72,17 @@ Status ApplyYaml(std::string_view yaml_text, const std::vector<std::string>& kee
                  NodeSettings* settings);
 
 // Parses the peer list into id -> address, adding this node's own listen
-// address when the list leaves it out. InvalidArgument for a malformed
-// entry, id 0, a duplicate id, or a listed address for this node that
-// differs from `listen`.
+// address when the list leaves it out; empty when the node joins through
+// seeds without a list (it then owns no data). InvalidArgument for a
+// malformed entry, id 0 or one reserved by the transport, a duplicate id,
+// or a listed address for this node that differs from `listen`.
 Result<std::map<NodeId, net::SocketAddress>> ParsePeers(const NodeSettings& settings);
 
 // The Node's options for `settings`: members from `peers`, N, Q, the
-// default consistencies and the timeout. InvalidArgument when a level does
-// not parse or a number is out of range.
+// default consistencies, the timeout, and gossip (seeds from `join`, the
+// configured peers known from the start, this node's addresses).
+// InvalidArgument when a level or seed does not parse or a number is out
+// of range.
 Result<NodeOptions> MakeNodeOptions(const NodeSettings& settings,
                                     const std::map<NodeId, net::SocketAddress>& peers);
 

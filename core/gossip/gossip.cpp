@@ -1,6 +1,7 @@
 #include "core/gossip/gossip.h"
 
 #include <algorithm>
+#include <array>
 #include <utility>
 
 #include "core/assertions.h"
@@ -14,7 +15,11 @@ constexpr std::string_view kPing = "gossip.ping";
 constexpr std::string_view kPingReq = "gossip.ping_req";
 constexpr std::string_view kPushPull = "gossip.push_pull";
 // Outside the store's ("v") and the node's ("m/") key spaces.
-constexpr std::string_view kBootKey = "g/boot";
+// Two copies, written in one batch, each with its own checksum: bit rot of
+// one leaves the other.
+constexpr std::array<std::string_view, 2> kBootKeys = {"g/boot/a", "g/boot/b"};
+// An incarnation is boot * 2^kRefutationBits + refutations.
+constexpr int kRefutationBits = 20;
 // Clusters up to this size push-pull at the configured interval; larger
 // ones at a multiple that grows with log2 of the size, as memberlist does.
 constexpr uint64_t kPushPullScaleThreshold = 32;
@@ -63,22 +68,22 @@ void AddRecords(const std::vector<MemberRecord>& records, Message* message,
   for (const MemberRecord& record : records) RecordToWire(record, (message->*add)());
 }
 
-std::string EncodeBoot(uint64_t boot) {
+std::string EncodeBoot(std::string_view key, uint64_t boot) {
   std::string out(12, '\0');
   for (int i = 0; i < 8; ++i) out[static_cast<size_t>(i)] = static_cast<char>(boot >> (56 - 8 * i));
-  const uint32_t crc = Crc32c(std::string_view(out).substr(0, 8), Crc32c(kBootKey));
+  const uint32_t crc = Crc32c(std::string_view(out).substr(0, 8), Crc32c(key));
   for (int i = 0; i < 4; ++i) out[static_cast<size_t>(8 + i)] = static_cast<char>(crc >> (24 - 8 * i));
   return out;
 }
 
 // The stored boot counter; 0 when absent or damaged.
-uint64_t DecodeBoot(std::string_view bytes) {
+uint64_t DecodeBoot(std::string_view key, std::string_view bytes) {
   if (bytes.size() != 12) return 0;
   uint64_t boot = 0;
   for (size_t i = 0; i < 8; ++i) boot = (boot << 8) | static_cast<uint8_t>(bytes[i]);
   uint32_t crc = 0;
   for (size_t i = 8; i < 12; ++i) crc = (crc << 8) | static_cast<uint8_t>(bytes[i]);
-  return crc == Crc32c(bytes.substr(0, 8), Crc32c(kBootKey)) ? boot : 0;
+  return crc == Crc32c(bytes.substr(0, 8), Crc32c(key)) ? boot : 0;
 }
 
 bool IsLive(MemberState state) {
@@ -109,17 +114,22 @@ Gossip::Gossip(runtime::Scheduler* scheduler, runtime::ProcessId process, RpcEnd
 }
 
 Status Gossip::Start() {
-  std::string stored;
-  const Status read = disk_->Get(kBootKey, &stored);
-  if (!read.ok() && !read.IsNotFound() && !read.IsCorruption()) return read;
-  const uint64_t previous = read.ok() ? DecodeBoot(stored) : 0;
-  // The wall clock's seconds keep the boot ahead should the counter be lost.
-  const uint64_t wall_s = static_cast<uint64_t>(std::max<int64_t>(0, clock_->WallMicros())) /
-                         1'000'000;
-  boot_ = std::max(previous + 1, wall_s);
+  uint64_t previous = 0;
+  for (std::string_view key : kBootKeys) {
+    std::string stored;
+    const Status read = disk_->Get(key, &stored);
+    if (!read.ok() && !read.IsNotFound() && !read.IsCorruption()) return read;
+    if (read.ok()) previous = std::max(previous, DecodeBoot(key, stored));
+  }
+  // The wall clock's milliseconds keep the boot ahead should both copies
+  // of the counter be lost.
+  const uint64_t wall_ms = static_cast<uint64_t>(std::max<int64_t>(0, clock_->WallMicros())) /
+                           1'000;
+  boot_ = std::max(previous + 1, wall_ms);
+  MKS_ASSERT_LT(boot_, uint64_t{1} << (64 - kRefutationBits));
   if (canaries_.restart_incarnation_zero) boot_ = 0;
   MemberRecord self = table_.self();
-  self.incarnation = boot_ << 32;
+  self.incarnation = boot_ << kRefutationBits;
   table_.Apply(self, scheduler_->NowNanos());
   MKS_ASSERT_EQ(table_.self().incarnation, self.incarnation);
   PersistBoot();
@@ -138,7 +148,9 @@ void Gossip::PersistBoot() {
     boot_synced_ = true;
     return;
   }
-  const Status written = disk_->Put(kBootKey, EncodeBoot(boot_), WriteOptions{.sync = true});
+  WriteBatch batch;
+  for (std::string_view key : kBootKeys) batch.Put(key, EncodeBoot(key, boot_));
+  const Status written = disk_->Write(batch, WriteOptions{.sync = true});
   if (written.ok()) {
     boot_synced_ = true;
   } else {

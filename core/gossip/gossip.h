@@ -44,11 +44,11 @@
 // push-pull with one of its seed addresses, retried until one answers; a
 // node that finds itself alone retries its seeds too.
 //
-// Incarnations. A node's incarnation is its boot number times 2^32 plus its
+// Incarnations. A node's incarnation is its boot number times 2^20 plus its
 // refutations. The boot number is one more than the durable boot counter
-// ("g/boot" on the Disk, checksummed) and at least the wall clock's
-// seconds, so a restarted member comes back above every record of its
-// earlier life even if the counter was lost.
+// (two checksummed copies, "g/boot/a" and "/b", written together) and at
+// least the wall clock's milliseconds, so a restarted member comes back
+// above every record of its earlier life even if both copies were lost.
 //
 // Messages per node per period stay constant as the cluster grows: one
 // probe and its ack, rarely k indirect probes, a bounded piggyback; only
@@ -146,9 +146,9 @@ class Gossip {
   Gossip& operator=(const Gossip&) = delete;
 
   // Raises the durable boot counter and starts probing, push-pull and,
-  // given seeds, joining. Returns the Disk's read errors. A damaged counter
-  // reads as 0 (the wall clock's seconds then keep the boot ahead, see the
-  // file comment). A failed write of it is counted and retried every
+  // given seeds, joining. Returns the Disk's read errors. A damaged copy of
+  // the counter reads as 0 (the other copy, or the wall clock, then keeps
+  // the boot ahead, see the file comment). A failed write of it is counted and retried every
   // period, not fatal; until it lands the node stays quiet (sends nothing,
   // answers Unavailable), so no incarnation is ever announced twice.
   Status Start();
