@@ -209,7 +209,7 @@ TYPED_TEST(DiskConformanceTest, BatchAppliesAllOperationsInOrder) {
 TYPED_TEST(DiskConformanceTest, IterationWhileWriting) {
   std::set<std::string> before;
   for (int i = 0; i < 200; i += 2) {
-    char key[8];
+    char key[16];
     std::snprintf(key, sizeof key, "k%03d", i);
     ASSERT_TRUE(this->disk().Put(key, "v", {}).ok());
     before.insert(key);
@@ -222,7 +222,7 @@ TYPED_TEST(DiskConformanceTest, IterationWhileWriting) {
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     seen.emplace_back(it->key());
     ++step;
-    char key[8];
+    char key[16];
     std::snprintf(key, sizeof key, "k%03d", (step * 37) % 200 | 1);  // odd: new
     ASSERT_TRUE(this->disk().Put(key, "new", {}).ok());
     written_during.insert(key);

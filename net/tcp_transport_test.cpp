@@ -23,7 +23,11 @@ struct Received {
 
 class TcpTransportTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { Start(nullptr, nullptr); }
+
+  // Creates the reactor and transports A and B, each proving `auth_a` or
+  // `auth_b` (null: no authentication).
+  void Start(const PeerAuth* auth_a, const PeerAuth* auth_b) {
     Result<std::unique_ptr<Reactor>> created = Reactor::Create(&scheduler_);
     ASSERT_TRUE(created.ok()) << created.status();
     reactor_ = std::move(*created);
@@ -36,7 +40,11 @@ class TcpTransportTest : public ::testing::Test {
     peers_[kA] = {"127.0.0.1", *LocalPort(listen_a->get())};
     peers_[kB] = {"127.0.0.1", *LocalPort(listen_b->get())};
     peers_[kNobody] = {"127.0.0.1", UnusedPort()};
+    options_.auth = auth_a;
+    options_.on_refusal = [this](const std::string& what) { refusals_a_.push_back(what); };
     a_ = MakeTransport(kA, std::move(*listen_a), &received_by_a_);
+    options_.auth = auth_b;
+    options_.on_refusal = [this](const std::string& what) { refusals_b_.push_back(what); };
     b_ = MakeTransport(kB, std::move(*listen_b), &received_by_b_);
   }
 
@@ -73,6 +81,8 @@ class TcpTransportTest : public ::testing::Test {
   std::map<NodeId, SocketAddress> peers_;
   std::vector<Received> received_by_a_;
   std::vector<Received> received_by_b_;
+  std::vector<std::string> refusals_a_;
+  std::vector<std::string> refusals_b_;
   std::unique_ptr<TcpTransport> a_;
   std::unique_ptr<TcpTransport> b_;
 };
@@ -276,29 +286,11 @@ class AuthenticatedTransportTest : public TcpTransportTest {
   void Build(const std::string& a_secret, const std::string& b_secret) {
     secret_a_ = std::make_unique<PeerAuth>(*PeerAuth::FromSecret(a_secret));
     secret_b_ = std::make_unique<PeerAuth>(*PeerAuth::FromSecret(b_secret));
-    Result<std::unique_ptr<Reactor>> created = Reactor::Create(&scheduler_);
-    ASSERT_TRUE(created.ok());
-    reactor_ = std::move(*created);
-    process_ = scheduler_.CreateProcess("transport");
-    options_.initial_backoff_ns = 2'000'000;
-    options_.max_backoff_ns = 20'000'000;
-    Result<FileDescriptor> listen_a = ListenTcp({"127.0.0.1", 0});
-    Result<FileDescriptor> listen_b = ListenTcp({"127.0.0.1", 0});
-    ASSERT_TRUE(listen_a.ok() && listen_b.ok());
-    peers_[kA] = {"127.0.0.1", *LocalPort(listen_a->get())};
-    peers_[kB] = {"127.0.0.1", *LocalPort(listen_b->get())};
-    options_.auth = secret_a_.get();
-    options_.on_refusal = [this](const std::string& what) { refusals_a_.push_back(what); };
-    a_ = MakeTransport(kA, std::move(*listen_a), &received_by_a_);
-    options_.auth = secret_b_.get();
-    options_.on_refusal = [this](const std::string& what) { refusals_b_.push_back(what); };
-    b_ = MakeTransport(kB, std::move(*listen_b), &received_by_b_);
+    Start(secret_a_.get(), secret_b_.get());
   }
 
   std::unique_ptr<PeerAuth> secret_a_;
   std::unique_ptr<PeerAuth> secret_b_;
-  std::vector<std::string> refusals_a_;
-  std::vector<std::string> refusals_b_;
 };
 
 TEST_F(AuthenticatedTransportTest, PeersSharingTheSecretTalk) {

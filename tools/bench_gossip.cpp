@@ -18,6 +18,7 @@
 // Runs seeds on two threads (each World is independent).
 #include <algorithm>
 #include <atomic>
+#include <memory>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -80,6 +81,20 @@ std::pair<uint32_t, uint32_t> Holding(World& world, uint32_t total, NodeId node,
   return {holding, running};
 }
 
+// A started world of one scenario and seed, and what it needs to live.
+struct Run {
+  Run(const Scenario& s, uint64_t seed) {
+    auto made = mks::sim::MakeProtocol(s);
+    MKS_ASSERT(made.ok());
+    protocol = std::move(*made);
+    world = std::make_unique<World>(s, seed, protocol.get(), &tracer);
+    world->Start();
+  }
+  std::unique_ptr<mks::sim::Protocol> protocol;
+  mks::sim::Tracer tracer;
+  std::unique_ptr<World> world;
+};
+
 struct Detection {
   double first_s = -1;
   double last_s = -1;
@@ -88,12 +103,8 @@ struct Detection {
 };
 
 Detection MeasureDetection(uint32_t nodes, uint64_t seed) {
-  const Scenario s = Cluster(nodes, 0, 0);
-  auto protocol = mks::sim::MakeProtocol(s);
-  MKS_ASSERT(protocol.ok());
-  mks::sim::Tracer tracer;
-  World world(s, seed, protocol->get(), &tracer);
-  world.Start();
+  Run run(Cluster(nodes, 0, 0), seed);
+  World& world = *run.world;
   world.RunUntil(kWarmUp / 2);
   const mks::sim::NetworkStats before = world.network().stats();
   world.RunUntil(kWarmUp);
@@ -126,11 +137,8 @@ double MeasureJoin(uint32_t nodes, uint64_t seed) {
   join.nodes = {nodes};
   join.via = 1;
   s.timeline.push_back(join);
-  auto protocol = mks::sim::MakeProtocol(s);
-  MKS_ASSERT(protocol.ok());
-  mks::sim::Tracer tracer;
-  World world(s, seed, protocol->get(), &tracer);
-  world.Start();
+  Run run(s, seed);
+  World& world = *run.world;
   world.RunUntil(kWarmUp);
   for (int64_t t = kWarmUp + kPoll; t <= kWarmUp + 300 * kSecond; t += kPoll) {
     world.RunUntil(t);
@@ -158,11 +166,8 @@ std::pair<uint64_t, double> MeasureAccuracy(uint32_t loss_ppm, bool pause, uint6
       s.timeline.push_back(go);
     }
   }
-  auto protocol = mks::sim::MakeProtocol(s);
-  MKS_ASSERT(protocol.ok());
-  mks::sim::Tracer tracer;
-  World world(s, seed, protocol->get(), &tracer);
-  world.Start();
+  Run run(s, seed);
+  World& world = *run.world;
   world.RunUntil(kRun);
   return {world.gossip_checker().stats().false_dead,
           static_cast<double>(kNodes) * static_cast<double>(kRun) / kSecond / 3600.0};

@@ -201,10 +201,9 @@ wait_state() {
   fail "node $1 does not hold node $2 $3 within $4 s (holds '$(member_state "$1" "$2")')"
 }
 
-# Gossip: a 4th node joins with nothing but --join; a kill -9 is detected and
-# logged everywhere; with two of three dead a QUORUM write fails at once.
-case_gossip() {
-  start_cluster
+# write_joiner_config SEED SECRET_FILE: node 4's configuration, on fresh
+# ports, with no member list: it finds the cluster through node SEED.
+write_joiner_config() {
   local ports
   read -r -a ports <<<"$(free_ports 3)"
   PEER_PORT[4]=${ports[0]}; RESP_PORT[4]=${ports[1]}; HTTP_PORT[4]=${ports[2]}
@@ -215,9 +214,16 @@ client_host: 127.0.0.1
 resp_port: ${RESP_PORT[4]}
 http_port: ${HTTP_PORT[4]}
 data_dir: $CLUSTER_DIR/data-4
-join: ["127.0.0.1:${PEER_PORT[2]}"]
-secret_file: $CLUSTER_DIR/secret
+join: ["127.0.0.1:${PEER_PORT[$1]}"]
+secret_file: $2
 EOF
+}
+
+# Gossip: a 4th node joins with nothing but --join; a kill -9 is detected and
+# logged everywhere; with two of three dead a QUORUM write fails at once.
+case_gossip() {
+  start_cluster
+  write_joiner_config 2 "$CLUSTER_DIR/secret"
   local started killed answer elapsed
   started=$(now_ms)
   start_node 4
@@ -256,20 +262,9 @@ print(int((time.monotonic() - start) * 1000), reply.strip())' "${RESP_PORT[1]}")
 # log why.
 case_secret() {
   start_cluster
-  local ports deadline
-  read -r -a ports <<<"$(free_ports 3)"
-  PEER_PORT[4]=${ports[0]}; RESP_PORT[4]=${ports[1]}; HTTP_PORT[4]=${ports[2]}
+  local deadline
   write_secret "$CLUSTER_DIR/other-secret"
-  cat >"$CLUSTER_DIR/node-4.yaml" <<EOF
-node_id: 4
-listen: 127.0.0.1:${PEER_PORT[4]}
-client_host: 127.0.0.1
-resp_port: ${RESP_PORT[4]}
-http_port: ${HTTP_PORT[4]}
-data_dir: $CLUSTER_DIR/data-4
-join: ["127.0.0.1:${PEER_PORT[1]}"]
-secret_file: $CLUSTER_DIR/other-secret
-EOF
+  write_joiner_config 1 "$CLUSTER_DIR/other-secret"
   start_node 4
   deadline=$(($(now_ms) + 10000))
   until grep -q "refused this node" "$CLUSTER_DIR/node-4.log" &&
