@@ -58,10 +58,9 @@ Scenario OneFamily(FaultFamily family, uint32_t swarm_disable_percent) {
   return s;
 }
 
-// Same seed, same trace, twice; twenty seeds, twenty traces. Durations are
-// capped through the scenario itself so the suite stays fast.
-// Seeds per scenario: the chaos suite re-runs seeds 1 and K of every scenario
-// at full length; this is the quick check beside each change.
+// Same seed, same trace, twice; different seeds, different traces. Durations
+// are capped through the scenario itself so the suite stays fast; the chaos
+// suite re-runs seeds 1 and K of every scenario at full length.
 constexpr uint64_t kDeterminismSeeds = MKS_SANITIZED ? 2 : 5;
 
 TEST(WorldTest, DeterministicPerSeedAndDifferentAcrossSeeds) {

@@ -18,10 +18,10 @@
 // Runs seeds on two threads (each World is independent).
 #include <algorithm>
 #include <atomic>
-#include <memory>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
