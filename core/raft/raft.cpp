@@ -770,11 +770,13 @@ runtime::Future<Index> Raft::ChangeConfig(Config next, NodeId subject, const cha
   return AppendAsLeader(EntryType::kConfig, EncodeConfig(next));
 }
 
+runtime::Future<Index> Raft::NotA(NodeId node, std::string_view what) {
+  return Failed(scheduler_, Status::InvalidArgument("raft: node " + std::to_string(node) +
+                                                    " is not a " + std::string(what)));
+}
+
 runtime::Future<Index> Raft::AddLearner(NodeId node) {
-  if (node == kNoNode || config().Contains(node)) {
-    return Failed(scheduler_, Status::InvalidArgument("raft: node " + std::to_string(node) +
-                                                      " is already a member"));
-  }
+  if (node == kNoNode || config().Contains(node)) return NotA(node, "new member");
   Config next = config();
   next.learners.push_back(node);
   return ChangeConfig(std::move(next), node, "add learner");
@@ -782,8 +784,7 @@ runtime::Future<Index> Raft::AddLearner(NodeId node) {
 
 runtime::Future<Index> Raft::Promote(NodeId node) {
   if (!config().IsLearner(node)) {
-    return Failed(scheduler_, Status::InvalidArgument("raft: node " + std::to_string(node) +
-                                                      " is not a learner"));
+    return NotA(node, "learner");
   }
   if (MatchOf(node) < commit_) {
     return Failed(scheduler_, Status::Unavailable("raft: learner " + std::to_string(node) +
@@ -797,8 +798,7 @@ runtime::Future<Index> Raft::Promote(NodeId node) {
 
 runtime::Future<Index> Raft::Demote(NodeId node) {
   if (!config().IsVoter(node)) {
-    return Failed(scheduler_, Status::InvalidArgument("raft: node " + std::to_string(node) +
-                                                      " is not a voter"));
+    return NotA(node, "voter");
   }
   Config next = config();
   std::erase(next.voters, node);
@@ -808,8 +808,7 @@ runtime::Future<Index> Raft::Demote(NodeId node) {
 
 runtime::Future<Index> Raft::Remove(NodeId node) {
   if (!config().Contains(node)) {
-    return Failed(scheduler_, Status::InvalidArgument("raft: node " + std::to_string(node) +
-                                                      " is not a member"));
+    return NotA(node, "member");
   }
   Config next = config();
   std::erase(next.voters, node);

@@ -266,6 +266,8 @@ class Raft {
 
   runtime::Future<Index> AppendAsLeader(EntryType type, std::string data);
   runtime::Future<Index> ChangeConfig(Config next, NodeId subject, const char* what);
+  // A failed change: InvalidArgument, "node N is not a <what>".
+  runtime::Future<Index> NotA(NodeId node, std::string_view what);
   void ApplyCommitted();
   void MaybeSnapshot();
   void FailProposals(const std::string& why);
