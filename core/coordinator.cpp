@@ -272,7 +272,8 @@ Status Coordinator::NoRing() const {
 
 Result<WriteResult> Coordinator::Write(std::string_view key, Version version,
                                        Consistency consistency) {
-  const Ring* known = ring_();
+  // Held for the whole operation: a newer ring may be published meanwhile.
+  const std::shared_ptr<const Ring> known = ring_();
   if (known == nullptr) {
     ++stats_.writes_failed;
     return NoRing();
@@ -339,7 +340,8 @@ bool Coordinator::Newer(const Version& candidate,
 
 Result<ReadResult> Coordinator::Get(std::string_view key,
                                     Consistency consistency) {
-  const Ring* known = ring_();
+  // Held for the whole operation: a newer ring may be published meanwhile.
+  const std::shared_ptr<const Ring> known = ring_();
   if (known == nullptr) {
     ++stats_.reads_failed;
     return NoRing();

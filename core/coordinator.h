@@ -157,7 +157,7 @@ struct WriteResult {
 // so a later membership change can swap the ring. Null while the node knows
 // no member list (a newcomer found by gossip): every operation then fails
 // with Unavailable saying so.
-using RingSource = std::function<const Ring*()>;
+using RingSource = std::function<std::shared_ptr<const Ring>()>;
 
 // True for a replica known to be down (dead or left in the node's gossip
 // view): it is neither sent to nor waited for. Null: every replica is up.

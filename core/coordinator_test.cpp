@@ -52,10 +52,17 @@ class TestCluster {
     }
     hub_.NetworkOf(kOutsider);
     options_.members = MemberList::FromIds(members_).value();
+    options_.cluster_id = "test";
     options_.ring.partition_count = 16;
     options_.ring.replication_factor = replication_factor;
     options_.coordinator.timeout_ns = 500 * kMsNanos;
+    // The metadata log stays quiet: these tests count messages, writes and
+    // time of the data path alone.
+    options_.raft.election_timeout_min_ns = 3600'000 * kMsNanos;
+    options_.epoch_interval_ms = 0;
+    options_.voter_check_interval_ms = 0;
     for (NodeId id : members_) Start(id);
+    Settle();  // the bootstrap snapshots' writes
   }
   ~TestCluster() {
     for (auto& [id, slot] : slots_) Crash(id);
@@ -100,8 +107,12 @@ class TestCluster {
     held_.clear();
   }
 
-  // Runs fibers, delivers messages and fires timers until nothing is left.
-  void Settle() {
+  // Runs fibers, delivers messages and fires timers for `window_ns` of
+  // simulated time: past every request's timeout, so what an operation left
+  // behind (repairs, late replies) is done. The nodes' Raft keeps a timer
+  // forever, so "until nothing is left" would never come.
+  void Settle(int64_t window_ns = 600 * kMsNanos) {
+    const int64_t until_ns = clock_.MonotonicNanos() + window_ns;
     for (;;) {
       scheduler_.RunReady();
       bool delivered = false;
@@ -116,7 +127,10 @@ class TestCluster {
       }
       if (delivered) continue;
       const std::optional<int64_t> next = scheduler_.NextDeadlineNanos();
-      if (!next) return;
+      if (!next || *next > until_ns) {
+        clock_.AdvanceTo(std::max(until_ns, clock_.MonotonicNanos()));
+        return;
+      }
       if (*next > clock_.MonotonicNanos()) clock_.AdvanceTo(*next);
       scheduler_.FireNextTimer();
     }

@@ -40,6 +40,10 @@ class MapDisk final : public Disk {
   }
   Status Write(const WriteBatch& batch, WriteOptions) override {
     ++writes_;
+    if (failing_writes_ > 0) {
+      --failing_writes_;
+      return Status::IOError("injected write error");
+    }
     for (const auto& op : batch.operations()) {
       if (op.is_delete) {
         table_.erase(op.key);
@@ -65,12 +69,17 @@ class MapDisk final : public Disk {
   void set_hold_async_writes(bool hold) { held_.set_hold(hold); }
   size_t held_count() const { return held_.count(); }
 
+  // The next `count` batch writes (Write, WriteAsync) fail with IOError
+  // and change nothing.
+  void FailNextWrites(int count) { failing_writes_ = count; }
+
   Table& table() { return table_; }
   int writes() const { return writes_; }
   int reads() const { return reads_; }
   int syncs() const { return syncs_; }
 
  private:
+  int failing_writes_ = 0;
   class Iterator final : public DiskIterator {
    public:
     explicit Iterator(Table snapshot) : snapshot_(std::move(snapshot)) {

@@ -18,6 +18,9 @@ namespace {
 constexpr std::array<std::string_view, 2> kCeilingKeys = {"m/timestamp_ceiling/a",
                                                           "m/timestamp_ceiling/b"};
 constexpr size_t kCeilingValueBytes = 8 + 4;  // big-endian ms, crc32c
+constexpr int64_t kNanosPerMs = 1'000'000;
+// How long a member waits for the leader's answer to a forwarded change.
+constexpr int64_t kForwardTimeoutNs = 10'000 * kNanosPerMs;
 
 std::string EncodeCeiling(std::string_view key, uint64_t ceiling_ms) {
   std::string out(kCeilingValueBytes, '\0');
@@ -49,44 +52,65 @@ Result<Consistency> ConsistencyOf(const proto::ClientRequest& request) {
 
 }  // namespace
 
+uint32_t VoterTarget(uint32_t members) {
+  if (members >= 5) return 5;
+  return std::min<uint32_t>(members, 3);
+}
+
 Result<std::unique_ptr<Node>> Node::Open(NodeOptions options, Environment env,
                                          runtime::Scheduler* scheduler,
                                          runtime::ProcessId process) {
   MKS_ASSERT(scheduler != nullptr);
   MKS_ASSERT(env.clock != nullptr && env.network != nullptr && env.disk != nullptr);
-  std::optional<Ring> ring;
-  if (options.members.size() > 0) {
-    Result<Ring> built = Ring::Build(options.members, options.ring_epoch, options.ring);
-    MKS_RETURN_IF_ERROR(built.status());
-    ring = std::move(*built);
-  } else if (!options.gossip.has_value() || options.gossip->seeds.empty()) {
-    return Status::InvalidArgument("a node needs a member list or seeds to join through");
+  if (!options.members.empty() && options.cluster_id.empty()) {
+    return Status::InvalidArgument("a cluster's first members need its cluster id");
   }
+  // Every ring this node builds later uses these options.
+  MKS_RETURN_IF_ERROR(Ring::Build(options.members.empty() ? MemberList::FromIds({env.node_id}).value()
+                                                          : options.members,
+                                  1, options.ring)
+                          .status());
   if (options.timestamp_ceiling_step_ms == 0 ||
       options.timestamp_ceiling_step_ms * 4 > options.hlc.max_offset_ms) {
     return Status::InvalidArgument(
         "timestamp_ceiling_step_ms must be in 1..max_offset_ms/4 (" +
         std::to_string(options.hlc.max_offset_ms / 4) + ")");
   }
-  std::unique_ptr<Node> node(new Node(std::move(options), std::move(env),
-                                      scheduler, process, std::move(ring)));
+  std::unique_ptr<Node> node(new Node(std::move(options), std::move(env), scheduler, process));
   MKS_RETURN_IF_ERROR(node->Recover());
+  MKS_RETURN_IF_ERROR(node->StartRaft());
+  const NodeOptions& opened = node->options_;
+  // A node of a cluster whose metadata was lost to damage waits for the
+  // leader's snapshot; a node of no cluster must find one.
+  if (node->raft_->cluster_id().empty() &&
+      (!opened.gossip.has_value() || opened.gossip->seeds.empty())) {
+    return Status::InvalidArgument(
+        "node " + std::to_string(node->id()) +
+        " holds no cluster state and is not one of the cluster's first members: it needs "
+        "seeds to join through");
+  }
   if (node->gossip_ != nullptr) {
-    for (const auto& [peer, addresses] : node->options_.known_peers) {
+    for (const auto& [peer, addresses] : opened.known_peers) {
       node->gossip_->Seed(peer, addresses);
     }
     MKS_RETURN_IF_ERROR(node->gossip_->Start());
+  }
+  Node* self = node.get();
+  if (opened.epoch_interval_ms > 0) {
+    scheduler->Spawn(process, "cluster.epoch", [self] { self->EpochLoop(); });
+  }
+  if (opened.voter_check_interval_ms > 0) {
+    scheduler->Spawn(process, "cluster.voters", [self] { self->VoterLoop(); });
   }
   return node;
 }
 
 Node::Node(NodeOptions options, Environment env, runtime::Scheduler* scheduler,
-           runtime::ProcessId process, std::optional<Ring> ring)
+           runtime::ProcessId process)
     : options_(std::move(options)),
       env_(std::move(env)),
       scheduler_(scheduler),
       process_(process),
-      ring_(std::move(ring)),
       hlc_(env_.clock, options_.hlc) {
   static_assert(Ring::kMaxPartitionCount <= kMaxStorePartitions,
                 "the store's disk keys hold every partition of the ring");
@@ -113,12 +137,249 @@ Node::Node(NodeOptions options, Environment env, runtime::Scheduler* scheduler,
   }
   coordinator_ = std::make_unique<Coordinator>(
       scheduler_, process_, rpc_.get(), replica_.get(), &hlc_,
-      [this]() -> const Ring* { return this->ring(); },
-      [this] { return NextTimestamp(); }, options_.coordinator, std::move(known_down));
+      [this] { return ring_; }, [this] { return NextTimestamp(); }, options_.coordinator,
+      std::move(known_down));
+  raft_ = std::make_unique<raft::Raft>(scheduler_, process_, rpc_.get(), &cluster_, env_,
+                                       options_.raft);
   RegisterClientMethods();
+  RegisterClusterMethods();
 }
 
 Node::~Node() = default;
+
+Status Node::StartRaft() {
+  raft_->set_observer(options_.raft_observer);
+  raft_->set_canaries(options_.raft_canaries);
+  raft_->set_on_applied([this] { OnMetadataApplied(); });
+  MKS_RETURN_IF_ERROR(raft_->Start());
+  const std::string& held = raft_->cluster_id();
+  if (!held.empty() && !options_.cluster_id.empty() && held != options_.cluster_id) {
+    return Status::InvalidArgument("node " + std::to_string(id()) + " belongs to cluster " +
+                                   held + ", not to cluster " + options_.cluster_id +
+                                   " it was started for");
+  }
+  if (!options_.members.Contains(id()) || !held.empty() || !raft_->store().empty()) {
+    return Status::Ok();
+  }
+  std::vector<ClusterMember> seated;
+  for (NodeId node : options_.members.by_seat()) {
+    ClusterMember member{node, MembershipState::kNormal, {}};
+    auto known = options_.known_peers.find(node);
+    if (known != options_.known_peers.end()) member.addresses = known->second;
+    seated.push_back(std::move(member));
+  }
+  Result<std::string> initial = ClusterState::Initial(options_.cluster_id, seated);
+  MKS_RETURN_IF_ERROR(initial.status());
+  const uint32_t voters = VoterTarget(options_.members.size());
+  raft::Config config;
+  for (uint32_t seat = 0; seat < options_.members.size(); ++seat) {
+    const NodeId node = options_.members.by_seat()[seat];
+    (seat < voters ? config.voters : config.learners).push_back(node);
+  }
+  return raft_->Bootstrap(options_.cluster_id, config, *initial);
+}
+
+void Node::OnMetadataApplied() {
+  if (cluster_.epoch() == 0) return;
+  if (ring_ != nullptr && ring_->epoch() == cluster_.epoch()) return;
+  if (cluster_.members().empty()) {
+    ring_.reset();
+    return;
+  }
+  // Open() validated the ring options, and a non-empty list builds.
+  Result<Ring> built = Ring::Build(cluster_.members(), cluster_.epoch(), options_.ring);
+  MKS_ASSERT_MSG(built.ok(), built.status().ToString());
+  ring_ = std::make_shared<const Ring>(std::move(*built));
+  ++stats_.rings_built;
+  MKS_ASSERT_EQ(ring_->epoch(), cluster_.epoch());
+  if (on_ring_) on_ring_(*ring_);
+}
+
+void Node::EpochLoop() {
+  for (;;) {
+    scheduler_->SleepFor(static_cast<int64_t>(options_.epoch_interval_ms) * kNanosPerMs);
+    if (raft_->role() != raft::Role::kLeader) continue;
+    ++stats_.epoch_advances_proposed;
+    // Conditional: a stale or repeated proposal is a no-op.
+    raft_->Propose(ClusterState::AdvanceEpochCommand(cluster_.epoch())).Get().status().IgnoreError();
+  }
+}
+
+void Node::VoterLoop() {
+  for (;;) {
+    scheduler_->SleepFor(static_cast<int64_t>(options_.voter_check_interval_ms) * kNanosPerMs);
+    if (raft_->role() == raft::Role::kLeader) ReconcileVoters();
+  }
+}
+
+bool Node::IsAlive(NodeId node) const {
+  if (node == id() || gossip_ == nullptr) return true;
+  const gossip::Member* known = gossip_->table().Find(node);
+  return known != nullptr && known->record.state == gossip::MemberState::kAlive;
+}
+
+void Node::ReconcileVoters() {
+  const raft::Config config = raft_->config();
+  const MemberList& seated = cluster_.members();
+  auto change = [this](runtime::Future<raft::Index> future) {
+    if (future.Get().ok()) ++stats_.voter_changes;
+  };
+  // Removed members leave the configuration, a voter by a demotion first.
+  for (NodeId node : config.Members()) {
+    if (seated.Contains(node)) continue;
+    if (node == id()) {
+      raft_->TransferLeadership().IgnoreError();
+      return;
+    }
+    change(config.IsVoter(node) ? raft_->Demote(node) : raft_->Remove(node));
+    return;
+  }
+  // Every member applies the log.
+  for (NodeId node : seated.by_seat()) {
+    if (!config.Contains(node)) {
+      change(raft_->AddLearner(node));
+      return;
+    }
+  }
+  uint32_t alive = 0;
+  for (NodeId node : seated.by_seat()) alive += IsAlive(node) ? 1 : 0;
+  const uint32_t target = alive >= 5 ? 5 : std::min<uint32_t>(seated.size(), 3);
+  std::vector<NodeId> dead_voters;
+  for (NodeId node : config.voters) {
+    if (!IsAlive(node)) dead_voters.push_back(node);
+  }
+  std::optional<NodeId> live_learner;
+  for (NodeId node : seated.by_seat()) {
+    if (config.IsLearner(node) && IsAlive(node)) {
+      live_learner = node;
+      break;
+    }
+  }
+  const size_t voters = config.voters.size();
+  // A dead voter is replaced by promoting first, then demoting: the voter
+  // set never shrinks below what it had while a replacement is at hand.
+  if (live_learner.has_value() && (voters < target || !dead_voters.empty())) {
+    change(raft_->Promote(*live_learner));
+  } else if (voters > target && !dead_voters.empty()) {
+    change(raft_->Demote(dead_voters.front()));
+  }
+}
+
+std::optional<Result<std::string>> Node::ForwardToLeader(const std::string& method,
+                                                         const std::string& payload,
+                                                         bool forwarded) {
+  if (raft_->role() == raft::Role::kLeader) return std::nullopt;
+  const std::optional<NodeId> leader = raft_->leader();
+  if (forwarded || !leader.has_value() || *leader == id()) {
+    return Status::Unavailable("node " + std::to_string(id()) +
+                               " does not lead the cluster's metadata and knows no leader; retry");
+  }
+  return rpc_->CallAndWait(*leader, method, payload, kForwardTimeoutNs);
+}
+
+Status Node::RefuseIfHoldsData(std::string_view change, bool force) {
+  if (force) return Status::Ok();
+  Result<bool> holds = store_->HoldsRecords();
+  MKS_RETURN_IF_ERROR(holds.status());
+  if (!*holds) return Status::Ok();
+  return Status::InvalidArgument(
+      std::string(change) +
+      " refused: the cluster holds data, and data does not yet move to the owners of a "
+      "changed ring, so reads could miss acknowledged writes; force it to change anyway");
+}
+
+std::string Node::ChangeResponse(raft::Index index) const {
+  proto::ClusterChangeResponse response;
+  response.set_index(index);
+  response.set_epoch(cluster_.epoch());
+  return response.SerializeAsString();
+}
+
+Result<std::string> Node::ServeJoin(const RpcRequest& request) {
+  proto::ClusterJoinRequest message;
+  if (!message.ParseFromString(request.payload) || message.node() == kNoNode) {
+    return Status::InvalidArgument("malformed cluster.join request");
+  }
+  const std::string name = "node " + std::to_string(message.node());
+  if (cluster_.epoch() == 0) {
+    return Status::Unavailable("node " + std::to_string(id()) +
+                               " holds no cluster state yet; ask a member");
+  }
+  if (!message.cluster_id().empty() && message.cluster_id() != cluster_.cluster_id()) {
+    return Status::InvalidArgument(name + " belongs to cluster " + message.cluster_id() +
+                                   ", not to cluster " + cluster_.cluster_id() +
+                                   ": clusters bootstrapped apart never merge");
+  }
+  proto::ClusterJoinRequest forward = message;
+  forward.set_forwarded(true);
+  std::optional<Result<std::string>> forwarded =
+      ForwardToLeader("cluster.join", forward.SerializeAsString(), message.forwarded());
+  if (forwarded.has_value()) return std::move(*forwarded);
+  std::optional<ClusterMember> seated = cluster_.Seated(message.node());
+  if (seated.has_value() && seated->state == MembershipState::kNormal) {
+    return ChangeResponse(raft_->last_applied());
+  }
+  if (!IsAlive(message.node())) {
+    return Status::Unavailable(name + " is not yet alive in the leader's gossip view; retry");
+  }
+  if (!seated.has_value()) {
+    MKS_RETURN_IF_ERROR(RefuseIfHoldsData("joining " + name, message.force()));
+    const ClusterMember member{message.node(), MembershipState::kJoining,
+                               {message.peer_address(), message.resp_address(),
+                                message.http_address()}};
+    MKS_RETURN_IF_ERROR(raft_->Propose(ClusterState::AddCommand(member)).Get().status());
+    seated = cluster_.Seated(message.node());
+    if (!seated.has_value()) return Status::Unavailable(name + " was not seated; retry");
+  }
+  // No data streams to a joining member yet, so it turns normal at once.
+  Result<raft::Index> normal = raft_->Propose(ClusterState::SetStateCommand(
+                                                  message.node(), MembershipState::kJoining,
+                                                  MembershipState::kNormal))
+                                   .Get();
+  MKS_RETURN_IF_ERROR(normal.status());
+  ++stats_.joins_applied;
+  return ChangeResponse(*normal);
+}
+
+Result<std::string> Node::ServeRemove(const RpcRequest& request) {
+  proto::ClusterRemoveRequest message;
+  if (!message.ParseFromString(request.payload) || message.node() == kNoNode) {
+    return Status::InvalidArgument("malformed cluster.remove request");
+  }
+  proto::ClusterRemoveRequest forward = message;
+  forward.set_forwarded(true);
+  std::optional<Result<std::string>> forwarded =
+      ForwardToLeader("cluster.remove", forward.SerializeAsString(), message.forwarded());
+  if (forwarded.has_value()) return std::move(*forwarded);
+  const std::string name = "node " + std::to_string(message.node());
+  if (!cluster_.members().Contains(message.node())) {
+    if (cluster_.removed().count(message.node()) > 0) {
+      return ChangeResponse(raft_->last_applied());
+    }
+    return Status::NotFound(name + " is not a member of cluster " + cluster_.cluster_id());
+  }
+  if (cluster_.members().size() == 1) {
+    return Status::InvalidArgument(name + " is the cluster's last member");
+  }
+  if (message.node() == id()) {
+    // The leader does not remove itself: it hands over, and the caller retries.
+    MKS_RETURN_IF_ERROR(raft_->TransferLeadership());
+    return Status::Unavailable(name + " leads the cluster's metadata and hands over first; retry");
+  }
+  MKS_RETURN_IF_ERROR(RefuseIfHoldsData("removing " + name, message.force()));
+  Result<raft::Index> removed =
+      raft_->Propose(ClusterState::RemoveCommand(message.node())).Get();
+  MKS_RETURN_IF_ERROR(removed.status());
+  ++stats_.removes_applied;
+  return ChangeResponse(*removed);
+}
+
+void Node::RegisterClusterMethods() {
+  rpc_->RegisterHandler("cluster.join",
+                        [this](RpcRequest request) { return ServeJoin(request); });
+  rpc_->RegisterHandler("cluster.remove",
+                        [this](RpcRequest request) { return ServeRemove(request); });
+}
 
 Status Node::Recover() {
   bool found = false;

@@ -1,11 +1,30 @@
 // Node: one member of the cluster, wired from the parts in core/.
 //
 // A node owns its hybrid logical clock, its store (on the environment's
-// Disk), the ring computed from the static member list, its RPC endpoint,
-// the replica service that serves other coordinators, and its own
-// coordinator. The same Node runs in the simulator (on simulated clock,
-// network and disk) and in mks-node (on the machine's clock, TCP and
+// Disk), its RPC endpoint, gossip (who is alive), the Raft log of the
+// cluster's metadata with its state machine (core/cluster_state.h: member
+// list, member states, epoch, cluster id), the ring computed from the
+// applied metadata, the replica service that serves other coordinators, and
+// its own coordinator. The same Node runs in the simulator (on simulated
+// clock, network and disk) and in mks-node (on the machine's clock, TCP and
 // LevelDB); only the Environment differs.
+//
+// The ring: after every applied metadata entry that changed the state (the
+// epoch moved), the node rebuilds its ring from the applied member list and
+// epoch and publishes it as a new shared_ptr; an operation holds the ring it
+// started with. Nodes that applied the same index compute the same ring.
+//
+// Cluster duties, on whichever node leads the metadata log:
+//  - every epoch_interval_ms it proposes "advance the epoch if it is still
+//    E" (a stale proposal is a no-op);
+//  - every voter_check_interval_ms it reconciles Raft's configuration with
+//    the member list: each member a learner at least, a voter set of 3 (5
+//    once 5 or more members are alive in gossip), a voter that gossip holds
+//    dead replaced by a live learner, one change at a time, removed members
+//    out of the configuration;
+//  - "cluster.join" and "cluster.remove" (served by any member, forwarded
+//    to the leader) seat and unseat members. Until data streams to new
+//    owners, a change on a cluster that holds data is refused unless forced.
 //
 // Besides the replica methods, a node serves the client methods
 // "client.get", "client.put" and "client.delete" (ClientRequest /
@@ -20,19 +39,24 @@
 // clock went backwards across the restart. The ceiling is kept in two
 // checksummed copies written in one batch; one damaged copy is survived,
 // two fail Open() with Corruption (the node cannot know its past stamps).
+// Open() also replays the metadata log, so a restarted member has its ring
+// before it serves.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "core/cluster_state.h"
 #include "core/coordinator.h"
 #include "core/env.h"
 #include "core/gossip/gossip.h"
 #include "core/hlc.h"
+#include "core/raft/raft.h"
 #include "core/replica.h"
 #include "core/ring.h"
 #include "core/rpc.h"
@@ -43,28 +67,40 @@
 namespace mks {
 
 struct NodeOptions {
-  // Every member of the cluster in seat order (static membership). Every
-  // node of a cluster must be given the same list: it decides the ring. A
-  // node outside the list (a newcomer found by gossip) owns no partition:
-  // it coordinates requests but is no replica. Empty: the node knows no
-  // list (it joined through gossip seeds, which it then requires), has no
-  // ring, and fails every request with Unavailable saying so.
+  // The cluster's first members in seat order: a node that holds no
+  // cluster state yet and is one of them bootstraps the cluster
+  // `cluster_id` with them (all normal, epoch 1, the first VoterTarget of
+  // them voters), exactly as every other of them does. Empty, or a node not
+  // in it: the node starts without cluster state (it joins through gossip
+  // seeds and "cluster.join"), has no ring until a leader adds it, and
+  // fails every request with Unavailable saying so. A node with cluster
+  // state ignores both.
   MemberList members;
-  // The epoch of the static ring.
-  uint64_t ring_epoch = 1;
+  std::string cluster_id;
+  raft::RaftOptions raft;
+  // Planted Raft bugs (the simulator's canaries only).
+  raft::RaftCanaries raft_canaries;
+  // Watches this node's Raft from its start (the simulator's checker); may
+  // be null. Must outlive the node.
+  raft::RaftObserver* raft_observer = nullptr;
+  // How often the leader advances the epoch; 0: only membership changes do.
+  uint64_t epoch_interval_ms = 60'000;
+  // How often the leader reconciles Raft's voters and learners.
+  uint64_t voter_check_interval_ms = 1'000;
   RingOptions ring;
   CoordinatorOptions coordinator;
   StoreOptions store;
   ReplicaOptions replica;
   HlcOptions hlc;
   // Gossip membership (core/gossip): failure detection and discovery. Absent:
-  // the node runs without (every replica counts as up). Does not change
-  // where data lives: the ring comes from `members` alone.
+  // the node runs without (every replica counts as up, no voter is
+  // replaced). Does not change where data lives: the ring comes from the
+  // applied metadata alone.
   std::optional<gossip::GossipOptions> gossip;
   // Where this node listens, as gossip announces it to the others.
   gossip::Addresses addresses;
   // Members known from configuration, probed from the start (no seed
-  // needed): id -> where it listens.
+  // needed): id -> where it listens. The bootstrap records their addresses.
   std::map<NodeId, gossip::Addresses> known_peers;
   // Planted gossip bugs, in effect from the gossip's start (the simulator's
   // canaries only; all false in production).
@@ -78,11 +114,20 @@ struct NodeOptions {
   uint64_t timestamp_ceiling_step_ms = 100;
 };
 
+// The voters a cluster of `members` members keeps: all of 1 to 3, 3 of 4,
+// 5 of 5 or more.
+uint32_t VoterTarget(uint32_t members);
+
 struct NodeStats {
   uint64_t ceiling_raises = 0;  // synced writes of the timestamp ceiling
   // 1 when a copy of the ceiling failed its checksum at start (the other
   // one served; the next raise rewrites both).
   uint64_t ceiling_copies_damaged = 0;
+  uint64_t rings_built = 0;
+  uint64_t epoch_advances_proposed = 0;
+  uint64_t voter_changes = 0;  // config changes this node made as leader
+  uint64_t joins_applied = 0;  // members this node seated as leader
+  uint64_t removes_applied = 0;
 };
 
 class Node {
@@ -107,9 +152,14 @@ class Node {
   const gossip::Gossip* gossip() const { return gossip_.get(); }
   ReplicaService& replica() { return *replica_; }
   Store& store() { return *store_; }
-  // The ring of the member list; null when the node was given none (it
-  // joined through gossip and owns no data yet).
-  const Ring* ring() const { return ring_.has_value() ? &*ring_ : nullptr; }
+  // The ring of the applied metadata; null while the node holds no cluster
+  // state (it has not joined yet) or no member is seated.
+  std::shared_ptr<const Ring> ring() const { return ring_; }
+  raft::Raft& raft() { return *raft_; }
+  const raft::Raft& raft() const { return *raft_; }
+  const ClusterState& cluster() const { return cluster_; }
+  // Called after the node published a new ring.
+  void set_on_ring(std::function<void(const Ring&)> callback) { on_ring_ = std::move(callback); }
   const RpcEndpoint& rpc() const { return *rpc_; }
   const HybridLogicalClock& hlc() const { return hlc_; }
   const NodeOptions& options() const { return options_; }
@@ -117,9 +167,32 @@ class Node {
 
  private:
   Node(NodeOptions options, Environment env, runtime::Scheduler* scheduler,
-       runtime::ProcessId process, std::optional<Ring> ring);
+       runtime::ProcessId process);
   Status Recover();
+  // Starts the metadata log, bootstrapping the cluster when this node is one
+  // of options_.members and holds no cluster state.
+  Status StartRaft();
   void RegisterClientMethods();
+  void RegisterClusterMethods();
+  // Rebuilds the ring when the applied metadata moved past the ring's epoch.
+  void OnMetadataApplied();
+  void EpochLoop();
+  void VoterLoop();
+  // One reconciling change of Raft's configuration, if one is due.
+  void ReconcileVoters();
+  bool IsAlive(NodeId node) const;
+  Result<std::string> ServeJoin(const RpcRequest& request);
+  Result<std::string> ServeRemove(const RpcRequest& request);
+  // nullopt on the leader (serve it here); else the leader's reply to the
+  // forwarded call, or Unavailable when no leader is known or the request
+  // was already forwarded once (`forwarded`).
+  std::optional<Result<std::string>> ForwardToLeader(const std::string& method,
+                                                     const std::string& payload,
+                                                     bool forwarded);
+  // InvalidArgument, naming `change`, when the cluster holds data and the
+  // change is not forced: data does not move to a changed ring yet.
+  Status RefuseIfHoldsData(std::string_view change, bool force);
+  std::string ChangeResponse(raft::Index index) const;
   // Issues the next write timestamp, raising the durable ceiling first when
   // the timestamp would reach it.
   Result<Timestamp> NextTimestamp();
@@ -128,7 +201,6 @@ class Node {
   Environment env_;
   runtime::Scheduler* const scheduler_;
   const runtime::ProcessId process_;
-  const std::optional<Ring> ring_;
   HybridLogicalClock hlc_;
   // Invariant: every timestamp this node has issued, before or after any
   // restart, has physical_ms < ceiling_ms_, and ceiling_ms_ is durable.
@@ -138,6 +210,12 @@ class Node {
   std::unique_ptr<gossip::Gossip> gossip_;  // may be null
   std::unique_ptr<ReplicaService> replica_;
   std::unique_ptr<Coordinator> coordinator_;
+  ClusterState cluster_;
+  std::unique_ptr<raft::Raft> raft_;
+  // Invariant: null, or the ring of cluster_'s member list at cluster_'s
+  // epoch as of the last OnMetadataApplied.
+  std::shared_ptr<const Ring> ring_;
+  std::function<void(const Ring&)> on_ring_;
   NodeStats stats_;
 };
 

@@ -620,6 +620,17 @@ Status Store::ForEachInPartition(uint32_t partition,
   return it->status();
 }
 
+Result<bool> Store::HoldsRecords() {
+  const std::string& prefix = options_.key_space;
+  std::unique_ptr<DiskIterator> it = disk_->NewIterator();
+  MKS_ASSERT(it != nullptr);
+  // The ceiling's key is the key space itself; every record's is longer.
+  it->Seek(prefix + std::string(1, '\0'));
+  const bool holds = it->Valid() && it->key().starts_with(prefix);
+  MKS_RETURN_IF_ERROR(it->status());
+  return holds;
+}
+
 Result<GcStats> Store::CollectGarbage(uint64_t now_ms, WriteOptions options) {
   GcStats stats;
   WriteBatch batch;

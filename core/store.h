@@ -239,6 +239,10 @@ class Store {
   // (the records before it have been visited); IOError from the Disk.
   Status ForEachInPartition(uint32_t partition, const RecordVisitor& visitor);
 
+  // Whether the store holds any record (data or tombstone) of any
+  // partition; IOError from the Disk. Reads one key.
+  Result<bool> HoldsRecords();
+
   // Drops every tombstone whose timestamp is more than tombstone_grace_ms
   // before `now_ms` (wall-clock milliseconds, e.g. the HLC's physical part).
   // A tombstone exactly at the grace boundary, or younger, is kept; live

@@ -54,7 +54,7 @@ uint32_t NodeBackend::ReachablePeers() const {
 }
 
 BackendStatus NodeBackend::Describe() const {
-  const Ring* ring = node_->ring();
+  const std::shared_ptr<const Ring> ring = node_->ring();
   BackendStatus status;
   status.node_id = node_->id();
   status.ring_epoch = ring != nullptr ? ring->epoch() : 0;
@@ -72,7 +72,7 @@ BackendStatus NodeBackend::Describe() const {
 
 std::vector<MemberStatus> NodeBackend::Members() const {
   std::map<NodeId, MemberStatus> members;
-  const Ring* ring = node_->ring();
+  const std::shared_ptr<const Ring> ring = node_->ring();
   const int64_t now_ns = clock_->MonotonicNanos();
   for (const auto& [id, address] : peers_) {
     MemberStatus& member = members[id];
@@ -108,7 +108,7 @@ std::vector<MemberStatus> NodeBackend::Members() const {
 }
 
 std::string NodeBackend::NotReadyReason() const {
-  const Ring* ring = node_->ring();
+  const std::shared_ptr<const Ring> ring = node_->ring();
   if (ring == nullptr || !ring->IsMember(node_->id())) {
     return "node " + std::to_string(node_->id()) +
            " is not in the member list, so it owns no data and coordinates no request "

@@ -36,7 +36,7 @@ class NodeBackend final : public KvBackend {
                              Consistency consistency) override;
   BackendStatus Describe() const override;
   std::vector<MemberStatus> Members() const override;
-  const Ring* ring() const override { return node_->ring(); }
+  const Ring* ring() const override { return node_->ring().get(); }
   // Ready when this node is in the member list and it plus the members
   // alive are at least the replies the default write consistency needs from
   // N replicas. A coarse test: it does not check every partition's own

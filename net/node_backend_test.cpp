@@ -50,6 +50,7 @@ class NodeBackendTest : public ::testing::Test {
       member.transport = std::move(*transport);
       NodeOptions options;
       options.members = MemberList::FromIds({1, 2}).value();
+      options.cluster_id = "test";
       options.ring.partition_count = 16;
       options.ring.replication_factor = 2;
       Environment env{id, &clock_, member.transport.get(), member.disk.get(), Random(id)};
@@ -144,7 +145,7 @@ TEST_F(NodeBackendTest, DescribesTheNodeAndItsMembers) {
   EXPECT_EQ(members[0].peer_address, peers_.at(1).ToString());
   EXPECT_TRUE(members[1].self);
   EXPECT_TRUE(members[1].reachable);
-  EXPECT_EQ(second.ring(), members_.at(2).node->ring());
+  EXPECT_EQ(second.ring(), members_.at(2).node->ring().get());
 }
 
 TEST_F(NodeBackendTest, QuorumShortOfPeersIsUnavailableNotSuccess) {

@@ -77,6 +77,17 @@ NodeRecords DecodeDigest(std::string_view digest) {
 
 // ---- Nodes ----
 
+raft::RaftOptions RaftOptionsFor(const RaftSettings& settings) {
+  raft::RaftOptions options;
+  options.election_timeout_min_ns = settings.election_timeout_ms * kMsNanos;
+  options.heartbeat_interval_ns = settings.heartbeat_ms * kMsNanos;
+  options.snapshot_every_entries = settings.snapshot_every;
+  options.max_entries_per_append = settings.max_entries_per_append;
+  options.pre_vote = settings.pre_vote;
+  options.check_quorum = settings.check_quorum;
+  return options;
+}
+
 class KvNode final : public ProtocolNode {
  public:
   // Checks the node's ring against the cluster's with `checker`.
@@ -107,6 +118,11 @@ class KvNode final : public ProtocolNode {
         }
       }
     }
+    options.cluster_id = "sim";
+    options.raft = RaftOptionsFor(scenario.raft);
+    options.raft_canaries = canaries.raft;
+    options.raft_observer = context.raft_observer;
+    options.epoch_interval_ms = static_cast<uint64_t>(scenario.raft.epoch_interval_ms);
     // The node's network goes through the auditor, which judges every
     // reply its endpoint accepts.
     Environment env = context.env;
@@ -122,7 +138,12 @@ class KvNode final : public ProtocolNode {
     checker_ = checker;
     checker->AttachDisk(context.env.node_id, context.env.disk);
     checker->NodeStarted(context.env.node_id, node_.get());
-    checker->CheckRing(context.env.node_id, *node_->ring());
+    // A node whose metadata was lost to damage has no ring until the
+    // leader sends its snapshot.
+    if (node_->ring() != nullptr) checker->CheckRing(context.env.node_id, *node_->ring());
+    node_->set_on_ring([checker, id = context.env.node_id](const Ring& ring) {
+      checker->CheckRing(id, ring);
+    });
     node_->coordinator().set_canaries(canaries.coordinator);
     node_->replica().set_canaries(canaries.replica);
   }
@@ -147,14 +168,25 @@ class KvNode final : public ProtocolNode {
             {"replica_puts_busy", r.puts_busy},
             {"replica_puts_expired", r.puts_expired},
             {"group_commits", r.group_commits},
-            {"group_commit_puts", r.group_commit_puts}};
+            {"group_commit_puts", r.group_commit_puts},
+            {"raft_elections", node_->raft().stats().elections_started},
+            {"raft_terms_led", node_->raft().stats().terms_led},
+            {"raft_step_downs_check_quorum", node_->raft().stats().step_downs_check_quorum},
+            {"raft_snapshots_installed", node_->raft().stats().snapshots_installed},
+            {"raft_entries_truncated", node_->raft().stats().entries_truncated},
+            {"epoch_advances_proposed", node_->stats().epoch_advances_proposed}};
   }
 
   gossip::Gossip* gossip() override { return node_->gossip(); }
+  const raft::Raft* raft() const override { return &node_->raft(); }
+  const ClusterState* cluster_state() const override { return &node_->cluster(); }
 
   std::string ConvergenceDigest() const override {
     std::string digest;
-    for (PartitionId partition : node_->ring()->PartitionsOwnedBy(node_->id())) {
+    const std::shared_ptr<const Ring> ring = node_->ring();
+    // Still without metadata (lost to damage): it owns nothing it knows of.
+    if (ring == nullptr) return std::string();
+    for (PartitionId partition : ring->PartitionsOwnedBy(node_->id())) {
       const Status visited = node_->store().ForEachInPartition(
           partition, [&](std::string_view key, const Version& version) {
             PutFixed32(&digest, partition);
@@ -387,10 +419,12 @@ std::string RingDifference(const Ring& ring, const Ring& reference) {
     return "members in seat order " + ListString(ring.member_list().by_seat()) +
            ", not " + ListString(reference.member_list().by_seat());
   }
-  if (ring.epoch() != reference.epoch() ||
-      ring.partition_count() != reference.partition_count() ||
+  // The epoch advances with time (core/cluster_state.h); placement does not
+  // depend on it, and nodes that applied the same index agree on it (the
+  // RaftChecker's ring agreement).
+  if (ring.partition_count() != reference.partition_count() ||
       ring.replication_factor() != reference.replication_factor()) {
-    return "epoch, Q or N differ";
+    return "Q or N differ";
   }
   for (PartitionId p = 0; p < reference.partition_count(); ++p) {
     const std::span<const NodeId> list = ring.PreferenceList(p);
@@ -742,6 +776,10 @@ constexpr CanaryFlag kCanaryFlags[] = {
     {"clock_ignores_reads", [](KvCanaries& c) -> bool& { return c.coordinator.clock_ignores_reads; }},
     {"reply_before_repair", [](KvCanaries& c) -> bool& { return c.coordinator.reply_before_repair; }},
     {"damaged_as_missing", [](KvCanaries& c) -> bool& { return c.replica.damaged_as_missing; }},
+    {"raft_vote_before_sync", [](KvCanaries& c) -> bool& { return c.raft.vote_before_sync; }},
+    {"raft_commit_old_term", [](KvCanaries& c) -> bool& { return c.raft.commit_old_term; }},
+    {"raft_keep_conflicting_suffix",
+     [](KvCanaries& c) -> bool& { return c.raft.keep_conflicting_suffix; }},
 };
 
 }  // namespace

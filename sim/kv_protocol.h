@@ -42,8 +42,12 @@
 //  * No lost acknowledged write, no resurrection: once converged, each
 //    key's version is >= every acknowledged write or delete of it.
 //  * Convergence: the replicas of every partition hold identical records.
-//  * Ring agreement: every node, at every start, computes the cluster's
-//    ring (same member list, epoch and preference lists).
+//  * Ring agreement: every ring a node publishes (at start, and after each
+//    metadata entry it applies) places data as the cluster's does: the
+//    same member list, Q, N and preference lists. The metadata comes from
+//    Raft (core/cluster_state.h), every node bootstrapping with the
+//    scenario's members; that nodes at the same applied index agree on the
+//    epoch too is the RaftChecker's (sim/raft_checker.h).
 // The fault model allows one loss: bit rot destroys one replica's record,
 // and a write acknowledged by W replicas with W + K <= N, K being the
 // answers a damaged replica's repair needs (min(N - 1, floor(N/2) + 1),
@@ -191,11 +195,14 @@ struct KvCanaries {
   // order they were given, so nodes disagree on the ring.
   bool ring_by_ids = false;
   gossip::GossipCanaries gossip;  // sim/gossip_protocol.h names them
+  raft::RaftCanaries raft;
 };
 // The canary names: ack_before_quorum, skip_read_repair, winner_by_value,
 // ignore_tombstones, lose_synced_writes, overlap_commits, ack_in_flight,
 // ack_shed_puts, ring_by_ids, clock_ignores_reads, reply_before_repair,
-// damaged_as_missing; and the gossip canaries (sim/gossip_protocol.h).
+// damaged_as_missing, raft_vote_before_sync, raft_commit_old_term,
+// raft_keep_conflicting_suffix; and the gossip canaries
+// (sim/gossip_protocol.h).
 const std::vector<std::string>& KvCanaryNames();
 // Sets the canary `name` in *canaries. InvalidArgument for an unknown name.
 Status EnableKvCanary(std::string_view name, KvCanaries* canaries);

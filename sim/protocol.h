@@ -15,8 +15,10 @@
 #include <vector>
 
 #include "core/assertions.h"
+#include "core/cluster_state.h"
 #include "core/env.h"
 #include "core/gossip/gossip.h"
+#include "core/raft/raft.h"
 #include "core/runtime/scheduler.h"
 #include "core/status.h"
 #include "core/timestamp.h"
@@ -36,6 +38,9 @@ struct NodeContext {
   // cluster's member list, and finds the cluster through `seeds`.
   bool member = true;
   std::vector<std::string> seeds;  // addresses (SimNetwork::AddressOf)
+  // What a node running Raft reports to from its start (the world's
+  // RaftChecker); outlives the node.
+  raft::RaftObserver* raft_observer = nullptr;
 };
 
 // One running incarnation of a node. Destroyed when the node crashes (after
@@ -54,6 +59,10 @@ class ProtocolNode {
   // The node's gossip membership, for the world's gossip checker; null when
   // the node runs none. Lives as long as this incarnation.
   virtual gossip::Gossip* gossip() { return nullptr; }
+  // The node's metadata log and its applied state, for the world's Raft
+  // checker; null when the node runs none. Live as long as this incarnation.
+  virtual const raft::Raft* raft() const { return nullptr; }
+  virtual const ClusterState* cluster_state() const { return nullptr; }
 };
 
 enum class OperationKind : uint8_t { kRead, kWrite, kDelete };

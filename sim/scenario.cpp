@@ -427,6 +427,24 @@ void ParseGossip(Fields& top, Scenario* s, const std::string& path) {
   }
 }
 
+void ParseRaft(Fields& top, Scenario* s, const std::string& path) {
+  if (!top.Has("raft")) return;
+  const YAML::Node node = top.Node("raft");
+  Fields f(node, path, "raft");
+  RaftSettings& r = s->raft;
+  f.Read("election_timeout_ms", &r.election_timeout_ms, 2, kMaxMs);
+  f.Read("heartbeat_ms", &r.heartbeat_ms, 1, kMaxMs);
+  f.Read("epoch_interval_ms", &r.epoch_interval_ms, 0, kMaxMs);
+  f.Read("snapshot_every", &r.snapshot_every, 1, 1'000'000);
+  f.Read("max_entries_per_append", &r.max_entries_per_append, 1, 4096);
+  f.ReadBool("pre_vote", &r.pre_vote);
+  f.ReadBool("check_quorum", &r.check_quorum);
+  f.Finish();
+  if (r.heartbeat_ms >= r.election_timeout_ms) {
+    f.Fail(node, "raft.heartbeat_ms must be below election_timeout_ms");
+  }
+}
+
 void ParseFaults(Fields& top, Scenario* s, const std::string& path) {
   if (!top.Has("faults")) return;
   const YAML::Node node = top.Node("faults");
@@ -458,6 +476,7 @@ void ParseFaults(Fields& top, Scenario* s, const std::string& path) {
     if (kind == FaultFamily::kCrash || kind == FaultFamily::kPause) {
       c.Read("max_down", &family.max_down, 1, s->nodes);
     }
+    if (FamilyTargetsNode(kind)) c.Read("leader_percent", &family.leader_percent, 0, 100);
     c.Finish();
   }
   f.Finish();
@@ -557,6 +576,7 @@ Scenario ParseRoot(const YAML::Node& root, const std::string& path) {
                      return a.at_ms < b.at_ms;
                    });
   ParseGossip(top, &s, path);
+  ParseRaft(top, &s, path);
   ParseFaults(top, &s, path);
   ParseSwarm(top, &s, path);
   ParseBuggify(top, &s, path);

@@ -55,6 +55,12 @@ struct FamilyConfig {
   uint32_t ppm = 0;        // loss, duplicate, reorder, disk_error: the rate
   int64_t step_max_ms = 0; // clock_step: steps are uniform in [-max, max]
   uint32_t max_down = 1;   // crash, pause: nodes down or paused at once
+  // partition, crash, pause, clock_step, disk_error: the percentage of
+  // faults aimed at the metadata log's current leader (when there is one
+  // it can hit) instead of a random node; a partition then isolates it,
+  // cuts it off from one node, puts it on one side of a split, or makes it
+  // the bridge.
+  uint32_t leader_percent = 0;
   friend bool operator==(const FamilyConfig&, const FamilyConfig&) = default;
 };
 
@@ -115,6 +121,13 @@ struct Workload {
   friend bool operator==(const Workload&, const Workload&) = default;
 };
 
+// Whether faults of `kind` pick a node, so they can aim at the leader.
+inline bool FamilyTargetsNode(FaultFamily kind) {
+  return kind == FaultFamily::kPartition || kind == FaultFamily::kCrash ||
+         kind == FaultFamily::kPause || kind == FaultFamily::kClockStep ||
+         kind == FaultFamily::kDiskError;
+}
+
 // Gossip membership (core/gossip) in the simulated nodes, and what the
 // world's gossip checker holds them to (sim/gossip_checker.h). The defaults
 // are short periods, so store scenarios converge within their bounds;
@@ -139,6 +152,23 @@ struct GossipSettings {
   friend bool operator==(const GossipSettings&, const GossipSettings&) = default;
 };
 
+// The cluster metadata log (core/raft) of store nodes, which every kv
+// scenario runs: the scenario's members bootstrap it. Defaults are etcd's
+// (heartbeat 100 ms, election timeout 1000 ms); the epoch advances faster
+// than production's so that runs see it move.
+struct RaftSettings {
+  int64_t election_timeout_ms = 1000;  // drawn from [this, 2 * this)
+  int64_t heartbeat_ms = 100;
+  int64_t epoch_interval_ms = 5000;    // 0: only membership changes
+  uint64_t snapshot_every = 64;        // applied entries between snapshots
+  // Entries per append message: a small cap makes a leader replicate an
+  // older term's entries apart from its own (Raft's figure 8).
+  uint32_t max_entries_per_append = 64;
+  bool pre_vote = true;
+  bool check_quorum = true;
+  friend bool operator==(const RaftSettings&, const RaftSettings&) = default;
+};
+
 struct NodeClock {
   NodeId node = kNoNode;
   ClockModel model;
@@ -154,6 +184,7 @@ struct Scenario {
   // not in the store's member list (they own nothing).
   uint32_t standby_nodes = 0;
   GossipSettings gossip;
+  RaftSettings raft;
   uint32_t replicas = 3;          // N
   // The cluster's default R and W: a count (<= replicas) or a level (ONE,
   // QUORUM, ALL); never kDefault. YAML: read_quorum / write_quorum.

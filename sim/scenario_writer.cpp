@@ -235,6 +235,17 @@ void WriteGossip(std::ostream& out, const Scenario& s) {
   out << "}\n";
 }
 
+void WriteRaft(std::ostream& out, const Scenario& s) {
+  const RaftSettings& r = s.raft;
+  if (r == RaftSettings{}) return;
+  out << "raft: {election_timeout_ms: " << r.election_timeout_ms
+      << ", heartbeat_ms: " << r.heartbeat_ms << ", epoch_interval_ms: " << r.epoch_interval_ms
+      << ", snapshot_every: " << r.snapshot_every
+      << ", max_entries_per_append: " << r.max_entries_per_append
+      << ", pre_vote: " << (r.pre_vote ? "true" : "false")
+      << ", check_quorum: " << (r.check_quorum ? "true" : "false") << "}\n";
+}
+
 void WriteFamily(std::ostream& out, FaultFamily kind, const FamilyConfig& f) {
   out << "  " << FaultFamilyName(kind) << ": {enabled: "
       << (f.enabled ? "true" : "false") << ", interval_ms: ["
@@ -251,6 +262,7 @@ void WriteFamily(std::ostream& out, FaultFamily kind, const FamilyConfig& f) {
   if (kind == FaultFamily::kCrash || kind == FaultFamily::kPause) {
     out << ", max_down: " << f.max_down;
   }
+  if (f.leader_percent > 0) out << ", leader_percent: " << f.leader_percent;
   out << "}\n";
 }
 
@@ -289,6 +301,7 @@ std::string WriteScenario(const Scenario& scenario, std::string_view comment) {
   WriteClocks(out, scenario);
   WriteTimeline(out, scenario);
   WriteGossip(out, scenario);
+  WriteRaft(out, scenario);
   WriteFaults(out, scenario);
   return out.str();
 }

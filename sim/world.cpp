@@ -268,9 +268,13 @@ void World::StartNode(NodeSlot& slot) {
   context.scenario = &scenario_;
   context.member = slot.member;
   if (!slot.member) context.seeds = {SimNetwork::AddressOf(slot.seed)};
+  context.raft_observer = raft_checker_.observer();
   slot.state = NodeState::kRunning;
   slot.node = protocol_->StartNode(context);
   gossip_checker_.NodeStarted(slot.id, slot.node->gossip(), now_ns());
+  if (slot.node->raft() != nullptr) {
+    raft_checker_.NodeStarted(slot.id, slot.node->raft(), slot.node->cluster_state());
+  }
   // A checker may judge a node as it starts (the kv ring agreement).
   TakeCheckerViolations();
 }
@@ -307,6 +311,7 @@ void World::CrashNode(NodeId node) {
   HarvestCounters(*slot.node);
   const int64_t crashed_ns = now_ns();
   gossip_checker_.NodeCrashed(node, crashed_ns);
+  raft_checker_.NodeCrashed(node);
   if (gossip_checker_.active()) {
     scheduler_.At(world_process_, crashed_ns + gossip_checker_.options().detect_bound_ns,
                   [this, node, crashed_ns] {
@@ -420,6 +425,7 @@ RunSummary World::Run() {
   }
   summary_.network = network_.stats();
   summary_.gossip = gossip_checker_.stats();
+  summary_.raft = raft_checker_.stats();
   summary_.trace_hash = tracer_->hash();
   summary_.trace_events = tracer_->events();
   return summary_;
@@ -575,7 +581,8 @@ void World::InjectRandomFault(FaultFamily family) {
     case FaultFamily::kPause: InjectRandomCrashOrPause(family, duration_ns); break;
     case FaultFamily::kClog: InjectRandomClog(now_ns() + duration_ns); break;
     case FaultFamily::kClockStep: {
-      const NodeId node = node_ids_[fault_random_.Uniform(node_ids_.size())];
+      NodeId node = node_ids_[fault_random_.Uniform(node_ids_.size())];
+      node = AimAtLeader(family, node_ids_).value_or(node);
       int64_t step_ms = fault_random_.Range(-config.step_max_ms, config.step_max_ms);
       if (step_ms == 0) step_ms = 1;
       clock(node).Step(step_ms * 1000);
@@ -587,7 +594,8 @@ void World::InjectRandomFault(FaultFamily family) {
     case FaultFamily::kReorder: InjectRateBurst(family, duration_ns); break;
     case FaultFamily::kBitRot: InjectBitRot(); break;
     case FaultFamily::kDiskError: {
-      const NodeId node = node_ids_[fault_random_.Uniform(node_ids_.size())];
+      NodeId node = node_ids_[fault_random_.Uniform(node_ids_.size())];
+      node = AimAtLeader(family, node_ids_).value_or(node);
       disk(node).set_write_error_ppm(config.ppm);
       RecordFault(family, false, node, config.ppm, "disk_error");
       scheduler_.After(world_process_, duration_ns, [this, node] {
@@ -598,12 +606,30 @@ void World::InjectRandomFault(FaultFamily family) {
   }
 }
 
+std::optional<NodeId> World::AimAtLeader(FaultFamily family,
+                                         const std::vector<NodeId>& candidates) {
+  const uint32_t percent = scenario_.family(family).leader_percent;
+  // No draw when the scenario never aims: its runs stay as they were.
+  if (percent == 0 || fault_random_.Uniform(100) >= percent) return std::nullopt;
+  const std::optional<NodeId> leader = raft_checker_.Leader();
+  if (!leader.has_value() ||
+      std::find(candidates.begin(), candidates.end(), *leader) == candidates.end()) {
+    return std::nullopt;
+  }
+  return leader;
+}
+
 void World::InjectRandomPartition(int64_t duration_ns) {
   const size_t n = node_ids_.size();
   if (n < 2) return;
   std::vector<NodeId> shuffled = node_ids_;
   for (size_t i = n - 1; i > 0; --i) {
     std::swap(shuffled[i], shuffled[fault_random_.Uniform(i + 1)]);
+  }
+  // The first node is the one isolated, cut, bridging or on the side
+  // that holds it.
+  if (const std::optional<NodeId> leader = AimAtLeader(FaultFamily::kPartition, node_ids_)) {
+    std::swap(shuffled[0], *std::find(shuffled.begin(), shuffled.end(), *leader));
   }
   const uint64_t kind = fault_random_.Uniform(n >= 3 ? 4 : 3);
   std::string what;
@@ -646,7 +672,8 @@ void World::InjectRandomCrashOrPause(FaultFamily family, int64_t duration_ns) {
   const std::vector<NodeId> candidates = NodesInState(NodeState::kRunning);
   // Never more than the scenario says the system must survive.
   if (affected >= max_down || candidates.empty()) return;
-  const NodeId node = candidates[fault_random_.Uniform(candidates.size())];
+  const NodeId node = AimAtLeader(family, candidates)
+                          .value_or(candidates[fault_random_.Uniform(candidates.size())]);
   if (crash) {
     CrashNode(node);
   } else {
@@ -758,6 +785,7 @@ void World::CheckLiveness() {
     }
     converged = protocol_->checker().CheckConverged(digests);
     if (converged.ok() && gossip_checker_.active()) converged = gossip_checker_.CheckAgreement();
+    if (converged.ok() && raft_checker_.active()) converged = raft_checker_.CheckConverged();
     last_idle_failure_ = converged.message();
   }
   if (TakeCheckerViolations()) return;
@@ -801,19 +829,19 @@ void World::Complete(const Operation& op) {
 bool World::TakeCheckerViolations() {
   const std::vector<std::string>& found = protocol_->checker().violations();
   const std::vector<std::string>& gossip = gossip_checker_.violations();
-  MKS_ASSERT_GE(found.size(), checker_violations_seen_);
-  MKS_ASSERT_GE(gossip.size(), gossip_violations_seen_);
-  if (found.size() == checker_violations_seen_ && gossip.size() == gossip_violations_seen_) {
-    return false;
+  const std::vector<std::string>& raft = raft_checker_.violations();
+  bool any = false;
+  for (auto [list, seen] : {std::pair{&found, &checker_violations_seen_},
+                            std::pair{&gossip, &gossip_violations_seen_},
+                            std::pair{&raft, &raft_violations_seen_}}) {
+    MKS_ASSERT_GE(list->size(), *seen);
+    for (size_t i = *seen; i < list->size(); ++i) {
+      summary_.violations.push_back((*list)[i] + "\n    " + FaultsInForce());
+      any = true;
+    }
+    *seen = list->size();
   }
-  for (size_t i = checker_violations_seen_; i < found.size(); ++i) {
-    summary_.violations.push_back(found[i] + "\n    " + FaultsInForce());
-  }
-  for (size_t i = gossip_violations_seen_; i < gossip.size(); ++i) {
-    summary_.violations.push_back(gossip[i] + "\n    " + FaultsInForce());
-  }
-  checker_violations_seen_ = found.size();
-  gossip_violations_seen_ = gossip.size();
+  if (!any) return false;
   Finish(Verdict::kSafetyViolation);
   return true;
 }

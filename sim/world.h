@@ -27,12 +27,14 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/buggify.h"
 #include "core/runtime/scheduler.h"
 #include "sim/gossip_checker.h"
+#include "sim/raft_checker.h"
 #include "sim/protocol.h"
 #include "sim/scenario.h"
 #include "sim/sim_clock.h"
@@ -64,6 +66,7 @@ struct RunSummary {
   // ProtocolNode::Counters, summed over every node and incarnation.
   std::map<std::string, uint64_t> protocol_counters;
   GossipCheckStats gossip;  // all zero when no node ran gossip
+  RaftCheckStats raft;      // all zero when no node ran Raft
 };
 
 class World final : private HistorySink {
@@ -120,6 +123,7 @@ class World final : private HistorySink {
   }
   const Buggify* buggify() const { return buggify_.get(); }
   const GossipChecker& gossip_checker() const { return gossip_checker_; }
+  const RaftChecker& raft_checker() const { return raft_checker_; }
   const RunSummary& summary() const { return summary_; }
   const Scenario& scenario() const { return scenario_; }
 
@@ -165,6 +169,9 @@ class World final : private HistorySink {
   void InjectRateBurst(FaultFamily family, int64_t duration_ns);
   // Tells the gossip checker that a network fault cuts `nodes` off until
   // `until_ns` (INT64_MAX: until healed).
+  // With the family's leader_percent, the metadata log's leader when it
+  // is among `candidates`; nullopt otherwise (pick at random).
+  std::optional<NodeId> AimAtLeader(FaultFamily family, const std::vector<NodeId>& candidates);
   void NoteNetworkFault(const std::vector<NodeId>& nodes, int64_t until_ns);
   // What a reader of a violation needs to know of the world right now: the
   // nodes down or paused, the network's rates, and the latest faults.
@@ -202,6 +209,7 @@ class World final : private HistorySink {
   std::vector<NodeId> node_ids_;    // every slot, standby nodes included
   std::vector<NodeId> member_ids_;  // the cluster's initial members
   GossipChecker gossip_checker_;
+  RaftChecker raft_checker_;
   std::array<bool, kFaultFamilyCount> family_on_{};
   // The base rates that bursts return to (scripted changes move them).
   uint32_t base_loss_ppm_ = 0;
@@ -213,6 +221,7 @@ class World final : private HistorySink {
   int64_t safety_end_ns_ = 0;
   size_t checker_violations_seen_ = 0;  // copied into summary_.violations
   size_t gossip_violations_seen_ = 0;
+  size_t raft_violations_seen_ = 0;
   // The latest faults, oldest first, at most kRecentFaults of them.
   std::deque<std::string> recent_faults_;
   // Why the last convergence check with every client idle failed.

@@ -229,7 +229,7 @@ Status Start(const NodeSettings& settings, const Logger& log, RunningNode* runni
   running->http_front_end = std::make_unique<net::HttpFrontEnd>(running->backend.get());
   MKS_RETURN_IF_ERROR(StartServers(settings, log, running));
   running->transport->ConnectAll();
-  const Ring* ring = running->node->ring();
+  const std::shared_ptr<const Ring> ring = running->node->ring();
   std::string seeds;
   for (const std::string& seed : settings.join) seeds += (seeds.empty() ? "" : ",") + seed;
   log.Info("serving: peers on " + listen->ToString() + ", RESP on " + settings.client_host +

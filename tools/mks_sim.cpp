@@ -89,6 +89,13 @@ void PrintSummary(const mks::sim::World& world, const mks::sim::RunSummary& s,
               << Seconds(g.worst_detection_ns) << " (bound "
               << Seconds(world.gossip_checker().options().detect_bound_ns) << ")\n";
   }
+  if (world.raft_checker().active()) {
+    const mks::sim::RaftCheckStats& r = s.raft;
+    std::cout << "raft: " << r.leaders_elected << " leaders elected, highest term "
+              << r.highest_term << ", highest index applied " << r.highest_index << ", "
+              << r.entries_applied << " entries applied, " << r.snapshots_installed
+              << " snapshots installed\n";
+  }
   if (!s.protocol_counters.empty()) {
     std::cout << "protocol counters:";
     for (const auto& [name, value] : s.protocol_counters) std::cout << " " << name << " " << value;

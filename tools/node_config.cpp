@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 
 #include "core/assertions.h"
 #include "core/coordinator.h"
+#include "core/crc32c.h"
 #include "net/tcp_transport.h"
 
 namespace mks::tools {
@@ -156,6 +158,14 @@ Result<NodeOptions> MakeNodeOptions(const NodeSettings& settings,
     Result<MemberList> members = MemberList::FromIds(std::move(ids));
     if (!members.ok()) return members.status();
     options.members = std::move(*members);
+    // Nodes configured with the same peers bootstrap the same cluster.
+    std::string peer_list;
+    for (const auto& [id, address] : peers) {
+      peer_list += std::to_string(id) + "=" + address.ToString() + ";";
+    }
+    char id_hex[9];
+    std::snprintf(id_hex, sizeof(id_hex), "%08x", Crc32c(peer_list));
+    options.cluster_id = std::string("static-") + id_hex;
   }
   MKS_RETURN_IF_ERROR(SetGossipOptions(settings, peers, &options));
   options.ring.partition_count = settings.partition_count;

@@ -1,6 +1,7 @@
 #include "core/raft/log_store.h"
 
 #include <algorithm>
+#include <array>
 #include <utility>
 
 #include "core/assertions.h"
@@ -10,7 +11,7 @@
 namespace mks::raft {
 namespace {
 
-constexpr std::string_view kHardKey = "r/hard";
+constexpr std::array<std::string_view, 2> kHardKeys = {"r/hard/a", "r/hard/b"};
 constexpr std::string_view kSnapKey = "r/snap";
 constexpr std::string_view kLogPrefix = "r/log/";
 constexpr int64_t kRetryMinNs = 10'000'000;     // after a failed write
@@ -120,58 +121,103 @@ LogStore::LogStore(runtime::Scheduler* scheduler, runtime::ProcessId process, Di
   MKS_ASSERT(scheduler_ != nullptr && disk_ != nullptr);
 }
 
+Status LogStore::LoadHardState() {
+  std::optional<HardState> loaded;
+  uint32_t damaged = 0;
+  for (std::string_view key : kHardKeys) {
+    std::string bytes;
+    const Status status = disk_->Get(key, &bytes);
+    if (status.IsNotFound()) continue;
+    if (!status.ok() && !status.IsCorruption()) return status;
+    empty_ = false;
+    proto::RaftHardState hard;
+    if (!status.ok() || !Unseal(bytes, &hard)) {
+      ++damaged;
+      continue;
+    }
+    HardState copy{hard.term(), hard.vote(), hard.cluster_id(), hard.commit(),
+                   hard.recover_through(), hard.recover_term()};
+    // Both copies are written in one batch, so two good ones are equal.
+    if (!loaded.has_value() || copy.term > loaded->term) loaded = std::move(copy);
+  }
+  stats_.hard_copies_damaged += damaged;
+  if (damaged == kHardKeys.size()) {
+    return Status::Corruption(
+        "raft: both copies of the hard state are damaged: this node cannot know its term "
+        "and vote; remove it from the cluster and add it back with an empty data directory");
+  }
+  if (loaded.has_value()) hard_ = std::move(*loaded);
+  return Status::Ok();
+}
+
+Status LogStore::LoadSnapshot(bool* lost) {
+  std::string bytes;
+  const Status status = disk_->Get(kSnapKey, &bytes);
+  if (status.IsNotFound()) return Status::Ok();
+  if (!status.ok() && !status.IsCorruption()) return status;
+  empty_ = false;
+  proto::RaftSnapshot snap;
+  if (!status.ok() || !Unseal(bytes, &snap)) {
+    // The state it holds is gone; so is every entry, which builds on it.
+    ++stats_.snapshots_damaged;
+    *lost = true;
+    return Status::Ok();
+  }
+  snapshot_.index = snap.index();
+  snapshot_.term = snap.term();
+  snapshot_.data = snap.data();
+  if (!ConfigFromProto(snap.config(), &snapshot_.config)) {
+    return Status::Corruption("raft: snapshot holds an invalid config");
+  }
+  return Status::Ok();
+}
+
 Status LogStore::Load() {
   MKS_ASSERT(next_seq_ == 1);
-  std::string bytes;
-  Status status = disk_->Get(kHardKey, &bytes);
-  if (status.ok()) {
-    proto::RaftHardState hard;
-    if (!Unseal(bytes, &hard)) return Status::Corruption("raft: hard state fails its checksum");
-    hard_ = HardState{hard.term(), hard.vote(), hard.cluster_id(), hard.commit()};
-    empty_ = false;
-  } else if (!status.IsNotFound()) {
-    return status;
-  }
-  status = disk_->Get(kSnapKey, &bytes);
-  if (status.ok()) {
-    proto::RaftSnapshot snap;
-    if (!Unseal(bytes, &snap)) return Status::Corruption("raft: snapshot fails its checksum");
-    snapshot_.index = snap.index();
-    snapshot_.term = snap.term();
-    snapshot_.data = snap.data();
-    if (!ConfigFromProto(snap.config(), &snapshot_.config)) {
-      return Status::Corruption("raft: snapshot holds an invalid config");
-    }
-    empty_ = false;
-  } else if (!status.IsNotFound()) {
-    return status;
-  }
+  MKS_RETURN_IF_ERROR(LoadHardState());
+  bool snapshot_lost = false;
+  MKS_RETURN_IF_ERROR(LoadSnapshot(&snapshot_lost));
+  // A bootstrapped node held at least index 1.
+  Index lost_through = snapshot_lost ? std::max<Index>(hard_.commit, 1) : 0;
   std::unique_ptr<DiskIterator> it = disk_->NewIterator();
-  WriteBatch stale;
+  WriteBatch dropped;
+  bool damaged = snapshot_lost;
   for (it->Seek(kLogPrefix); it->Valid() && it->key().starts_with(kLogPrefix); it->Next()) {
     const Index index = IndexOfLogKey(it->key());
+    empty_ = false;
     if (index <= snapshot_.index) {
-      stale.Delete(it->key());
+      ++stats_.stale_entries_deleted;
+      dropped.Delete(it->key());
       continue;
     }
     proto::RaftEntry entry;
-    if (!Unseal(it->value(), &entry) || entry.index() != index || entry.type() > 2) {
-      return Status::Corruption("raft: log entry " + std::to_string(index) +
-                                " fails its checksum");
+    if (!damaged && (!Unseal(it->value(), &entry) || entry.index() != index || entry.type() > 2)) {
+      ++stats_.entries_damaged;
+      damaged = true;
+    }
+    if (damaged) {
+      ++stats_.entries_dropped;
+      lost_through = std::max(lost_through, index);
+      dropped.Delete(it->key());
+      continue;
     }
     if (index != last_index() + 1) {
       return Status::Corruption("raft: log has a hole before index " + std::to_string(index));
     }
     log_.push_back(Entry{entry.term(), index, static_cast<EntryType>(entry.type()),
                          entry.data()});
-    empty_ = false;
   }
   MKS_RETURN_IF_ERROR(it->status());
+  if (snapshot_lost) dropped.Delete(kSnapKey);
   durable_hard_ = hard_;
   durable_last_index_ = last_index();
-  if (!stale.empty()) {
-    stats_.stale_entries_deleted += stale.size();
-    Enqueue(std::move(stale), std::nullopt);
+  if (!dropped.empty()) Enqueue(std::move(dropped), std::nullopt, last_index());
+  if (lost_through > hard_.recover_through) {
+    HardState marked = hard_;
+    marked.recover_through = lost_through;
+    marked.recover_term = marked.term;
+    marked.commit = std::min(marked.commit, last_index());
+    SetHardState(std::move(marked));
   }
   return Status::Ok();
 }
@@ -210,8 +256,11 @@ uint64_t LogStore::SetHardState(HardState hard) {
   message.set_vote(hard_.vote);
   message.set_cluster_id(hard_.cluster_id);
   message.set_commit(hard_.commit);
+  message.set_recover_through(hard_.recover_through);
+  message.set_recover_term(hard_.recover_term);
   WriteBatch batch;
-  batch.Put(kHardKey, Seal(message));
+  const std::string sealed = Seal(message);
+  for (std::string_view key : kHardKeys) batch.Put(key, sealed);
   empty_ = false;
   return Enqueue(std::move(batch), hard_);
 }

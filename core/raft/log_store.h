@@ -4,7 +4,9 @@
 // Records, under keys outside the store's ("v"), the node's ("m/") and
 // gossip's ("g/") spaces, each value a mks.proto message followed by its
 // CRC-32C:
-//   "r/hard"          RaftHardState: term, vote, cluster id
+//   "r/hard/a", "r/hard/b"
+//                     RaftHardState: term, vote, cluster id, commit, and
+//                     the recovery mark; two copies written in one batch
 //   "r/snap"          RaftSnapshot: last index and term covered, the config
 //                     then, and the state machine's bytes
 //   "r/log/<index>"   RaftEntry, the index as 8 big-endian bytes, for
@@ -19,6 +21,19 @@
 // one is synced. A failed write (IOError) is retried, the same batches
 // again, until it succeeds: rewriting them is idempotent, so durability is
 // claimed only for bytes the disk has acknowledged as synced.
+//
+// Damage (bit rot: a record that fails its checksum). The hard state
+// survives one damaged copy. A damaged snapshot or log entry cannot be
+// read back, so Load() drops what depends on it: a damaged entry and every
+// later one, or a damaged snapshot with the whole log. The node may have
+// acknowledged what it dropped, so Load() marks the hard state with
+// recover_through, the last index it held, and recover_term, a term no
+// lower than that entry's. Until its commit index reaches the mark (the
+// entries are back from the leader by then) Raft does not campaign and
+// grants votes only to logs at least as up to date as the mark: as if it
+// still held what it lost, so every entry it acknowledged and that
+// committed is on the candidate (Raft's leader completeness argument needs
+// only that comparison).
 //
 // Invariant: the mirror's log is contiguous from first_index() to
 // last_index(); first_index() == snapshot index + 1.
@@ -42,6 +57,13 @@ struct HardState {
   NodeId vote = kNoNode;
   std::string cluster_id;  // empty: this node belongs to no cluster yet
   Index commit = 0;        // known committed when written; may lag
+  // Non-zero: this node lost entries through this index to damage; until
+  // its commit index reaches it, it does not campaign and votes only for a
+  // log at least as up to date as (recover_term, recover_through), where
+  // recover_term (the term when the loss was found) bounds the lost last
+  // entry's term from above.
+  Index recover_through = 0;
+  Term recover_term = 0;
   friend bool operator==(const HardState&, const HardState&) = default;
 };
 
@@ -57,6 +79,11 @@ struct LogStoreStats {
   uint64_t batches_flushed = 0;  // mutations they carried
   uint64_t write_errors = 0;     // failed writes, retried
   uint64_t stale_entries_deleted = 0;
+  // At Load: damaged records found, and entries dropped for them.
+  uint64_t hard_copies_damaged = 0;
+  uint64_t snapshots_damaged = 0;
+  uint64_t entries_damaged = 0;
+  uint64_t entries_dropped = 0;
 };
 
 class LogStore {
@@ -64,9 +91,10 @@ class LogStore {
   // `scheduler` and `disk` outlive the store; the flusher runs in `process`.
   LogStore(runtime::Scheduler* scheduler, runtime::ProcessId process, Disk* disk);
 
-  // Reads every record. Corruption for a record that fails its checksum or
-  // does not parse, or a log with a hole: a node must not vote or ack on a
-  // state it cannot read. Call once, before any mutation.
+  // Reads every record, dropping what damage made unreadable (see above).
+  // Corruption when both hard state copies are damaged (the node cannot
+  // know its votes), for a config that does not parse, or a log with a
+  // hole. Call once, before any mutation.
   Status Load();
   // True when the disk held no Raft state at all.
   bool empty() const { return empty_; }
@@ -125,6 +153,9 @@ class LogStore {
     std::optional<HardState> hard;
   };
   static constexpr Index kAllKept = ~Index{0};
+  Status LoadHardState();
+  // Reads the snapshot; a damaged one is dropped and sets `lost`.
+  Status LoadSnapshot(bool* lost);
   uint64_t Enqueue(WriteBatch batch, std::optional<HardState> hard,
                    Index kept_through = kAllKept);
   void FlushLoop();

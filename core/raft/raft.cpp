@@ -40,8 +40,18 @@ std::string_view RoleName(Role role) {
 }
 
 bool Raft::LogUpToDate(Index last_index, Term last_term) const {
-  if (last_term != store_.last_term()) return last_term > store_.last_term();
-  return last_index >= store_.last_index();
+  Term my_term = store_.last_term();
+  Index my_index = store_.last_index();
+  // A node that lost entries to damage compares with the log it had: its
+  // last index then, under a term no lower than its last entry's.
+  const HardState& hard = store_.hard();
+  if (Recovering() && std::pair(hard.recover_term, hard.recover_through) >
+                          std::pair(my_term, my_index)) {
+    my_term = hard.recover_term;
+    my_index = hard.recover_through;
+  }
+  if (last_term != my_term) return last_term > my_term;
+  return last_index >= my_index;
 }
 
 Status Raft::CheckCluster(const std::string& cluster_id, bool adopt) {
@@ -232,7 +242,7 @@ void Raft::ResetElectionTimer() {
 void Raft::OnElectionTimeout() {
   if (role_ == Role::kLeader) return;
   ResetElectionTimer();
-  if (quiesced_ || !config().IsVoter(self_)) return;
+  if (quiesced_ || !config().IsVoter(self_) || Recovering()) return;
   const bool pre_vote = options_.pre_vote;
   scheduler_->Spawn(process_, "raft.campaign", [this, pre_vote] { Campaign(pre_vote, false); });
 }
@@ -401,13 +411,19 @@ void Raft::ApplyCommitted() {
     }
   }
   if (!any) return;
-  if (store_.hard().commit < commit_) {
-    HardState hard = store_.hard();
-    hard.commit = commit_;
-    store_.SetHardState(std::move(hard));
-  }
+  PersistCommit();
   MaybeSnapshot();
   if (on_applied_) on_applied_();
+}
+
+void Raft::PersistCommit() {
+  const HardState& held = store_.hard();
+  const bool recovered = held.recover_through != 0 && commit_ >= held.recover_through;
+  if (held.commit >= commit_ && !recovered) return;
+  HardState hard = held;
+  hard.commit = std::max(hard.commit, commit_);
+  if (recovered) hard.recover_through = hard.recover_term = 0;
+  store_.SetHardState(std::move(hard));
 }
 
 void Raft::FailProposals(const std::string& why) {
@@ -513,6 +529,11 @@ void Raft::SendAppend(NodeId member, Term led) {
       }
       if (store_.TermAt(index) < reply->conflict_term()) break;
     }
+  }
+  // The follower lacks prev_index. Only damage makes it lose entries it
+  // acknowledged (core/raft/log_store.h): then it no longer holds them.
+  if (now.match >= append.prev_index()) {
+    now.match = std::min<Index>(now.match, reply->conflict_index() - 1);
   }
   now.next = std::clamp<Index>(next, now.match + 1, std::max<Index>(now.next - 1, now.match + 1));
 }
@@ -630,13 +651,14 @@ Status Raft::Bootstrap(const std::string& cluster_id, const Config& config,
                                    store_.hard().cluster_id + ")");
   }
   Config normalized = config;
-  if (cluster_id.empty() || !normalized.Normalize() || !normalized.IsVoter(self_)) {
-    return Status::InvalidArgument("raft: bootstrap needs a cluster id and a config naming this node a voter");
+  if (cluster_id.empty() || !normalized.Normalize() || !normalized.Contains(self_) ||
+      normalized.voters.empty()) {
+    return Status::InvalidArgument(
+        "raft: bootstrap needs a cluster id and a config with voters that names this node");
   }
   MKS_RETURN_IF_ERROR(machine_->Restore(machine_state));
   store_.SetHardState(HardState{1, kNoNode, cluster_id, 1});
   store_.SaveSnapshot(Snapshot{1, 1, normalized, machine_state});
-  store_.WaitDurable(store_.last_seq());
   applied_ = commit_ = 1;
   RebuildConfigs();
   if (on_applied_) on_applied_();
@@ -689,6 +711,7 @@ Result<std::string> Raft::ServeSnapshot(const RpcRequest& request) {
       RebuildConfigs();
       ++stats_.snapshots_installed;
       if (observer_ != nullptr) observer_->SnapshotInstalled(self_, snapshot.index, snapshot.term);
+      PersistCommit();
       if (on_applied_) on_applied_();
     }
   }
@@ -745,7 +768,7 @@ Result<std::string> Raft::ServeTimeoutNow(const RpcRequest& request) {
   auto parsed = Parse<proto::RaftTimeoutNow>(request.payload, "timeout_now");
   if (!parsed.ok()) return parsed.status();
   MKS_RETURN_IF_ERROR(CheckCluster(parsed->cluster_id(), /*adopt=*/false));
-  if (parsed->term() == term() && config().IsVoter(self_) && !quiesced_ &&
+  if (parsed->term() == term() && config().IsVoter(self_) && !quiesced_ && !Recovering() &&
       role_ != Role::kLeader) {
     Campaign(/*pre_vote=*/false, /*transfer=*/true);
   }

@@ -159,10 +159,11 @@ class Raft {
   // Creates a cluster: only on a node with no Raft state (else
   // InvalidArgument). Writes a snapshot at index 1, term 1 holding
   // `config` and `machine_state` (a StateMachine::Snapshot of the initial
-  // state), with `cluster_id`, and restores the machine from it. Every node
-  // of a cluster created with several initial voters must bootstrap with
-  // the same arguments. Call before Start. Synced before it returns:
-  // inside a fiber.
+  // state), with `cluster_id`, and restores the machine from it. Every
+  // member `config` names (voter or learner) that bootstraps must do so
+  // with the same arguments. Call after Start. Does not wait for the sync:
+  // every later durable write of this node implies it, and a crash that
+  // loses it leaves the node with no state, to bootstrap again alike.
   Status Bootstrap(const std::string& cluster_id, const Config& config,
                    const std::string& machine_state);
 
@@ -269,6 +270,10 @@ class Raft {
   // A failed change: InvalidArgument, "node N is not a <what>".
   runtime::Future<Index> NotA(NodeId node, std::string_view what);
   void ApplyCommitted();
+  // Writes the commit index to the hard state when it moved, clearing the
+  // damage mark once the commit index reached it.
+  void PersistCommit();
+  bool Recovering() const { return store_.hard().recover_through > commit_; }
   void MaybeSnapshot();
   void FailProposals(const std::string& why);
   void OnDurable();
