@@ -45,7 +45,8 @@ usage: ./dev.sh COMMAND [ARGS]
   bench             deps, release build, run the benchmarks (runtime, ring, store,
                     net, simulator, gossip, and a 3-node cluster against
                     redis-server)
-  dc                build, start a local 3-node cluster on 127.0.0.1
+  dc                build, start a local 3-node cluster on 127.0.0.1 (node 1
+                    bootstraps it, nodes 2 and 3 join it)
                     (peers 7001-7003, RESP 7101-7103, HTTP 7201-7203) with
                     data in a temporary directory; in tmux panes when tmux
                     is installed, else in the background with logs
@@ -149,7 +150,10 @@ cmd_dc() {
   CLUSTER_DIR=$(mktemp -d "${TMPDIR:-/tmp}/mks-dc.XXXXXX")
   . tools/cluster_lib.sh
   cluster_ports 3 7000
-  write_configs 3 3
+  # Node 1 bootstraps the cluster; nodes 2 and 3 join it through node 1.
+  write_elastic_config 1 3 0
+  write_elastic_config 2 3 1
+  write_elastic_config 3 3 1
   echo "$CLUSTER_DIR" >"$DC_STATE"
   if command -v tmux >/dev/null; then
     tmux new-session -d -s mks-dc -x 200 -y 50 "exec $MKS_NODE --config $CLUSTER_DIR/node-1.yaml"
@@ -165,7 +169,7 @@ cmd_dc() {
     for i in 1 2 3; do start_node "$i"; done
     log "nodes in the background; logs in $CLUSTER_DIR/node-*.log"
   fi
-  wait_connected 3
+  wait_members 1,2,3 1 2 3
   log "cluster up: redis-cli -p 7101 | curl localhost:7201/v1/status | $BUILD_DIR/tools/mks -n 127.0.0.1:7201 status"
 }
 

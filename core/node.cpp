@@ -96,6 +96,9 @@ Result<std::unique_ptr<Node>> Node::Open(NodeOptions options, Environment env,
     MKS_RETURN_IF_ERROR(node->gossip_->Start());
   }
   Node* self = node.get();
+  if (opened.gossip.has_value() && !opened.gossip->seeds.empty()) {
+    scheduler->Spawn(process, "cluster.join", [self] { self->JoinLoop(); });
+  }
   if (opened.epoch_interval_ms > 0) {
     scheduler->Spawn(process, "cluster.epoch", [self] { self->EpochLoop(); });
   }
@@ -152,21 +155,18 @@ Status Node::StartRaft() {
   raft_->set_canaries(options_.raft_canaries);
   raft_->set_on_applied([this] { OnMetadataApplied(); });
   MKS_RETURN_IF_ERROR(raft_->Start());
+  // A node that holds cluster state keeps it: the first members and the
+  // cluster id only ever create a cluster.
   const std::string& held = raft_->cluster_id();
-  if (!held.empty() && !options_.cluster_id.empty() && held != options_.cluster_id) {
-    return Status::InvalidArgument("node " + std::to_string(id()) + " belongs to cluster " +
-                                   held + ", not to cluster " + options_.cluster_id +
-                                   " it was started for");
-  }
   if (!options_.members.Contains(id()) || !held.empty() || !raft_->store().empty()) {
     return Status::Ok();
   }
+  // Without addresses: the first members' configurations name them each
+  // its own way, and every founder must write the same state. Gossip
+  // carries them.
   std::vector<ClusterMember> seated;
   for (NodeId node : options_.members.by_seat()) {
-    ClusterMember member{node, MembershipState::kNormal, {}};
-    auto known = options_.known_peers.find(node);
-    if (known != options_.known_peers.end()) member.addresses = known->second;
-    seated.push_back(std::move(member));
+    seated.push_back(ClusterMember{node, MembershipState::kNormal, {}});
   }
   Result<std::string> initial = ClusterState::Initial(options_.cluster_id, seated);
   MKS_RETURN_IF_ERROR(initial.status());
@@ -203,6 +203,37 @@ void Node::EpochLoop() {
     // Conditional: a stale or repeated proposal is a no-op.
     raft_->Propose(ClusterState::AdvanceEpochCommand(cluster_.epoch())).Get().status().IgnoreError();
   }
+}
+
+void Node::JoinLoop() {
+  for (;;) {
+    const Status joined = TryJoin();
+    ++stats_.join_attempts;
+    if (on_join_) on_join_(joined);
+    if (joined.ok() || joined.IsInvalidArgument()) return;
+    scheduler_->SleepFor(static_cast<int64_t>(options_.join_retry_ms) * kNanosPerMs);
+  }
+}
+
+Status Node::TryJoin() {
+  proto::ClusterJoinRequest request;
+  request.set_node(id());
+  request.set_peer_address(options_.addresses.peer);
+  request.set_resp_address(options_.addresses.resp);
+  request.set_http_address(options_.addresses.http);
+  // A node of a cluster says which: a seed of another one refuses it.
+  request.set_cluster_id(raft_->cluster_id());
+  request.set_force(options_.join_force);
+  const std::string payload = request.SerializeAsString();
+  Status last = Status::Unavailable("no seed to join through");
+  for (const std::string& seed : options_.gossip->seeds) {
+    Result<std::string> reply =
+        rpc_->CallAddress(seed, "cluster.join", payload, kForwardTimeoutNs).Get();
+    if (reply.ok()) return Status::Ok();
+    last = reply.status();
+    if (last.IsInvalidArgument()) return last;
+  }
+  return last;
 }
 
 void Node::VoterLoop() {
@@ -372,6 +403,23 @@ Result<std::string> Node::ServeRemove(const RpcRequest& request) {
   MKS_RETURN_IF_ERROR(removed.status());
   ++stats_.removes_applied;
   return ChangeResponse(*removed);
+}
+
+Result<uint64_t> Node::RemoveMember(NodeId node, bool force) {
+  proto::ClusterRemoveRequest message;
+  message.set_node(node);
+  message.set_force(force);
+  RpcRequest request;
+  request.from = id();
+  request.method = "cluster.remove";
+  request.payload = message.SerializeAsString();
+  Result<std::string> reply = ServeRemove(request);
+  MKS_RETURN_IF_ERROR(reply.status());
+  proto::ClusterChangeResponse response;
+  if (!response.ParseFromString(*reply)) {
+    return Status::Internal("malformed cluster.remove response");
+  }
+  return response.epoch();
 }
 
 void Node::RegisterClusterMethods() {

@@ -74,7 +74,7 @@ struct NodeOptions {
   // in it: the node starts without cluster state (it joins through gossip
   // seeds and "cluster.join"), has no ring until a leader adds it, and
   // fails every request with Unavailable saying so. A node with cluster
-  // state ignores both.
+  // state ignores both (its metadata log says who the members are).
   MemberList members;
   std::string cluster_id;
   raft::RaftOptions raft;
@@ -87,6 +87,11 @@ struct NodeOptions {
   uint64_t epoch_interval_ms = 60'000;
   // How often the leader reconciles Raft's voters and learners.
   uint64_t voter_check_interval_ms = 1'000;
+  // A node started with gossip seeds asks them ("cluster.join") to seat it,
+  // every join_retry_ms until a member accepts or refuses for good (another
+  // cluster's node, or data on the cluster without `join_force`).
+  uint64_t join_retry_ms = 1'000;
+  bool join_force = false;
   RingOptions ring;
   CoordinatorOptions coordinator;
   StoreOptions store;
@@ -100,7 +105,7 @@ struct NodeOptions {
   // Where this node listens, as gossip announces it to the others.
   gossip::Addresses addresses;
   // Members known from configuration, probed from the start (no seed
-  // needed): id -> where it listens. The bootstrap records their addresses.
+  // needed): id -> where it listens.
   std::map<NodeId, gossip::Addresses> known_peers;
   // Planted gossip bugs, in effect from the gossip's start (the simulator's
   // canaries only; all false in production).
@@ -127,6 +132,7 @@ struct NodeStats {
   uint64_t epoch_advances_proposed = 0;
   uint64_t voter_changes = 0;  // config changes this node made as leader
   uint64_t joins_applied = 0;  // members this node seated as leader
+  uint64_t join_attempts = 0;  // as a joiner, rounds over the seeds
   uint64_t removes_applied = 0;
 };
 
@@ -158,6 +164,12 @@ class Node {
   raft::Raft& raft() { return *raft_; }
   const raft::Raft& raft() const { return *raft_; }
   const ClusterState& cluster() const { return cluster_; }
+  // Removes `node` from the cluster through the metadata log's leader
+  // ("cluster.remove"); returns the epoch after the change. Inside a fiber.
+  Result<uint64_t> RemoveMember(NodeId node, bool force);
+  // Called with each join attempt's outcome: OK once seated, the refusal
+  // or the error otherwise (mks-node logs them).
+  void set_on_join(std::function<void(const Status&)> callback) { on_join_ = std::move(callback); }
   // Called after the node published a new ring.
   void set_on_ring(std::function<void(const Ring&)> callback) { on_ring_ = std::move(callback); }
   const RpcEndpoint& rpc() const { return *rpc_; }
@@ -177,6 +189,10 @@ class Node {
   // Rebuilds the ring when the applied metadata moved past the ring's epoch.
   void OnMetadataApplied();
   void EpochLoop();
+  void JoinLoop();
+  // One round over the seeds: OK, a refusal for good (InvalidArgument), or
+  // the last seed's error.
+  Status TryJoin();
   void VoterLoop();
   // One reconciling change of Raft's configuration, if one is due.
   void ReconcileVoters();
@@ -216,6 +232,7 @@ class Node {
   // epoch as of the last OnMetadataApplied.
   std::shared_ptr<const Ring> ring_;
   std::function<void(const Ring&)> on_ring_;
+  std::function<void(const Status&)> on_join_;
   NodeStats stats_;
 };
 

@@ -59,14 +59,28 @@ class FakeKvBackend final : public KvBackend {
     status.default_write = Consistency::Quorum();
     status.uptime_ms = 4'500;
     status.reachable_peers = 2;
+    status.cluster_id = "fake-cluster";
+    status.leader = 2;
+    status.raft_role = "follower";
+    status.raft_term = 7;
+    status.commit_index = 41;
+    status.applied_index = 40;
+    status.epoch = ring_.epoch();
+    status.voters = {1, 2, 3};
     return status;
+  }
+  Result<uint64_t> RemoveMember(NodeId node, bool force) override {
+    calls.push_back({force ? "remove --force" : "remove", std::to_string(node),
+                     Consistency::Default()});
+    if (!fail_with.ok()) return fail_with;
+    return ring_.epoch() + 1;
   }
 
   std::vector<MemberStatus> Members() const override {
     return {{1, "127.0.0.1:7001", true, true, "alive", 1, -1, "127.0.0.1:7101",
-             "127.0.0.1:7201", true},
-            {2, "127.0.0.1:7002", false, true, "alive", 1, 120, "", "", true},
-            {3, "127.0.0.1:7003", false, false, "dead", 7, 4000, "", "", true}};
+             "127.0.0.1:7201", true, "normal"},
+            {2, "127.0.0.1:7002", false, true, "alive", 1, 120, "", "", true, "normal"},
+            {3, "127.0.0.1:7003", false, false, "dead", 7, 4000, "", "", true, "normal"}};
   }
 
   const Ring* ring() const override { return &ring_; }

@@ -1,6 +1,9 @@
 #include "net/http_frontend.h"
 
+#include <cstdint>
+#include <cstdlib>
 #include <optional>
+#include <vector>
 
 #include "core/assertions.h"
 #include "core/coordinator.h"
@@ -29,8 +32,27 @@ http::Response StatusError(const mks::Status& status) {
     case StatusCode::kInvalidArgument: return Error(400, status.message());
     case StatusCode::kUnavailable: return Error(503, status.message());
     case StatusCode::kTimedOut: return Error(504, status.message());
+    case StatusCode::kNotFound: return Error(404, status.message());
     default: return Error(500, status.ToString());
   }
+}
+
+std::string JsonIds(const std::vector<NodeId>& ids) {
+  std::string out = "[";
+  for (size_t i = 0; i < ids.size(); ++i) out += (i > 0 ? "," : "") + std::to_string(ids[i]);
+  return out + "]";
+}
+
+// The metadata log's fields of `status`, as JSON members (no braces).
+std::string ClusterFields(const BackendStatus& status) {
+  return "\"cluster_id\":" + JsonString(status.cluster_id) +
+         ",\"leader\":" + std::to_string(status.leader) +
+         ",\"raft_role\":" + JsonString(status.raft_role) +
+         ",\"term\":" + std::to_string(status.raft_term) +
+         ",\"commit_index\":" + std::to_string(status.commit_index) +
+         ",\"applied_index\":" + std::to_string(status.applied_index) +
+         ",\"epoch\":" + std::to_string(status.epoch) +
+         ",\"voters\":" + JsonIds(status.voters) + ",\"learners\":" + JsonIds(status.learners);
 }
 
 http::Response MethodNotAllowed(std::string_view allow) {
@@ -88,13 +110,18 @@ http::Response HttpFrontEnd::Handle(const http::Request& request) {
     return HandleKey(request, std::move(*key));
   }
   const bool read_only = request.method == "GET" || request.method == "HEAD";
+  if (path == "/v1/cluster/remove") {
+    if (request.method != "POST") return MethodNotAllowed("POST");
+    return Remove(request);
+  }
   if (path == "/v1/status" || path == "/v1/members" || path == "/v1/ring" ||
-      path == "/metrics" || path == "/healthz" || path == "/readyz") {
+      path == "/v1/cluster" || path == "/metrics" || path == "/healthz" || path == "/readyz") {
     if (!read_only) return MethodNotAllowed("GET, HEAD");
   } else {
     return Error(404, "no such path: " + std::string(path));
   }
   if (path == "/v1/status") return Status();
+  if (path == "/v1/cluster") return Cluster();
   if (path == "/v1/members") return Members();
   if (path == "/v1/ring") return RingJson();
   if (path == "/metrics") return Metrics();
@@ -149,7 +176,44 @@ http::Response HttpFrontEnd::Status() const {
           ",\"partition_count\":" + std::to_string(status.partition_count) +
           ",\"replication_factor\":" + std::to_string(status.replication_factor) +
           ",\"default_read\":" + JsonString(ToString(status.default_read)) +
-          ",\"default_write\":" + JsonString(ToString(status.default_write)) + "}");
+          ",\"default_write\":" + JsonString(ToString(status.default_write)) + "," +
+          ClusterFields(status) + "}");
+}
+
+http::Response HttpFrontEnd::Cluster() const {
+  const BackendStatus status = backend_->Describe();
+  std::string members = "[";
+  for (const MemberStatus& member : backend_->Members()) {
+    if (member.membership.empty()) continue;
+    if (members.size() > 1) members += ",";
+    members += "{\"id\":" + std::to_string(member.id) +
+               ",\"membership\":" + JsonString(member.membership) +
+               ",\"peer_address\":" + JsonString(member.peer_address) +
+               ",\"reachable\":" + (member.reachable ? "true" : "false") + "}";
+  }
+  return Json(200, "{\"node_id\":" + std::to_string(status.node_id) + "," +
+                       ClusterFields(status) + ",\"members\":" + members + "]}");
+}
+
+http::Response HttpFrontEnd::Remove(const http::Request& request) {
+  const BackendStatus status = backend_->Describe();
+  NodeId node = status.node_id;  // no node named: decommission this one
+  if (const std::optional<std::string> named = http::QueryParameter(request.query(), "node")) {
+    char* end = nullptr;
+    const unsigned long parsed = std::strtoul(named->c_str(), &end, 10);
+    if (named->empty() || *end != '\0' || parsed == 0 || parsed > UINT32_MAX) {
+      return Error(400, "node must be a node id, not '" + *named + "'");
+    }
+    node = static_cast<NodeId>(parsed);
+  }
+  const std::optional<std::string> force = http::QueryParameter(request.query(), "force");
+  if (force.has_value() && *force != "true" && *force != "false") {
+    return Error(400, "force must be true or false");
+  }
+  Result<uint64_t> epoch = backend_->RemoveMember(node, force.has_value() && *force == "true");
+  if (!epoch.ok()) return StatusError(epoch.status());
+  return Json(200, "{\"removed\":" + std::to_string(node) +
+                       ",\"epoch\":" + std::to_string(*epoch) + "}");
 }
 
 http::Response HttpFrontEnd::Members() const {
@@ -166,7 +230,8 @@ http::Response HttpFrontEnd::Members() const {
             ",\"last_heard_ms_ago\":" + std::to_string(member.last_heard_ms_ago) +
             ",\"resp_address\":" + JsonString(member.resp_address) +
             ",\"http_address\":" + JsonString(member.http_address) +
-            ",\"owns_data\":" + (member.owns_data ? "true" : "false") + "}";
+            ",\"owns_data\":" + (member.owns_data ? "true" : "false") +
+            ",\"membership\":" + JsonString(member.membership) + "}";
   }
   return Json(200, body + "]");
 }

@@ -47,6 +47,10 @@ class HttpFrontEnd {
   http::Response HandleKey(const http::Request& request, std::string key);
   http::Response Status() const;
   http::Response Members() const;
+  http::Response Cluster() const;
+  // POST /v1/cluster/remove[?node=N][&force=true]: removes N (this node
+  // when none is named).
+  http::Response Remove(const http::Request& request);
   http::Response RingJson() const;
   http::Response Metrics() const;
 

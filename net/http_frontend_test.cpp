@@ -87,6 +87,27 @@ TEST_F(HttpFrontEndTest, BackendErrorsMapToStatusCodes) {
   EXPECT_EQ(Send("PUT", "/v1/kv/" + std::string(2000, 'k'), "v").status, 400);
 }
 
+TEST_F(HttpFrontEndTest, RemoveNamesTheNodeOrDecommissionsThisOne) {
+  EXPECT_EQ(Send("GET", "/v1/cluster/remove").status, 405);
+  http::Response removed = Send("POST", "/v1/cluster/remove?node=3");
+  EXPECT_EQ(removed.status, 200);
+  EXPECT_EQ(removed.body, "{\"removed\":3,\"epoch\":8}\n");
+  EXPECT_EQ(Send("POST", "/v1/cluster/remove?force=true").body, "{\"removed\":1,\"epoch\":8}\n");
+  ASSERT_EQ(backend_.calls.size(), 2u);
+  EXPECT_EQ(backend_.calls[0].operation, "remove");
+  EXPECT_EQ(backend_.calls[0].key, "3");
+  EXPECT_EQ(backend_.calls[1].operation, "remove --force");
+  EXPECT_EQ(Send("POST", "/v1/cluster/remove?node=x").status, 400);
+  EXPECT_EQ(Send("POST", "/v1/cluster/remove?node=0").status, 400);
+  EXPECT_EQ(Send("POST", "/v1/cluster/remove?force=maybe").status, 400);
+  backend_.fail_with = Status::InvalidArgument("removing node 3 refused: the cluster holds data");
+  http::Response refused = Send("POST", "/v1/cluster/remove?node=3");
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_NE(refused.body.find("holds data"), std::string::npos);
+  backend_.fail_with = Status::NotFound("node 9 is not a member");
+  EXPECT_EQ(Send("POST", "/v1/cluster/remove?node=9").status, 404);
+}
+
 TEST_F(HttpFrontEndTest, StatusMembersRing) {
   http::Response status = Send("GET", "/v1/status");
   EXPECT_EQ(status.status, 200);
@@ -94,19 +115,29 @@ TEST_F(HttpFrontEndTest, StatusMembersRing) {
             "{\"node_id\":1,\"ready\":true,\"owns_data\":true,\"uptime_ms\":4500,\"ring_epoch\":7,"
             "\"members\":3,\"reachable_peers\":2,\"partition_count\":8,"
             "\"replication_factor\":3,\"default_read\":\"QUORUM\","
-            "\"default_write\":\"QUORUM\"}\n");
+            "\"default_write\":\"QUORUM\",\"cluster_id\":\"fake-cluster\",\"leader\":2,"
+            "\"raft_role\":\"follower\",\"term\":7,\"commit_index\":41,\"applied_index\":40,"
+            "\"epoch\":7,\"voters\":[1,2,3],\"learners\":[]}\n");
   http::Response members = Send("GET", "/v1/members");
   EXPECT_TRUE(members.body.starts_with(
       "[{\"id\":1,\"peer_address\":\"127.0.0.1:7001\",\"self\":true,\"reachable\":true,"
       "\"state\":\"alive\",\"incarnation\":1,\"last_heard_ms_ago\":-1,"
       "\"resp_address\":\"127.0.0.1:7101\",\"http_address\":\"127.0.0.1:7201\","
-      "\"owns_data\":true},{\"id\":2,"))
+      "\"owns_data\":true,\"membership\":\"normal\"},{\"id\":2,"))
       << members.body;
   EXPECT_NE(members.body.find("{\"id\":3,\"peer_address\":\"127.0.0.1:7003\",\"self\":false,"
                               "\"reachable\":false,\"state\":\"dead\",\"incarnation\":7,"
                               "\"last_heard_ms_ago\":4000,"),
             std::string::npos)
       << members.body;
+  http::Response cluster = Send("GET", "/v1/cluster");
+  EXPECT_EQ(cluster.status, 200);
+  EXPECT_TRUE(cluster.body.starts_with("{\"node_id\":1,\"cluster_id\":\"fake-cluster\","))
+      << cluster.body;
+  EXPECT_NE(cluster.body.find(",\"members\":[{\"id\":1,\"membership\":\"normal\","
+                              "\"peer_address\":\"127.0.0.1:7001\",\"reachable\":true},"),
+            std::string::npos)
+      << cluster.body;
   http::Response ring = Send("GET", "/v1/ring");
   EXPECT_EQ(ring.status, 200);
   const std::string head =

@@ -38,6 +38,17 @@ struct BackendStatus {
   // In the member list: holds partitions. False for a newcomer found by
   // gossip, which coordinates nothing until membership places it.
   bool owns_data = true;
+  // The cluster's metadata log as this node holds it (core/cluster_state.h,
+  // core/raft): "" and zeros before the node belongs to a cluster.
+  std::string cluster_id;
+  NodeId leader = kNoNode;  // kNoNode: none known
+  std::string raft_role;    // follower, pre-candidate, candidate, leader
+  uint64_t raft_term = 0;
+  uint64_t commit_index = 0;
+  uint64_t applied_index = 0;
+  uint64_t epoch = 0;
+  std::vector<NodeId> voters;    // ascending
+  std::vector<NodeId> learners;  // ascending
 };
 
 // One member of the cluster as this node sees it.
@@ -54,6 +65,9 @@ struct MemberStatus {
   std::string resp_address;        // "" when it did not say
   std::string http_address;
   bool owns_data = false;  // in the member list (holds partitions)
+  // Its state in the cluster's metadata: "joining", "normal", "leaving", or
+  // "" when not seated.
+  std::string membership;
 };
 
 class KvBackend {
@@ -82,6 +96,11 @@ class KvBackend {
   // can. Liveness is separate: a backend that exists is alive.
   virtual std::string NotReadyReason() const = 0;
   bool Ready() const { return NotReadyReason().empty(); }
+  // Removes `node` from the cluster (through the metadata log's leader);
+  // returns the epoch after the change. Refused while the cluster holds
+  // data unless `force` (data does not move to a changed ring yet). Inside
+  // a fiber.
+  virtual Result<uint64_t> RemoveMember(NodeId node, bool force) = 0;
   // Appends the node's counters in Prometheus text exposition format
   // (HELP and TYPE lines, then samples), every name prefixed "mks_".
   virtual void AppendMetrics(std::string* out) const = 0;

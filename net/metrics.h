@@ -78,6 +78,9 @@ class MeteredKvBackend final : public KvBackend {
   std::vector<MemberStatus> Members() const override { return inner_->Members(); }
   const Ring* ring() const override { return inner_->ring(); }
   std::string NotReadyReason() const override { return inner_->NotReadyReason(); }
+  Result<uint64_t> RemoveMember(NodeId node, bool force) override {
+    return inner_->RemoveMember(node, force);
+  }
   // The operation metrics, then the inner backend's.
   void AppendMetrics(std::string* out) const override;
 

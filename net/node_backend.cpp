@@ -13,8 +13,6 @@ NodeBackend::NodeBackend(Node* node, const TcpTransport* transport,
       peers_(std::move(peers)),
       start_ns_(clock->MonotonicNanos()) {
   MKS_ASSERT(node_ != nullptr && transport_ != nullptr);
-  MKS_ASSERT(node_->ring() == nullptr ||
-             peers_.size() == node_->ring()->members().size());
   MKS_ASSERT(peers_.empty() || peers_.contains(node_->id()));
 }
 
@@ -66,8 +64,22 @@ BackendStatus NodeBackend::Describe() const {
   status.uptime_ms = (clock_->MonotonicNanos() - start_ns_) / 1'000'000;
   status.reachable_peers = ReachablePeers();
   status.owns_data = ring != nullptr && ring->IsMember(node_->id());
+  const raft::Raft& raft = node_->raft();
+  status.cluster_id = raft.cluster_id();
+  status.leader = raft.leader().value_or(kNoNode);
+  status.raft_role = std::string(raft::RoleName(raft.role()));
+  status.raft_term = raft.term();
+  status.commit_index = raft.commit_index();
+  status.applied_index = raft.last_applied();
+  status.epoch = node_->cluster().epoch();
+  status.voters = raft.config().voters;
+  status.learners = raft.config().learners;
   MKS_ASSERT_GE(status.uptime_ms, 0);
   return status;
+}
+
+Result<uint64_t> NodeBackend::RemoveMember(NodeId node, bool force) {
+  return node_->RemoveMember(node, force);
 }
 
 std::vector<MemberStatus> NodeBackend::Members() const {
@@ -95,6 +107,14 @@ std::vector<MemberStatus> NodeBackend::Members() const {
           known.last_heard_ns == 0 ? -1 : (now_ns - known.last_heard_ns) / 1'000'000;
     }
   }
+  for (const ClusterMember& seated : node_->cluster().seated()) {
+    MemberStatus& member = members[seated.node];
+    member.id = seated.node;
+    if (member.peer_address.empty()) member.peer_address = seated.addresses.peer;
+    if (member.resp_address.empty()) member.resp_address = seated.addresses.resp;
+    if (member.http_address.empty()) member.http_address = seated.addresses.http;
+    member.membership = std::string(MembershipStateName(seated.state));
+  }
   std::vector<MemberStatus> out;
   for (auto& [id, member] : members) {
     member.self = id == node_->id();
@@ -112,7 +132,7 @@ std::string NodeBackend::NotReadyReason() const {
   if (ring == nullptr || !ring->IsMember(node_->id())) {
     return "node " + std::to_string(node_->id()) +
            " is not in the member list, so it owns no data and coordinates no request "
-           "(it joined through gossip; data placement follows the configured members)";
+           "(it has not joined a cluster yet, or was removed)";
   }
   Result<uint32_t> needed = RequiredReplies(node_->options().coordinator.default_write,
                                             ring->replication_factor());

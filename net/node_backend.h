@@ -41,6 +41,7 @@ class NodeBackend final : public KvBackend {
   // alive are at least the replies the default write consistency needs from
   // N replicas. A coarse test: it does not check every partition's own
   // replicas.
+  Result<uint64_t> RemoveMember(NodeId node, bool force) override;
   std::string NotReadyReason() const override;
   void AppendMetrics(std::string* out) const override;
 

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/assertions.h"
 
@@ -292,6 +294,20 @@ void RespConnection::Info(const resp::Command& command, std::string* reply) {
   text += "ready:" + std::string(not_ready.empty() ? "1" : "0") + "\r\n";
   if (!not_ready.empty()) text += "not_ready_reason:" + not_ready + "\r\n";
   text += "owns_data:" + std::string(status.owns_data ? "1" : "0") + "\r\n";
+  text += "cluster_id:" + status.cluster_id + "\r\n";
+  text += "leader:" + std::to_string(status.leader) + "\r\n";
+  text += "raft_role:" + status.raft_role + "\r\n";
+  text += "raft_term:" + std::to_string(status.raft_term) + "\r\n";
+  text += "commit_index:" + std::to_string(status.commit_index) + "\r\n";
+  text += "applied_index:" + std::to_string(status.applied_index) + "\r\n";
+  text += "epoch:" + std::to_string(status.epoch) + "\r\n";
+  auto ids = [](const std::vector<NodeId>& list) {
+    std::string out;
+    for (NodeId id : list) out += (out.empty() ? "" : ",") + std::to_string(id);
+    return out;
+  };
+  text += "voters:" + ids(status.voters) + "\r\n";
+  text += "learners:" + ids(status.learners) + "\r\n";
   text += "\r\n# Members\r\n";
   for (const MemberStatus& member : backend_->Members()) {
     text += "member_" + std::to_string(member.id) + ":state=" +
@@ -301,6 +317,7 @@ void RespConnection::Info(const resp::Command& command, std::string* reply) {
             ",last_heard_ms_ago=" + std::to_string(member.last_heard_ms_ago) +
             ",peer=" + member.peer_address + ",resp=" + member.resp_address +
             ",http=" + member.http_address + ",owns_data=" + (member.owns_data ? "1" : "0") +
+            (member.membership.empty() ? "" : ",membership=" + member.membership) +
             (member.self ? ",self=1" : "") + "\r\n";
   }
   text += "\r\n# Connection\r\n";

@@ -119,7 +119,10 @@ INSTANTIATE_TEST_SUITE_P(
                       // write is stamped later anyway.
                       CanaryCase{"clock_ignores_reads", "kv_levels_mixed.yaml"},
                       CanaryCase{"reply_before_repair", "kv_crash_restart.yaml"},
-                      CanaryCase{"damaged_as_missing", "kv_bit_rot.yaml"}),
+                      CanaryCase{"damaged_as_missing", "kv_bit_rot.yaml"},
+                      CanaryCase{"raft_vote_before_sync", "raft_leader_crash.yaml"},
+                      CanaryCase{"raft_commit_old_term", "raft_churn.yaml"},
+                      CanaryCase{"raft_keep_conflicting_suffix", "raft_churn.yaml"}),
     [](const auto& info) {
       std::string scenario = info.param.scenario;
       scenario = scenario.substr(0, scenario.find('.'));

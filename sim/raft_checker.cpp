@@ -21,7 +21,14 @@ void RaftChecker::Observer::BecameLeader(NodeId node, raft::Term term) {
   checker_->OnLeader(node, term);
 }
 void RaftChecker::Observer::VoteGranted(NodeId node, raft::Term term, NodeId candidate) {
-  checker_->OnVote(node, term, candidate, "granted");
+  checker_->OnGrant(node, term, candidate);
+}
+void RaftChecker::Observer::CommittedByCount(NodeId node, raft::Term term, raft::Index index,
+                                             raft::Term entry_term) {
+  if (entry_term == term) return;
+  checker_->Violation("own-term commit: " + Name(node) + ", leader of term " +
+                      std::to_string(term) + ", committed index " + std::to_string(index) +
+                      " by counting replicas of an entry of term " + std::to_string(entry_term));
 }
 void RaftChecker::Observer::Applied(NodeId node, const raft::Entry& entry) {
   checker_->OnApplied(node, entry);
@@ -76,6 +83,18 @@ void RaftChecker::OnLeader(NodeId node, raft::Term term) {
                                        : ""));
       return;
     }
+  }
+}
+
+void RaftChecker::OnGrant(NodeId node, raft::Term term, NodeId candidate) {
+  OnVote(node, term, candidate, "granted");
+  const raft::Raft* raft = nodes_[node].raft;
+  if (raft == nullptr) return;  // still opening: it answers nothing yet
+  const raft::HardState& durable = raft->store().durable_hard();
+  if (durable.term != term || durable.vote != candidate) {
+    Violation("vote durable before granted: " + Name(node) + " granted its vote in term " +
+              std::to_string(term) + " to " + Name(candidate) + " while its disk holds term " +
+              std::to_string(durable.term) + ", vote " + std::to_string(durable.vote));
   }
 }
 

@@ -9,7 +9,10 @@
 // Invariants (DESIGN invariant 10):
 //  * Election safety: at most one node becomes leader in a term.
 //  * One vote per term, across restarts: a node grants at most one
-//    candidate per term, and its durable vote in a term names that one.
+//    candidate per term, and its durable vote in a term names that one;
+//    a vote is durable (term and candidate synced) before it is granted.
+//  * Own-term commit (Raft's figure 8 rule): a leader commits by counting
+//    replicas only an entry of its own term.
 //  * Durable term: a node's durable term never decreases, across restarts
 //    (lost unsynced writes included).
 //  * State-machine safety: every node applies the same entry (term and
@@ -88,6 +91,8 @@ class RaftChecker {
     explicit Observer(RaftChecker* checker) : checker_(checker) {}
     void BecameLeader(NodeId node, raft::Term term) override;
     void VoteGranted(NodeId node, raft::Term term, NodeId candidate) override;
+    void CommittedByCount(NodeId node, raft::Term term, raft::Index index,
+                          raft::Term entry_term) override;
     void Applied(NodeId node, const raft::Entry& entry) override;
     void SnapshotInstalled(NodeId node, raft::Index index, raft::Term term) override;
     void HardStateDurable(NodeId node, const raft::HardState& hard) override;
@@ -110,6 +115,7 @@ class RaftChecker {
   };
 
   void OnLeader(NodeId node, raft::Term term);
+  void OnGrant(NodeId node, raft::Term term, NodeId candidate);
   void OnVote(NodeId node, raft::Term term, NodeId candidate, const char* how);
   void OnApplied(NodeId node, const raft::Entry& entry);
   void OnSnapshot(NodeId node, raft::Index index, raft::Term term);

@@ -71,6 +71,72 @@ EOF
   done
 }
 
+# write_elastic_config I N SEED [extra YAML lines]: node I's config with no
+# member list: node SEED's address to join through, or, when SEED is 0,
+# `bootstrap: true` (node I creates the cluster). Secret as write_configs.
+write_elastic_config() {
+  local i=$1 n=$2 seed=$3 extra=${4:-} origin
+  [ -f "$CLUSTER_DIR/secret" ] || write_secret "$CLUSTER_DIR/secret"
+  origin="join: [\"127.0.0.1:${PEER_PORT[seed]:-0}\"]"
+  [ "$seed" -ne 0 ] || origin="bootstrap: true"
+  cat >"$CLUSTER_DIR/node-$i.yaml" <<EOF
+node_id: $i
+listen: 127.0.0.1:${PEER_PORT[i]}
+client_host: 127.0.0.1
+resp_port: ${RESP_PORT[i]}
+http_port: ${HTTP_PORT[i]}
+data_dir: $CLUSTER_DIR/data-$i
+$origin
+secret_file: $CLUSTER_DIR/secret
+replication_factor: $n
+read_consistency: quorum
+write_consistency: quorum
+$extra
+EOF
+}
+
+# cluster_json I: node I's /v1/cluster, or "" when it does not answer.
+cluster_json() {
+  curl -sf "http://127.0.0.1:${HTTP_PORT[$1]}/v1/cluster" 2>/dev/null || true
+}
+
+# cluster_summary I: "CLUSTER_ID LEADER TERM ROLE NORMAL_MEMBERS" of node I.
+cluster_summary() {
+  cluster_json "$1" | python3 -c '
+import json, sys
+try:
+    c = json.load(sys.stdin)
+except ValueError:
+    print("- 0 0 - -"); sys.exit()
+normal = ",".join(str(m["id"]) for m in sorted(c["members"], key=lambda m: m["id"])
+                  if m["membership"] == "normal")
+print(c["cluster_id"] or "-", c["leader"], c["term"], c["raft_role"], normal or "-")'
+}
+
+# members_agree MEMBERS NODE...: true when each NODE holds the normal
+# members MEMBERS ("1,2,3") under one cluster id.
+members_agree() {
+  local members=$1 i summary first=""
+  shift
+  for i in "$@"; do
+    read -r -a summary <<<"$(cluster_summary "$i")"
+    [ "${summary[4]}" = "$members" ] && [ "${summary[0]}" != "-" ] || return 1
+    [ -z "$first" ] || [ "$first" = "${summary[0]}" ] || return 1
+    first=${summary[0]}
+  done
+}
+
+# wait_members MEMBERS NODE...: waits (at most 30 s) until members_agree.
+wait_members() {
+  local i
+  for _ in $(seq 300); do
+    members_agree "$@" && return 0
+    sleep 0.1
+  done
+  for i in "${@:2}"; do echo "node $i holds: $(cluster_summary "$i")" >&2; done
+  return 1
+}
+
 # start_node I: starts node I in the background, appending to its log.
 start_node() {
   "$MKS_NODE" --config "$CLUSTER_DIR/node-$1.yaml" >>"$CLUSTER_DIR/node-$1.log" 2>&1 &

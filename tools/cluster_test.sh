@@ -4,7 +4,7 @@
 # sockets.
 #
 # usage: cluster_test.sh MKS_NODE MKS CASE
-#   CASE: quorum | restart | clients | malformed | gossip | secret | gossip
+#   CASE: quorum | restart | clients | malformed | gossip | secret | raft
 set -euo pipefail
 MKS_NODE=$1
 MKS=$2
@@ -16,7 +16,7 @@ CLUSTER_DIR=$(mktemp -d "${TMPDIR:-/tmp}/mks-cluster-test.XXXXXX")
 
 finish() {
   local code=$?
-  stop_cluster 4
+  stop_cluster 5
   # A sanitizer build reports at exit (leaks) into the node's log.
   if grep -l "Sanitizer" "$CLUSTER_DIR"/node-*.log >&2 2>/dev/null; then
     echo "FAIL: a sanitizer reported in the logs above" >&2
@@ -219,10 +219,99 @@ secret_file: $2
 EOF
 }
 
+# The metadata log: node 1 bootstraps a cluster, nodes 2 and 3 join it; the
+# leader is killed and another leads within 3 s; it comes back as a
+# follower with its log; a separately bootstrapped node and a joiner of a
+# cluster that holds data are refused; a forced remove takes a member out.
+case_raft() {
+  cluster_ports 5
+  local i started elapsed leader summary before
+  write_elastic_config 1 3 0
+  for i in 2 3 4 5; do write_elastic_config "$i" 3 1; done
+  # Node 4 bootstraps a cluster of its own and still asks node 1 to join.
+  echo "bootstrap: true" >>"$CLUSTER_DIR/node-4.yaml"
+  start_node 1
+  wait_members 1 1 || fail "node 1 did not bootstrap its cluster"
+  start_node 2
+  wait_members 1,2 1 2 || fail "node 2 did not join"
+  started=$(now_ms)
+  start_node 3
+  wait_members 1,2,3 1 2 3 || fail "node 3 did not join"
+  echo "node 3 seated on every node $(($(now_ms) - started)) ms after it started"
+  cluster_json 1
+  grep -q "join accepted" "$CLUSTER_DIR/node-3.log" || fail "node 3 did not log its join"
+  # Three voters once three members are alive.
+  for _ in $(seq 100); do
+    case "$(cluster_json 1)" in *'"voters":[1,2,3]'*) break ;; esac
+    sleep 0.1
+  done
+  case "$(cluster_json 1)" in *'"voters":[1,2,3]'*) ;; *) fail "not three voters: $(cluster_json 1)" ;; esac
+
+  read -r -a summary <<<"$(cluster_summary 1)"
+  leader=${summary[1]}
+  [ "$leader" -ge 1 ] && [ "$leader" -le 3 ] || fail "no leader: ${summary[*]}"
+  before=$(cluster_json "$leader" | python3 -c 'import json,sys; print(json.load(sys.stdin)["applied_index"])')
+  started=$(now_ms)
+  kill_node "$leader" KILL
+  local others=() new_leader=""
+  for i in 1 2 3; do [ "$i" -eq "$leader" ] || others+=("$i"); done
+  while [ -z "$new_leader" ]; do
+    elapsed=$(($(now_ms) - started))
+    [ "$elapsed" -lt 3000 ] || fail "no new leader 3 s after killing leader $leader: $(mks "${others[0]}" status)"
+    for i in "${others[@]}"; do
+      read -r -a summary <<<"$(cluster_summary "$i")"
+      if [ "${summary[1]}" != "$leader" ] && [ "${summary[1]}" != 0 ]; then new_leader=${summary[1]}; fi
+    done
+    [ -n "$new_leader" ] || sleep 0.05
+  done
+  for i in "${others[@]}"; do
+    for _ in $(seq 60); do
+      case "$(mks "$i" status)" in *"\"leader\":$new_leader,"*) continue 2 ;; esac
+      sleep 0.05
+    done
+    fail "mks status on node $i does not name leader $new_leader"
+  done
+  echo "leader $leader killed; node $new_leader leads after $elapsed ms"
+  start_node "$leader"
+  for _ in $(seq 200); do
+    read -r -a summary <<<"$(cluster_summary "$leader")"
+    [ "${summary[1]}" = "$new_leader" ] && [ "${summary[3]}" = follower ] && break
+    sleep 0.1
+  done
+  expect "the old leader follows node $new_leader" "$new_leader follower" "${summary[1]} ${summary[3]}"
+  local after
+  after=$(cluster_json "$leader" | python3 -c 'import json,sys; print(json.load(sys.stdin)["applied_index"])')
+  [ "$after" -ge "$before" ] || fail "the old leader applied $after, below the $before it had"
+
+  start_node 4
+  for _ in $(seq 100); do grep -q "join refused" "$CLUSTER_DIR/node-4.log" && break; sleep 0.1; done
+  grep "join refused" "$CLUSTER_DIR/node-4.log" | grep -q "never merge" ||
+    fail "the separately bootstrapped node 4 was not refused: $(grep join "$CLUSTER_DIR/node-4.log")"
+  wait_members 1,2,3 1 2 3 || fail "node 4 changed the members"
+  echo "separately bootstrapped node 4 refused: $(grep -o 'join refused.*' "$CLUSTER_DIR/node-4.log" | head -1)"
+
+  expect "a write" OK "$(rcli 1 SET held data CONSISTENCY all)"
+  start_node 5
+  for _ in $(seq 100); do grep -q "join refused" "$CLUSTER_DIR/node-5.log" && break; sleep 0.1; done
+  grep "join refused" "$CLUSTER_DIR/node-5.log" | grep -q "holds data" ||
+    fail "a join into a cluster that holds data was not refused: $(grep join "$CLUSTER_DIR/node-5.log")"
+  local code=0
+  mks 1 remove 3 2>"$CLUSTER_DIR/remove.err" || code=$?
+  expect "a remove on a cluster that holds data fails" 4 "$code"
+  grep -q "holds data" "$CLUSTER_DIR/remove.err" || fail "remove refused without saying why"
+  mks 1 remove 3 --force >/dev/null
+  wait_members 1,2 1 2 || fail "node 3 was not removed"
+  expect "the data is still there" data "$(rcli 2 GET held CONSISTENCY quorum)"
+  stop_cluster 5
+}
+
 # Gossip: a 4th node joins with nothing but --join; a kill -9 is detected and
 # logged everywhere; with two of three dead a QUORUM write fails at once.
 case_gossip() {
   start_cluster
+  # The cluster holds data, so the newcomer's join is refused: it stays a
+  # gossip member that owns nothing.
+  expect "a write" OK "$(rcli 1 SET before joins CONSISTENCY all)"
   write_joiner_config 2 "$CLUSTER_DIR/secret"
   local started killed answer elapsed
   started=$(now_ms)

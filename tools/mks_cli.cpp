@@ -4,7 +4,10 @@
 //   mks [--node host:port] [--consistency L] get KEY
 //   mks ... put KEY VALUE        (or put KEY - to read the value from stdin)
 //   mks ... del KEY
-//   mks ... status | members | ring
+//   mks ... status | members | ring | cluster
+//   mks ... remove NODE [--force]   (remove a member; retried while the
+//                                    metadata leader hands over)
+//   mks ... decommission [--force]  (remove the node --node names)
 //
 // Exit codes: 0 success, 1 key not found, 2 usage, 3 node unreachable,
 // 4 the node answered with an error (printed).
@@ -150,6 +153,17 @@ int main(int argc, char** argv) {
   CLI::App* status = app.add_subcommand("status", "the node's summary (JSON)");
   CLI::App* members = app.add_subcommand("members", "the members (JSON)");
   CLI::App* ring = app.add_subcommand("ring", "the ring (JSON)");
+  CLI::App* cluster =
+      app.add_subcommand("cluster", "the cluster's metadata: leader, term, epoch, members (JSON)");
+  unsigned removed_node = 0;
+  bool force = false;
+  CLI::App* remove = app.add_subcommand("remove", "remove member NODE from the cluster");
+  remove->add_option("node", removed_node, "node id")->required()->check(CLI::PositiveNumber);
+  remove->add_flag("--force", force, "even though the cluster holds data (it does not move yet)");
+  CLI::App* decommission =
+      app.add_subcommand("decommission", "remove the node --node names from the cluster");
+  decommission->add_flag("--force", force,
+                         "even though the cluster holds data (it does not move yet)");
   CLI11_PARSE(app, argc, argv);
 
   std::string method = "GET";
@@ -165,15 +179,28 @@ int main(int argc, char** argv) {
     target = "/v1/members";
   } else if (ring->parsed()) {
     target = "/v1/ring";
+  } else if (cluster->parsed()) {
+    target = "/v1/cluster";
+  } else if (remove->parsed() || decommission->parsed()) {
+    method = "POST";
+    target = "/v1/cluster/remove?force=" + std::string(force ? "true" : "false");
+    if (remove->parsed()) target += "&node=" + std::to_string(removed_node);
   }
+  const bool changes_membership = remove->parsed() || decommission->parsed();
   if (put->parsed() && value == "-") {
     value.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
   }
   HttpAnswer answer;
   std::string error;
-  if (!Request(node, timeout_s, method, target, put->parsed() ? value : "", &answer, &error)) {
-    std::fprintf(stderr, "mks: %s\n", error.c_str());
-    return kExitUnreachable;
+  // A membership change meets 503 while the metadata leader hands over or
+  // is being elected: retried, a second apart.
+  for (int attempt = 0;; ++attempt) {
+    if (!Request(node, timeout_s, method, target, put->parsed() ? value : "", &answer, &error)) {
+      std::fprintf(stderr, "mks: %s\n", error.c_str());
+      return kExitUnreachable;
+    }
+    if (!changes_membership || answer.status != 503 || attempt >= 10) break;
+    sleep(1);
   }
   if (get->parsed() && answer.status == 404) {
     std::fprintf(stderr, "mks: %s: not found\n", key.c_str());

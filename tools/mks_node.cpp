@@ -18,7 +18,9 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+#include <optional>
 #include <sstream>
+#include <string>
 
 #include "disk/leveldb_disk.h"
 #include "net/http_frontend.h"
@@ -93,6 +95,35 @@ void LogChange(const Logger& log, const gossip::MemberChange& change) {
                 ? " declared_by=" + (change.by_self ? std::string("this node")
                                                     : "node " + std::to_string(now.from))
                 : ""));
+}
+
+// Logs, at info level, every change of the metadata log's leader and of
+// the member list this node holds, as it sees them (polled).
+void LogClusterChanges(const Node& node, runtime::Scheduler* scheduler, const Logger& log) {
+  std::optional<NodeId> leader;
+  raft::Term term = 0;
+  std::string seats;
+  for (;;) {
+    const raft::Raft& raft = node.raft();
+    if (raft.leader() != leader || (raft.leader().has_value() && raft.term() != term)) {
+      leader = raft.leader();
+      term = raft.term();
+      log.Info("metadata leader=" + (leader.has_value() ? std::to_string(*leader) : "none") +
+               " term=" + std::to_string(term) + " role=" + std::string(raft::RoleName(raft.role())));
+    }
+    const ClusterState& cluster = node.cluster();
+    std::string now;
+    for (const ClusterMember& member : cluster.seated()) {
+      now += (now.empty() ? "" : ",") + std::to_string(member.node) + ":" +
+             std::string(MembershipStateName(member.state));
+    }
+    if (now != seats) {
+      seats = now;
+      log.Info("members cluster=" + cluster.cluster_id() + " epoch=" +
+               std::to_string(cluster.epoch()) + " seats=[" + seats + "]");
+    }
+    scheduler->SleepFor(200'000'000);
+  }
 }
 
 // Everything a running node owns, in construction order; destroyed in
@@ -221,6 +252,26 @@ Status Start(const NodeSettings& settings, const Logger& log, RunningNode* runni
   if (gossip::Gossip* gossip = running->node->gossip()) {
     gossip->AddListener([&log](const gossip::MemberChange& change) { LogChange(log, change); });
   }
+  Node* const started = running->node.get();
+  const std::string& held = started->raft().cluster_id();
+  if (!options->cluster_id.empty() && !held.empty() && held != options->cluster_id) {
+    log.Warn("this node belongs to cluster " + held + "; the configured " +
+             (settings.bootstrap ? "bootstrap" : "peers") +
+             " only create a cluster, so they are ignored (members come from the cluster)");
+  }
+  started->set_on_join([&log, started](const Status& joined) {
+    if (joined.ok()) {
+      log.Info("join accepted: seated in the cluster; its metadata follows from the leader");
+    } else if (joined.IsInvalidArgument()) {
+      log.Error("join refused: " + joined.ToString());
+    } else {
+      log.Debug("join not yet accepted (retrying): " + joined.ToString());
+    }
+  });
+  running->scheduler.Spawn(running->process, "log.cluster",
+                           [started, running, &log] {
+                             LogClusterChanges(*started, &running->scheduler, log);
+                           });
 
   running->node_backend = std::make_unique<net::NodeBackend>(
       running->node.get(), running->transport.get(), &running->clock, *peers);
@@ -310,7 +361,14 @@ int main(int argc, char** argv) {
       {app.add_option("--http-port", settings.http_port, "HTTP port"), "http_port"},
       {app.add_option("--data-dir", settings.data_dir, "LevelDB directory"), "data_dir"},
       {app.add_option("--peer", settings.peers, "a member, id=host:port (repeat)"), "peers"},
-      {app.add_option("--join", settings.join, "seed addresses host:port to join through")
+      {app.add_flag("--bootstrap", settings.bootstrap,
+                    "create a new cluster of this node alone (first start only)"),
+       "bootstrap"},
+      {app.add_flag("--force-join", settings.force_join,
+                    "join even though the cluster holds data (it does not move yet)"),
+       "force_join"},
+      {app.add_option("--join", settings.join,
+                      "seed addresses host:port: join their cluster through them")
            ->delimiter(','),
        "join"},
       {app.add_option("--secret-file", settings.secret_file,

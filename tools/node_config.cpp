@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <random>
 
 #include "core/assertions.h"
 #include "core/coordinator.h"
@@ -35,6 +36,8 @@ Status ApplyKey(const std::string& key, const YAML::Node& value,
   if (key == "data_dir") return Read(value, key, &s->data_dir);
   if (key == "peers") return Read(value, key, &s->peers);
   if (key == "join") return Read(value, key, &s->join);
+  if (key == "bootstrap") return Read(value, key, &s->bootstrap);
+  if (key == "force_join") return Read(value, key, &s->force_join);
   if (key == "secret_file") return Read(value, key, &s->secret_file);
   if (key == "gossip_probe_interval_ms") return Read(value, key, &s->gossip_probe_interval_ms);
   if (key == "gossip_probe_timeout_ms") return Read(value, key, &s->gossip_probe_timeout_ms);
@@ -167,6 +170,18 @@ Result<NodeOptions> MakeNodeOptions(const NodeSettings& settings,
     std::snprintf(id_hex, sizeof(id_hex), "%08x", Crc32c(peer_list));
     options.cluster_id = std::string("static-") + id_hex;
   }
+  if (settings.bootstrap) {
+    if (peers.size() > 1) {
+      return Status::InvalidArgument(
+          "bootstrap creates a cluster of this node alone: give no other peers (they join)");
+    }
+    options.members = MemberList::FromIds({settings.node_id}).value();
+    std::random_device entropy;
+    char id_hex[17];
+    std::snprintf(id_hex, sizeof(id_hex), "%08x%08x", entropy(), entropy());
+    options.cluster_id = id_hex;
+  }
+  options.join_force = settings.force_join;
   MKS_RETURN_IF_ERROR(SetGossipOptions(settings, peers, &options));
   options.ring.partition_count = settings.partition_count;
   options.ring.replication_factor = settings.replication_factor;
@@ -192,7 +207,7 @@ Result<NodeOptions> MakeNodeOptions(const NodeSettings& settings,
     return Status::InvalidArgument("max_waiting_puts must be positive");
   }
   options.replica.max_waiting_puts = settings.max_waiting_puts;
-  MKS_ASSERT_EQ(options.members.size(), peers.size());
+  MKS_ASSERT(settings.bootstrap || options.members.size() == peers.size());
   return options;
 }
 

@@ -16,7 +16,12 @@
 //                                   # Absent with join: the node owns no
 //                                   # data (gossip finds the cluster); absent
 //                                   # without join: a one-node cluster
-//   join: ["127.0.0.1:7001"]        # seed addresses gossip joins through
+//   join: ["127.0.0.1:7001"]        # seed addresses: gossip joins through
+//                                   # them, and the node asks them to seat
+//                                   # it in their cluster
+//   bootstrap: false                # true: create a new cluster of this
+//                                   # node alone (first start only)
+//   force_join: false               # join a cluster that holds data
 //   secret_file: /etc/mks/secret    # the cluster secret (16 bytes or more):
 //                                   # peers must prove it on every
 //                                   # connection; absent: not authenticated
@@ -63,6 +68,11 @@ struct NodeSettings {
   int64_t timeout_ms = 1000;
   uint32_t max_waiting_puts = ReplicaOptions{}.max_waiting_puts;
   std::string log_level = "info";
+  // Create a new cluster of this node alone (a fresh cluster id), when the
+  // data directory holds none yet.
+  bool bootstrap = false;
+  // Join even though the cluster holds data (it does not move yet).
+  bool force_join = false;
 };
 
 // Sets every field of *settings that `yaml_text` names and `keep` does not

@@ -22,6 +22,8 @@ partition_count: 64
 timeout_ms: 250
 max_waiting_puts: 64
 log_level: debug
+bootstrap: true
+force_join: true
 )", {"node_id"}, &settings);
   ASSERT_TRUE(applied.ok()) << applied;
   EXPECT_EQ(settings.node_id, 9u);
@@ -35,6 +37,8 @@ log_level: debug
   EXPECT_EQ(settings.write_consistency, "all");
   EXPECT_EQ(settings.partition_count, 64u);
   EXPECT_EQ(settings.timeout_ms, 250);
+  EXPECT_TRUE(settings.bootstrap);
+  EXPECT_TRUE(settings.force_join);
   EXPECT_EQ(settings.max_waiting_puts, 64u);
   EXPECT_EQ(settings.log_level, "debug");
 }
@@ -105,6 +109,49 @@ TEST(NodeConfigTest, NodeOptionsFollowTheSettings) {
   settings.max_waiting_puts = 8;
   EXPECT_EQ(MakeNodeOptions(settings, ParsePeers(settings).value())->replica.max_waiting_puts,
             8u);
+}
+
+TEST(NodeConfigTest, PeersBootstrapOneClusterBootstrapMakesANewOne) {
+  NodeSettings settings;
+  settings.node_id = 1;
+  settings.listen = "127.0.0.1:7001";
+  settings.peers = {"2=127.0.0.1:7002", "3=127.0.0.1:7003"};
+  const std::string from_peers =
+      MakeNodeOptions(settings, ParsePeers(settings).value()).value().cluster_id;
+  EXPECT_TRUE(from_peers.starts_with("static-")) << from_peers;
+  // Every node of the list derives the same id.
+  NodeSettings other = settings;
+  other.node_id = 2;
+  other.listen = "127.0.0.1:7002";
+  other.peers = {"1=127.0.0.1:7001", "3=127.0.0.1:7003"};
+  EXPECT_EQ(MakeNodeOptions(other, ParsePeers(other).value()).value().cluster_id, from_peers);
+
+  // Bootstrap: this node alone, under a fresh id each time.
+  EXPECT_FALSE(MakeNodeOptions(
+                   [&] {
+                     NodeSettings both = settings;
+                     both.bootstrap = true;
+                     return both;
+                   }(),
+                   ParsePeers(settings).value())
+                   .ok());
+  settings.peers.clear();
+  settings.bootstrap = true;
+  const NodeOptions first = MakeNodeOptions(settings, ParsePeers(settings).value()).value();
+  const NodeOptions second = MakeNodeOptions(settings, ParsePeers(settings).value()).value();
+  EXPECT_EQ(first.members.by_seat(), (std::vector<NodeId>{1}));
+  EXPECT_EQ(first.cluster_id.size(), 16u);
+  EXPECT_NE(first.cluster_id, second.cluster_id);
+
+  // A joiner: no first members, seeds, and the force flag passed on.
+  settings.bootstrap = false;
+  settings.join = {"127.0.0.1:7002"};
+  settings.force_join = true;
+  const NodeOptions joiner = MakeNodeOptions(settings, ParsePeers(settings).value()).value();
+  EXPECT_TRUE(joiner.members.empty());
+  EXPECT_TRUE(joiner.cluster_id.empty());
+  EXPECT_TRUE(joiner.join_force);
+  EXPECT_EQ(joiner.gossip->seeds, (std::vector<std::string>{"127.0.0.1:7002"}));
 }
 
 }  // namespace

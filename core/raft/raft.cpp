@@ -384,6 +384,9 @@ void Raft::AdvanceCommit() {
   if (candidate <= commit_) return;
   // Figure 8: an older term's entry commits only under one of this term.
   if (!canaries_.commit_old_term && store_.TermAt(candidate) != term()) return;
+  if (observer_ != nullptr) {
+    observer_->CommittedByCount(self_, term(), candidate, store_.TermAt(candidate));
+  }
   commit_ = candidate;
   ApplyCommitted();
   WakeAllPeers();
@@ -591,7 +594,11 @@ void Raft::CheckQuorumLoop(Term led) {
 }
 
 int64_t Raft::ReplyTimeout() const {
-  return std::max(2 * options_.heartbeat_interval_ns, options_.election_timeout_min_ns / 2);
+  // Replication is stop-and-wait: a lost message costs a peer this long, so
+  // it must be short beside the election timeout, or a few losses in a row
+  // silence a healthy follower long enough for CheckQuorum to depose the
+  // leader.
+  return 2 * options_.heartbeat_interval_ns;
 }
 
 Raft::Raft(runtime::Scheduler* scheduler, runtime::ProcessId process, RpcEndpoint* rpc,

@@ -133,6 +133,9 @@ class RaftObserver {
   virtual void BecameLeader(NodeId node, Term term) = 0;
   // A granted vote (not a pre-vote) is about to be sent.
   virtual void VoteGranted(NodeId node, Term term, NodeId candidate) = 0;
+  // As leader of `term`, node counted a quorum of replicas of the entry at
+  // `index` (of `entry_term`) and committed through it.
+  virtual void CommittedByCount(NodeId node, Term term, Index index, Term entry_term) = 0;
   virtual void Applied(NodeId node, const Entry& entry) = 0;
   // A snapshot replaced node's state up to `index` (the entries it covers
   // are not Applied one by one).
