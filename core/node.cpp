@@ -20,7 +20,11 @@ constexpr std::array<std::string_view, 2> kCeilingKeys = {"m/timestamp_ceiling/a
 constexpr size_t kCeilingValueBytes = 8 + 4;  // big-endian ms, crc32c
 constexpr int64_t kNanosPerMs = 1'000'000;
 // How long a member waits for the leader's answer to a forwarded change.
-constexpr int64_t kForwardTimeoutNs = 10'000 * kNanosPerMs;
+constexpr int64_t kForwardTimeoutNs = 2'000 * kNanosPerMs;
+// A change request is forwarded toward the leader at most this many times:
+// a member's idea of the leader may be stale (it was removed, or the
+// leader changed), and the next member's is fresher.
+constexpr uint32_t kMaxForwardHops = 3;
 
 std::string EncodeCeiling(std::string_view key, uint64_t ceiling_ms) {
   std::string out(kCeilingValueBytes, '\0');
@@ -225,10 +229,21 @@ Status Node::TryJoin() {
   request.set_cluster_id(raft_->cluster_id());
   request.set_force(options_.join_force);
   const std::string payload = request.SerializeAsString();
+  // Room for every hop toward the leader.
+  const int64_t timeout_ns = (kMaxForwardHops + 1) * kForwardTimeoutNs;
   Status last = Status::Unavailable("no seed to join through");
   for (const std::string& seed : options_.gossip->seeds) {
-    Result<std::string> reply =
-        rpc_->CallAddress(seed, "cluster.join", payload, kForwardTimeoutNs).Get();
+    Result<std::string> reply = rpc_->CallAddress(seed, "cluster.join", payload, timeout_ns).Get();
+    if (reply.ok()) return Status::Ok();
+    last = reply.status();
+    if (last.IsInvalidArgument()) return last;
+  }
+  MKS_ASSERT(gossip_ != nullptr);  // JoinLoop runs only with seeds
+  // The seeds may be gone or cut off from the leader (a removed seed knows
+  // none): then any other node gossip holds alive.
+  for (const auto& [node, member] : gossip_->table().members()) {
+    if (node == id() || member.record.state != gossip::MemberState::kAlive) continue;
+    Result<std::string> reply = rpc_->Call(node, "cluster.join", payload, timeout_ns).Get();
     if (reply.ok()) return Status::Ok();
     last = reply.status();
     if (last.IsInvalidArgument()) return last;
@@ -298,12 +313,17 @@ void Node::ReconcileVoters() {
 
 std::optional<Result<std::string>> Node::ForwardToLeader(const std::string& method,
                                                          const std::string& payload,
-                                                         bool forwarded) {
+                                                         uint32_t hops) {
   if (raft_->role() == raft::Role::kLeader) return std::nullopt;
   const std::optional<NodeId> leader = raft_->leader();
-  if (forwarded || !leader.has_value() || *leader == id()) {
+  if (!leader.has_value() || *leader == id()) {
     return Status::Unavailable("node " + std::to_string(id()) +
                                " does not lead the cluster's metadata and knows no leader; retry");
+  }
+  if (hops >= kMaxForwardHops) {
+    return Status::Unavailable("node " + std::to_string(id()) + " does not lead the cluster's "
+                               "metadata, and the request went through " +
+                               std::to_string(hops) + " members already; retry");
   }
   return rpc_->CallAndWait(*leader, method, payload, kForwardTimeoutNs);
 }
@@ -342,13 +362,17 @@ Result<std::string> Node::ServeJoin(const RpcRequest& request) {
                                    ": clusters bootstrapped apart never merge");
   }
   proto::ClusterJoinRequest forward = message;
-  forward.set_forwarded(true);
+  forward.set_hops(message.hops() + 1);
   std::optional<Result<std::string>> forwarded =
-      ForwardToLeader("cluster.join", forward.SerializeAsString(), message.forwarded());
+      ForwardToLeader("cluster.join", forward.SerializeAsString(), message.hops());
   if (forwarded.has_value()) return std::move(*forwarded);
   std::optional<ClusterMember> seated = cluster_.Seated(message.node());
   if (seated.has_value() && seated->state == MembershipState::kNormal) {
     return ChangeResponse(raft_->last_applied());
+  }
+  if (!seated.has_value() && cluster_.removed().count(message.node()) > 0 && !message.force()) {
+    return Status::InvalidArgument(name + " was removed from cluster " + cluster_.cluster_id() +
+                                   "; it rejoins only when forced");
   }
   if (!IsAlive(message.node())) {
     return Status::Unavailable(name + " is not yet alive in the leader's gossip view; retry");
@@ -378,9 +402,9 @@ Result<std::string> Node::ServeRemove(const RpcRequest& request) {
     return Status::InvalidArgument("malformed cluster.remove request");
   }
   proto::ClusterRemoveRequest forward = message;
-  forward.set_forwarded(true);
+  forward.set_hops(message.hops() + 1);
   std::optional<Result<std::string>> forwarded =
-      ForwardToLeader("cluster.remove", forward.SerializeAsString(), message.forwarded());
+      ForwardToLeader("cluster.remove", forward.SerializeAsString(), message.hops());
   if (forwarded.has_value()) return std::move(*forwarded);
   const std::string name = "node " + std::to_string(message.node());
   if (!cluster_.members().Contains(message.node())) {

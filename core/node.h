@@ -199,12 +199,12 @@ class Node {
   bool IsAlive(NodeId node) const;
   Result<std::string> ServeJoin(const RpcRequest& request);
   Result<std::string> ServeRemove(const RpcRequest& request);
-  // nullopt on the leader (serve it here); else the leader's reply to the
-  // forwarded call, or Unavailable when no leader is known or the request
-  // was already forwarded once (`forwarded`).
+  // nullopt on the leader (serve it here); else the reply of the node this
+  // one believes leads, or Unavailable when it knows none or the request
+  // was forwarded `hops` times already (at most kMaxForwardHops).
   std::optional<Result<std::string>> ForwardToLeader(const std::string& method,
                                                      const std::string& payload,
-                                                     bool forwarded);
+                                                     uint32_t hops);
   // InvalidArgument, naming `change`, when the cluster holds data and the
   // change is not forced: data does not move to a changed ring yet.
   Status RefuseIfHoldsData(std::string_view change, bool force);

@@ -98,8 +98,10 @@ class KvNode final : public ProtocolNode {
     const Scenario& scenario = *context.scenario;
     NodeOptions options;
     const bool by_ids = canaries.ring_by_ids && context.env.node_id % 2 == 0;
-    options.members =
-        by_ids ? MemberList::FromIds(members.by_seat()).value() : members;
+    // A standby node is no first member: it joins through its seed.
+    if (context.member) {
+      options.members = by_ids ? MemberList::FromIds(members.by_seat()).value() : members;
+    }
     options.ring.partition_count = scenario.partitions;
     options.ring.replication_factor = scenario.replicas;
     options.coordinator.default_read = scenario.read_consistency;
@@ -134,6 +136,8 @@ class KvNode final : public ProtocolNode {
         Node::Open(std::move(options), env, context.scheduler, context.process);
     MKS_ASSERT_MSG(node.ok(), node.status().ToString());
     node_ = std::move(*node);
+    scheduler_ = context.scheduler;
+    process_ = context.process;
     auditor_->Watch(&node_->rpc());
     checker_ = checker;
     checker->AttachDisk(context.env.node_id, context.env.disk);
@@ -179,6 +183,18 @@ class KvNode final : public ProtocolNode {
 
   gossip::Gossip* gossip() override { return node_->gossip(); }
   const raft::Raft* raft() const override { return &node_->raft(); }
+  void RequestRemove(NodeId member) override {
+    Node* const node = node_.get();
+    runtime::Scheduler* const scheduler = scheduler_;
+    scheduler_->Spawn(process_, "sim.remove", [node, scheduler, member] {
+      for (;;) {
+        const Result<uint64_t> removed = node->RemoveMember(member, /*force=*/false);
+        // Refused for good: the cluster holds data, or it is the last member.
+        if (removed.ok() || removed.status().IsInvalidArgument()) return;
+        scheduler->SleepFor(200 * kMsNanos);
+      }
+    });
+  }
   const ClusterState* cluster_state() const override { return &node_->cluster(); }
 
   std::string ConvergenceDigest() const override {
@@ -217,6 +233,8 @@ class KvNode final : public ProtocolNode {
   // Declared first: outlives the node, whose endpoint sends through it.
   std::unique_ptr<RpcAuditor> auditor_;
   std::unique_ptr<Node> node_;
+  runtime::Scheduler* scheduler_ = nullptr;
+  runtime::ProcessId process_ = 0;
   KvChecker* checker_ = nullptr;
 };
 
@@ -462,6 +480,11 @@ std::optional<std::string> UserKeyOfRecord(std::string_view disk_key) {
 }  // namespace
 
 void KvChecker::CheckRing(NodeId node, const Ring& ring) {
+  if (membership_changes_ && ring.partition_count() == ring_.partition_count() &&
+      ring.replication_factor() == std::min<uint32_t>(ring_.replication_factor(),
+                                                      ring.member_list().size())) {
+    return;
+  }
   const std::string difference = RingDifference(ring, ring_);
   if (difference.empty()) return;
   violations_.push_back("ring agreement: node " + std::to_string(node) +
@@ -828,6 +851,15 @@ Result<std::unique_ptr<KvProtocol>> KvProtocol::Make(const Scenario& scenario) {
     if (level.level == ConsistencyLevel::kCount && (level.count < 1 || level.count > n)) {
       return Status::InvalidArgument(scenario.path + ": R and W must be in 1.." +
                                      std::to_string(n));
+    }
+  }
+  for (const TimelineEvent& event : scenario.timeline) {
+    const bool changes = event.action == TimelineAction::kJoin ||
+                         event.action == TimelineAction::kRemove;
+    if (changes && scenario.workload.clients > 0) {
+      return Status::InvalidArgument(
+          scenario.path + ": joins and removals need workload.clients: 0 (data does not move "
+                          "to a changed ring yet, so the cluster refuses them once it holds data)");
     }
   }
   if (n == 1 && scenario.family(FaultFamily::kBitRot).enabled) {

@@ -87,8 +87,11 @@ class KvChecker final : public Checker {
   Status CheckConverged(const std::vector<std::string>& digests) override;
   void DiskDamaged(NodeId node, std::string_view disk_key, int64_t now_ns) override;
   // Records a violation when `ring`, as node `node` computed it, differs
-  // from the cluster's ring.
+  // from the cluster's ring (only in Q and N once membership may change).
   void CheckRing(NodeId node, const Ring& ring);
+  // The scenario joins or removes members: the member list moves, and its
+  // agreement is the RaftChecker's.
+  void AllowMembershipChanges() { membership_changes_ = true; }
   // Node `id` keeps its records on `disk` (which outlives the checker's use
   // of it), across incarnations. Reads of replicas' records go there.
   void AttachDisk(NodeId id, Disk* disk);
@@ -176,6 +179,7 @@ class KvChecker final : public Checker {
   uint64_t ClockRejections(NodeId id) const;
 
   const Ring ring_;
+  bool membership_changes_ = false;
   const uint32_t repair_answers_;  // K of core's DamageRepairAnswers(N)
   std::map<std::string, KeyHistory> keys_;
   std::map<std::pair<NodeId, uint64_t>, ReadStart> reads_;   // by (client, id)
@@ -229,7 +233,13 @@ class KvProtocol final : public Protocol {
         replicas_(ring.replication_factor()),
         default_read_(scenario.read_consistency),
         default_write_(scenario.write_consistency),
-        checker_(std::move(ring)) {}
+        checker_(std::move(ring)) {
+    for (const TimelineEvent& event : scenario.timeline) {
+      if (event.action == TimelineAction::kJoin || event.action == TimelineAction::kRemove) {
+        checker_.AllowMembershipChanges();
+      }
+    }
+  }
   MemberList members_;
   const uint32_t replicas_;
   const Consistency default_read_;

@@ -63,6 +63,11 @@ class ProtocolNode {
   // checker; null when the node runs none. Live as long as this incarnation.
   virtual const raft::Raft* raft() const { return nullptr; }
   virtual const ClusterState* cluster_state() const { return nullptr; }
+  // Asks this node to remove member `node` from the cluster (a timeline
+  // `remove`); it retries until the change is applied or refused for good,
+  // for as long as this incarnation lives. Protocols without membership
+  // ignore it.
+  virtual void RequestRemove(NodeId node) { (void)node; }
 };
 
 enum class OperationKind : uint8_t { kRead, kWrite, kDelete };

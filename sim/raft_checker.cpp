@@ -15,6 +15,12 @@ uint32_t EntryCrc(const raft::Entry& entry) {
 
 std::string Name(NodeId node) { return "node " + std::to_string(node); }
 
+std::string Names(const std::set<NodeId>& nodes) {
+  std::string out = "{";
+  for (NodeId node : nodes) out += (out.size() > 1 ? ", " : "") + std::to_string(node);
+  return out + "}";
+}
+
 }  // namespace
 
 void RaftChecker::Observer::BecameLeader(NodeId node, raft::Term term) {
@@ -187,11 +193,14 @@ const raft::Raft* RaftChecker::LeaderRaft() const {
 
 Status RaftChecker::CheckConverged() {
   const raft::Raft* leader = LeaderRaft();
+  if (leader == nullptr) return Status::Unavailable("raft: no leader among running nodes");
+  // Members only: a removed node's term may run ahead, unheard.
   raft::Term highest = 0;
   for (const auto& [node, facts] : nodes_) {
-    if (facts.raft != nullptr) highest = std::max(highest, facts.raft->term());
+    if (facts.raft != nullptr && leader->config().Contains(node)) {
+      highest = std::max(highest, facts.raft->term());
+    }
   }
-  if (leader == nullptr) return Status::Unavailable("raft: no leader among running nodes");
   if (leader->term() != highest) {
     return Status::Unavailable("raft: " + Name(leader->self()) + " leads term " +
                                std::to_string(leader->term()) + " but a node is at term " +
@@ -210,6 +219,21 @@ Status RaftChecker::CheckConverged() {
     return Status::Unavailable("raft: leader " + Name(leader->self()) + " has committed " +
                                std::to_string(leader->commit_index()) + " of " +
                                std::to_string(target));
+  }
+  const ClusterState* state = nodes_.at(leader->self()).state;
+  if (state != nullptr) {
+    const std::vector<NodeId>& seats = state->members().by_seat();
+    const std::set<NodeId> seated(seats.begin(), seats.end());
+    if (seated != expected_members_) {
+      return Status::Unavailable("raft: the leader's metadata seats " + Names(seated) +
+                                 ", not the expected " + Names(expected_members_));
+    }
+    const std::vector<NodeId> in_config = leader->config().Members();
+    if (std::set<NodeId>(in_config.begin(), in_config.end()) != expected_members_) {
+      return Status::Unavailable("raft: the leader's configuration holds " +
+                                 Names(std::set<NodeId>(in_config.begin(), in_config.end())) +
+                                 ", not the members " + Names(expected_members_));
+    }
   }
   const raft::Index commit = target;
   for (const auto& [node, facts] : nodes_) {

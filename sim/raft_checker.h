@@ -28,7 +28,9 @@
 // Liveness (CheckConverged): once faults stop, one leader leads the highest
 // term among running nodes, and every entry its log held when the first
 // check saw it lead is committed and applied by every running member of
-// its configuration.
+// its configuration; its metadata seats the expected members (the first
+// ones, plus joins, minus removals) and its configuration holds exactly
+// them.
 #pragma once
 
 #include <cstdint>
@@ -75,6 +77,9 @@ class RaftChecker {
   // "its last entry" is the last it held when a call first saw its
   // leadership: call it repeatedly (the world polls).
   Status CheckConverged();
+
+  // The members the leader's metadata must seat once converged.
+  void ExpectMembers(std::set<NodeId> members) { expected_members_ = std::move(members); }
 
   // The running leader of the highest term, if any (for faults that aim
   // at it).
@@ -132,6 +137,7 @@ class RaftChecker {
   // registered node applied it.
   std::map<raft::Index, std::pair<uint32_t, NodeId>> states_;
   bool active_ = false;
+  std::set<NodeId> expected_members_;
   // The leadership CheckConverged last saw, and its last index then.
   std::pair<NodeId, raft::Term> settle_leadership_{kNoNode, 0};
   raft::Index settle_target_ = 0;

@@ -393,6 +393,19 @@ void ParseTimelineEvent(const YAML::Node& item, Scenario* s,
     }
     j.Finish();
   }
+  if (f.Has("remove")) {
+    ++actions;
+    e.action = TimelineAction::kRemove;
+    Fields r(f.Node("remove"), path, "remove");
+    if (!r.Has("nodes") || !r.Has("via")) r.Fail(f.Node("remove"), "remove needs nodes and via");
+    e.nodes = r.NodeList(r.Node("nodes"), "remove.nodes", n);
+    r.Read("via", &e.via, 1, n);
+    for (NodeId node : e.nodes) {
+      if (node == e.via) r.Fail(f.Node("remove"), "remove: node " + std::to_string(node) +
+                                                       " cannot be asked to remove itself");
+    }
+    r.Finish();
+  }
   rate("loss_ppm", TimelineAction::kLossPpm);
   rate("duplicate_ppm", TimelineAction::kDuplicatePpm);
   rate("reorder_ppm", TimelineAction::kReorderPpm);
@@ -638,6 +651,7 @@ std::string_view TimelineActionName(TimelineAction action) {
     case TimelineAction::kDuplicatePpm: return "duplicate_ppm";
     case TimelineAction::kReorderPpm: return "reorder_ppm";
     case TimelineAction::kJoin: return "join";
+    case TimelineAction::kRemove: return "remove";
   }
   return "unknown";
 }
@@ -660,6 +674,7 @@ FaultFamily FamilyOf(TimelineAction action) {
     case TimelineAction::kDuplicatePpm: return FaultFamily::kDuplicate;
     case TimelineAction::kReorderPpm: return FaultFamily::kReorder;
     case TimelineAction::kJoin: return FaultFamily::kCrash;  // a start, like a restart
+    case TimelineAction::kRemove: return FaultFamily::kCrash;  // a membership change
   }
   MKS_ASSERT_MSG(false, "unknown timeline action");
   return FaultFamily::kPartition;

@@ -81,6 +81,7 @@ enum class TimelineAction : uint8_t {
   kDuplicatePpm,
   kReorderPpm,
   kJoin,       // nodes (standby ones), via: the seed they join through
+  kRemove,     // nodes (members to remove), via: the member asked to remove them
 };
 std::string_view TimelineActionName(TimelineAction action);
 // The family a scripted action counts under.

@@ -127,7 +127,8 @@ rc::Gen<TimelineEvent> GenEvent(uint32_t nodes, int64_t duration_ms) {
       case TimelineAction::kDuplicatePpm:
       case TimelineAction::kReorderPpm: e.ppm = Pick<uint32_t>(0, 1000000); break;
       case TimelineAction::kJoin:  // generated clusters have no standby nodes
-        MKS_ASSERT_MSG(false, "ActionsFor offers no join");
+      case TimelineAction::kRemove:  // nor membership changes
+        MKS_ASSERT_MSG(false, "ActionsFor offers no join or remove");
         break;
     }
     return e;

@@ -203,6 +203,9 @@ std::string Action(const TimelineEvent& e, uint32_t node_count) {
     case TimelineAction::kJoin:
       return "join: {nodes: " + Ids(e.nodes, node_count) + ", seed: " + std::to_string(e.via) +
              "}";
+    case TimelineAction::kRemove:
+      return "remove: {nodes: " + Ids(e.nodes, node_count) + ", via: " + std::to_string(e.via) +
+             "}";
   }
   MKS_ASSERT_MSG(false, "unknown timeline action");
   return "";

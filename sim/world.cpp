@@ -76,6 +76,8 @@ World::World(const Scenario& scenario, uint64_t seed, Protocol* protocol,
     node_ids_.push_back(id);
     if (id <= scenario.nodes) member_ids_.push_back(id);
   }
+  expected_members_.insert(member_ids_.begin(), member_ids_.end());
+  raft_checker_.ExpectMembers(expected_members_);
   // Nodes holding another cluster secret: peers refuse each other's
   // messages, as the real transport refuses a peer that cannot authenticate.
   for (NodeId id : scenario.gossip.wrong_secret) network_.SetSecretGroup(id, id);
@@ -481,7 +483,19 @@ void World::ApplyTimelineEvent(const TimelineEvent& e) {
       gossip_checker_.NetworkHealed(now);
       break;
     case TimelineAction::kJoin:
-      for (NodeId node : e.nodes) JoinNode(node, e.via);
+      for (NodeId node : e.nodes) {
+        JoinNode(node, e.via);
+        expected_members_.insert(node);
+      }
+      raft_checker_.ExpectMembers(expected_members_);
+      break;
+    case TimelineAction::kRemove:
+      for (NodeId node : e.nodes) {
+        pending_removals_.emplace_back(node, e.via);
+        expected_members_.erase(node);
+        if (ProtocolNode* asked = this->node(e.via)) asked->RequestRemove(node);
+      }
+      raft_checker_.ExpectMembers(expected_members_);
       break;
     case TimelineAction::kCrash:
       for (NodeId node : e.nodes) CrashNode(node);
@@ -764,6 +778,10 @@ void World::EndSafetyPhase() {
     slot.disk->set_write_error_ppm(0);
     ResumeNode(slot.id);
     RestartNode(slot.id);
+  }
+  // A removal asked of a node that crashed since is asked again.
+  for (const auto& [removed, via] : pending_removals_) {
+    if (ProtocolNode* asked = node(via)) asked->RequestRemove(removed);
   }
   for (ClientSlot& slot : clients_) slot.client->Stop();
   CheckLiveness();

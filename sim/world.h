@@ -28,6 +28,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -210,6 +211,11 @@ class World final : private HistorySink {
   std::vector<NodeId> member_ids_;  // the cluster's initial members
   GossipChecker gossip_checker_;
   RaftChecker raft_checker_;
+  // The members the cluster must hold once converged: the first members,
+  // plus timeline joins, minus timeline removals; and each removal with
+  // the node asked to make it.
+  std::set<NodeId> expected_members_;
+  std::vector<std::pair<NodeId, NodeId>> pending_removals_;
   std::array<bool, kFaultFamilyCount> family_on_{};
   // The base rates that bursts return to (scripted changes move them).
   uint32_t base_loss_ppm_ = 0;
