@@ -302,6 +302,13 @@ case_raft() {
   mks 1 remove 3 --force >/dev/null
   wait_members 1,2 1 2 || fail "node 3 was not removed"
   expect "the data is still there" data "$(rcli 2 GET held CONSISTENCY quorum)"
+  # A leader stopped gracefully hands the metadata log over first.
+  read -r -a summary <<<"$(cluster_summary 1)"
+  leader=${summary[1]}
+  kill_node "$leader" TERM
+  grep -q "metadata leadership handed over" "$CLUSTER_DIR/node-$leader.log" ||
+    fail "leader $leader did not hand over on SIGTERM: $(tail -5 "$CLUSTER_DIR/node-$leader.log")"
+  echo "leader $leader handed over on SIGTERM"
   stop_cluster 5
 }
 

@@ -314,6 +314,20 @@ int Run(const NodeSettings& settings, Logger& log) {
   // Servers first: their connections end, so no new operation starts.
   running.resp_server.reset();
   running.http_server.reset();
+  // A leader hands the metadata log over first, so the others need not
+  // wait out an election timeout.
+  if (running.node->raft().role() == raft::Role::kLeader) {
+    Node* const node = running.node.get();
+    bool moved = false;
+    auto handed = running.scheduler.Spawn(running.process, "handover", [node, &moved] {
+      moved = node->raft().TransferLeadership().ok();
+      node->raft().Quiesce();
+    });
+    const Result<bool> done =
+        running.reactor->RunUntil([&handed] { return handed.IsReady(); }, 2'000'000'000);
+    log.Info(done.ok() && *done && moved ? "metadata leadership handed over"
+                                         : "metadata leadership not handed over");
+  }
   // Announce the leave, so members hold this node left at once rather
   // than suspecting it; bounded by the gossip's own wait.
   if (gossip::Gossip* gossip = running.node->gossip()) {
