@@ -17,20 +17,19 @@
 // Usage: bench-gossip [seeds] [max_size]   (defaults: 200, 512)
 // Runs seeds on two threads (each World is independent).
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "core/assertions.h"
 #include "core/gossip/suspicion.h"
 #include "sim/protocol.h"
 #include "sim/world.h"
+#include "tools/bench_seeds.h"
 
 namespace {
 
@@ -38,6 +37,8 @@ using mks::NodeId;
 using mks::gossip::MemberState;
 using mks::sim::Scenario;
 using mks::sim::World;
+using mks::tools::OverSeeds;
+using mks::tools::Percentile;
 
 constexpr int64_t kMs = 1'000'000;
 constexpr int64_t kSecond = 1000 * kMs;
@@ -171,28 +172,6 @@ std::pair<uint64_t, double> MeasureAccuracy(uint32_t loss_ppm, bool pause, uint6
   world.RunUntil(kRun);
   return {world.gossip_checker().stats().false_dead,
           static_cast<double>(kNodes) * static_cast<double>(kRun) / kSecond / 3600.0};
-}
-
-double Percentile(std::vector<double> values, double p) {
-  values.erase(std::remove(values.begin(), values.end(), -1.0), values.end());
-  if (values.empty()) return -1;
-  std::sort(values.begin(), values.end());
-  const size_t index = static_cast<size_t>(p * static_cast<double>(values.size() - 1) + 0.5);
-  return values[std::min(index, values.size() - 1)];
-}
-
-// Runs `body(seed)` for seeds 1..count on two threads; results by seed.
-template <typename T, typename F>
-std::vector<T> OverSeeds(uint64_t count, F body) {
-  std::vector<T> results(count);
-  std::atomic<uint64_t> next{0};
-  auto worker = [&] {
-    for (uint64_t i = next++; i < count; i = next++) results[i] = body(i + 1);
-  };
-  std::thread other(worker);
-  worker();
-  other.join();
-  return results;
 }
 
 // memberlist's LAN defaults by its own formulas: suspicion timeout

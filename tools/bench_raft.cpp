@@ -12,22 +12,23 @@
 // Usage: bench-raft [seeds]   (default 1000 for failover; a tenth of that,
 // at least 20, for stability). Runs seeds on two threads.
 #include <algorithm>
-#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
-#include <thread>
 #include <vector>
 
 #include "core/assertions.h"
 #include "sim/protocol.h"
 #include "sim/world.h"
+#include "tools/bench_seeds.h"
 
 namespace {
 
 using mks::NodeId;
 using mks::sim::Scenario;
 using mks::sim::World;
+using mks::tools::OverSeeds;
+using mks::tools::Percentile;
 
 constexpr int64_t kMs = 1'000'000;
 constexpr int64_t kSecond = 1000 * kMs;
@@ -101,27 +102,6 @@ double MeasureChanges(bool refinements, uint64_t seed) {
   return static_cast<double>(world.raft_checker().stats().leaders_elected - before);
 }
 
-double Percentile(std::vector<double> values, double p) {
-  values.erase(std::remove(values.begin(), values.end(), -1.0), values.end());
-  if (values.empty()) return -1;
-  std::sort(values.begin(), values.end());
-  const size_t index = static_cast<size_t>(p * static_cast<double>(values.size() - 1) + 0.5);
-  return values[std::min(index, values.size() - 1)];
-}
-
-template <typename F>
-std::vector<double> OverSeeds(uint64_t count, F body) {
-  std::vector<double> results(count);
-  std::atomic<uint64_t> next{0};
-  auto worker = [&] {
-    for (uint64_t i = next++; i < count; i = next++) results[i] = body(i + 1);
-  };
-  std::thread other(worker);
-  worker();
-  other.join();
-  return results;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -132,7 +112,7 @@ int main(int argc, char** argv) {
   }
   std::printf("bench-raft: 5 voters, heartbeat 100 ms, election timeout [1000, 2000) ms "
               "(etcd's defaults), PreVote and CheckQuorum on\n\n");
-  const std::vector<double> failover = OverSeeds(seeds, MeasureFailover);
+  const std::vector<double> failover = OverSeeds<double>(seeds, MeasureFailover);
   const auto failed = std::count(failover.begin(), failover.end(), -1.0);
   std::printf("failover after the leader crashes, %llu seeds: p50 %.3f s, p99 %.3f s, "
               "max %.3f s; %lld without a new leader in 30 s (target p99 <= 2.000 s)\n",
@@ -144,7 +124,7 @@ int main(int argc, char** argv) {
               "%llu seeds:\n",
               static_cast<unsigned long long>(stability_seeds));
   for (const bool refinements : {true, false}) {
-    const std::vector<double> changes = OverSeeds(
+    const std::vector<double> changes = OverSeeds<double>(
         stability_seeds, [refinements](uint64_t seed) { return MeasureChanges(refinements, seed); });
     double total = 0;
     for (double c : changes) total += c;

@@ -9,9 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "core/loopback_network_for_test.h"
-#include "core/map_disk_for_test.h"
-#include "core/runtime/manual_clock.h"
+#include "core/loopback_cluster_for_test.h"
 
 namespace mks::gossip {
 namespace {
@@ -21,92 +19,41 @@ constexpr int64_t kSecond = 1000 * kMs;
 // A realistic wall clock, so boot numbers look like the wall clock's seconds.
 constexpr int64_t kStartNanos = 1'700'000'000'000 * kMs;
 
-// Nodes 1..size, each with its RpcEndpoint, Gossip and disk, on one
-// scheduler and one loopback network with a fixed one-millisecond latency.
-// A node can be crashed (its process killed, messages to it dropped),
-// restarted over its disk, or cut off (every message to or from it lost).
+// Nodes 1..size, each running Gossip over a LoopbackCluster: crashed,
+// restarted over its disk, or cut off.
 class GossipCluster {
  public:
-  GossipCluster(uint32_t size, GossipOptions options) : options_(std::move(options)) {
-    clock_.AdvanceTo(kStartNanos);
-    for (NodeId id = 1; id <= size; ++id) hub_.NetworkOf(id);
-  }
+  GossipCluster(uint32_t size, GossipOptions options)
+      : net_(size, kStartNanos), options_(std::move(options)) {}
   ~GossipCluster() {
-    for (auto& [id, slot] : slots_) Crash(id);
+    for (auto& [id, gossip] : gossips_) Crash(id);
   }
 
   // Starts node `id`, joining through `seeds` (node ids).
   void Start(NodeId id, const std::vector<NodeId>& seeds) {
-    Slot& slot = slots_[id];
-    MKS_ASSERT(slot.gossip == nullptr);
-    slot.process = scheduler_.CreateProcess("node" + std::to_string(id));
-    Environment env;
-    env.node_id = id;
-    env.clock = &clock_;
-    env.network = hub_.NetworkOf(id);
-    env.disk = &slot.disk;
-    env.random = Random(id * 7919 + slot.starts++);
-    slot.rpc = std::make_unique<RpcEndpoint>(&scheduler_, slot.process, env.network, id,
-                                             RpcOptions{env.random.Next64() | 1});
+    std::unique_ptr<Gossip>& gossip = gossips_[id];
+    MKS_ASSERT(gossip == nullptr);
+    const Environment env = net_.Boot(id);
     GossipOptions options = options_;
     for (NodeId seed : seeds) options.seeds.push_back(LoopbackHub::AddressOf(seed));
-    slot.gossip = std::make_unique<Gossip>(&scheduler_, slot.process, slot.rpc.get(), env,
-                                           Addresses{LoopbackHub::AddressOf(id), "", ""},
-                                           options);
-    slot.gossip->set_canaries(canaries_);
-    ASSERT_TRUE(slot.gossip->Start().ok());
-    down_.erase(id);
+    gossip = std::make_unique<Gossip>(net_.scheduler(), net_.process(id), net_.rpc(id), env,
+                                      Addresses{LoopbackHub::AddressOf(id), "", ""}, options);
+    gossip->set_canaries(canaries_);
+    ASSERT_TRUE(gossip->Start().ok());
   }
   void Crash(NodeId id) {
-    Slot& slot = slots_.at(id);
-    if (slot.gossip == nullptr) return;
-    scheduler_.Kill(slot.process);
-    slot.gossip.reset();
-    slot.rpc.reset();
-    down_.insert(id);
+    std::unique_ptr<Gossip>& gossip = gossips_.at(id);
+    if (gossip == nullptr) return;
+    net_.Kill(id);
+    gossip.reset();
   }
-  void CutOff(NodeId id, bool cut) {
-    if (cut) {
-      cut_.insert(id);
-    } else {
-      cut_.erase(id);
-    }
-  }
-
+  void CutOff(NodeId id, bool cut) { net_.CutOff(id, cut); }
   // Runs the cluster for `duration_ns` of simulated time.
-  void RunFor(int64_t duration_ns) {
-    const int64_t until_ns = clock_.MonotonicNanos() + duration_ns;
-    for (;;) {
-      scheduler_.RunReady();
-      for (auto& message : hub_.TakeAll()) {
-        if (down_.count(message.to) > 0) continue;
-        if (cut_.count(message.to) > 0 || cut_.count(message.from) > 0) continue;
-        in_flight_.push_back({clock_.MonotonicNanos() + kMs, std::move(message)});
-      }
-      std::optional<int64_t> next = scheduler_.NextDeadlineNanos();
-      if (!in_flight_.empty() && (!next || in_flight_.front().first <= *next)) {
-        next = in_flight_.front().first;
-      }
-      if (!next || *next > until_ns) break;
-      if (*next > clock_.MonotonicNanos()) clock_.AdvanceTo(*next);
-      if (!in_flight_.empty() && in_flight_.front().first <= clock_.MonotonicNanos()) {
-        LoopbackHub::Message message = std::move(in_flight_.front().second);
-        in_flight_.erase(in_flight_.begin());
-        if (down_.count(message.to) == 0) hub_.Deliver(std::move(message));
-        continue;
-      }
-      scheduler_.FireNextTimer();
-    }
-    clock_.AdvanceTo(until_ns);
-  }
-
+  void RunFor(int64_t duration_ns) { net_.RunFor(duration_ns); }
   // Runs `body` in a fiber of node `id` and the cluster until it is done.
-  void RunOn(NodeId id, std::function<void()> body) {
-    auto done = scheduler_.Spawn(slots_.at(id).process, "test", std::move(body));
-    while (!done.IsReady()) RunFor(10 * kMs);
-  }
+  void RunOn(NodeId id, std::function<void()> body) { net_.RunOn(id, std::move(body)); }
 
-  Gossip& gossip(NodeId id) { return *slots_.at(id).gossip; }
+  Gossip& gossip(NodeId id) { return *gossips_.at(id); }
   // The state `viewer` holds of `node`, or nullopt when it does not know it.
   std::optional<MemberState> StateIn(NodeId viewer, NodeId node) {
     const Member* member = gossip(viewer).table().Find(node);
@@ -119,23 +66,10 @@ class GossipCluster {
   void set_canaries(GossipCanaries canaries) { canaries_ = canaries; }
 
  private:
-  struct Slot {
-    MapDisk disk;
-    runtime::ProcessId process = 0;
-    uint64_t starts = 0;
-    std::unique_ptr<RpcEndpoint> rpc;
-    std::unique_ptr<Gossip> gossip;
-  };
+  LoopbackCluster net_;  // first: outlives every node's gossip
   GossipOptions options_;
   GossipCanaries canaries_;
-  runtime::ManualClock clock_;
-  runtime::Scheduler scheduler_{&clock_};
-  LoopbackHub hub_;
-  std::map<NodeId, Slot> slots_;
-  std::set<NodeId> down_;
-  std::set<NodeId> cut_;
-  // Messages on their way, by delivery time (FIFO: equal latency).
-  std::vector<std::pair<int64_t, LoopbackHub::Message>> in_flight_;
+  std::map<NodeId, std::unique_ptr<Gossip>> gossips_;
 };
 
 // Short periods so the tests cover many of them.

@@ -8,9 +8,7 @@
 #include <set>
 #include <string>
 
-#include "core/loopback_network_for_test.h"
-#include "core/map_disk_for_test.h"
-#include "core/runtime/manual_clock.h"
+#include "core/loopback_cluster_for_test.h"
 
 namespace mks::raft {
 namespace {
@@ -34,12 +32,8 @@ class RaftCluster {
   // Nodes 1..voters are the bootstrap voters; nodes up to `nodes` exist
   // on the network and start empty.
   explicit RaftCluster(uint32_t voters, RaftOptions options = {}, uint32_t nodes = 0)
-      : options_(options) {
-    clock_.AdvanceTo(1000 * kMs);
-    for (NodeId id = 1; id <= std::max(voters, nodes); ++id) {
-      hub_.NetworkOf(id);
-      if (id <= voters) config_.voters.push_back(id);
-    }
+      : net_(std::max(voters, nodes), 1000 * kMs), options_(options) {
+    for (NodeId id = 1; id <= voters; ++id) config_.voters.push_back(id);
   }
   ~RaftCluster() {
     for (auto& [id, slot] : slots_) Crash(id);
@@ -51,17 +45,9 @@ class RaftCluster {
   }
   Status TryStart(NodeId id, bool bootstrap, const std::string& cluster_id = "c1") {
     Slot& slot = slots_[id];
-    slot.process = scheduler_.CreateProcess("node" + std::to_string(id));
-    Environment env;
-    env.node_id = id;
-    env.clock = &clock_;
-    env.network = hub_.NetworkOf(id);
-    env.disk = &slot.disk;
-    env.random = Random(id * 7919 + slot.starts++);
-    slot.rpc = std::make_unique<RpcEndpoint>(&scheduler_, slot.process, env.network, id,
-                                             RpcOptions{env.random.Next64() | 1});
+    const Environment env = net_.Boot(id);
     slot.machine = std::make_unique<LogMachine>();
-    slot.raft = std::make_unique<Raft>(&scheduler_, slot.process, slot.rpc.get(),
+    slot.raft = std::make_unique<Raft>(net_.scheduler(), net_.process(id), net_.rpc(id),
                                        slot.machine.get(), env, options_);
     const Status started = slot.raft->Start();
     if (!started.ok()) {
@@ -73,53 +59,17 @@ class RaftCluster {
       if (!config.IsVoter(id)) config = Config{{id}, {}};
       MKS_RETURN_IF_ERROR(slot.raft->Bootstrap(cluster_id, config, ""));
     }
-    down_.erase(id);
     return Status::Ok();
   }
   void Crash(NodeId id) {
     Slot& slot = slots_.at(id);
     if (slot.raft == nullptr) return;
-    scheduler_.Kill(slot.process);
+    net_.Kill(id);
     slot.raft.reset();
-    slot.rpc.reset();
-    down_.insert(id);
   }
-  void CutOff(NodeId id, bool cut) {
-    if (cut) {
-      cut_.insert(id);
-    } else {
-      cut_.erase(id);
-    }
-  }
-  void RunFor(int64_t duration_ns) {
-    const int64_t until_ns = clock_.MonotonicNanos() + duration_ns;
-    for (;;) {
-      scheduler_.RunReady();
-      for (auto& message : hub_.TakeAll()) {
-        if (down_.count(message.to) > 0) continue;
-        if (cut_.count(message.to) > 0 || cut_.count(message.from) > 0) continue;
-        in_flight_.push_back({clock_.MonotonicNanos() + kMs, std::move(message)});
-      }
-      std::optional<int64_t> next = scheduler_.NextDeadlineNanos();
-      if (!in_flight_.empty() && (!next || in_flight_.front().first <= *next)) {
-        next = in_flight_.front().first;
-      }
-      if (!next || *next > until_ns) break;
-      if (*next > clock_.MonotonicNanos()) clock_.AdvanceTo(*next);
-      if (!in_flight_.empty() && in_flight_.front().first <= clock_.MonotonicNanos()) {
-        LoopbackHub::Message message = std::move(in_flight_.front().second);
-        in_flight_.erase(in_flight_.begin());
-        if (down_.count(message.to) == 0) hub_.Deliver(std::move(message));
-        continue;
-      }
-      scheduler_.FireNextTimer();
-    }
-    clock_.AdvanceTo(until_ns);
-  }
-  void RunOn(NodeId id, std::function<void()> body) {
-    auto done = scheduler_.Spawn(slots_.at(id).process, "test", std::move(body));
-    while (!done.IsReady()) RunFor(10 * kMs);
-  }
+  void CutOff(NodeId id, bool cut) { net_.CutOff(id, cut); }
+  void RunFor(int64_t duration_ns) { net_.RunFor(duration_ns); }
+  void RunOn(NodeId id, std::function<void()> body) { net_.RunOn(id, std::move(body)); }
   // The one leader of cluster c1 among running nodes of the highest term,
   // or kNoNode.
   NodeId Leader() {
@@ -136,7 +86,7 @@ class RaftCluster {
     return leader;
   }
   Raft& raft(NodeId id) { return *slots_.at(id).raft; }
-  MapDisk& disk(NodeId id) { return slots_[id].disk; }
+  MapDisk& disk(NodeId id) { return net_.disk(id); }
   // Proposes on `on` and waits for the outcome.
   Result<Index> Propose(NodeId on, const std::string& command) {
     Result<Index> outcome = Status::Internal("not run");
@@ -153,22 +103,13 @@ class RaftCluster {
 
  private:
   struct Slot {
-    MapDisk disk;
-    runtime::ProcessId process = 0;
-    uint64_t starts = 0;
-    std::unique_ptr<RpcEndpoint> rpc;
     std::unique_ptr<LogMachine> machine;
     std::unique_ptr<Raft> raft;
   };
+  LoopbackCluster net_;  // first: outlives every node's Raft
   const RaftOptions options_;
   Config config_;
-  runtime::ManualClock clock_;
-  runtime::Scheduler scheduler_{&clock_};
-  LoopbackHub hub_;
   std::map<NodeId, Slot> slots_;
-  std::set<NodeId> down_;
-  std::set<NodeId> cut_;
-  std::vector<std::pair<int64_t, LoopbackHub::Message>> in_flight_;
 };
 
 TEST(RaftTest, ElectsOneLeaderAndReplicatesInOrder) {
