@@ -97,6 +97,13 @@ Result<std::unique_ptr<Node>> Node::Open(NodeOptions options, Environment env,
     for (const auto& [peer, addresses] : opened.known_peers) {
       node->gossip_->Seed(peer, addresses);
     }
+    // A restarted member knows where the members it applied listen (those
+    // that joined said so), seeds or not.
+    for (const ClusterMember& member : node->cluster_.seated()) {
+      if (!member.addresses.peer.empty() && opened.known_peers.count(member.node) == 0) {
+        node->gossip_->Seed(member.node, member.addresses);
+      }
+    }
     MKS_RETURN_IF_ERROR(node->gossip_->Start());
   }
   Node* self = node.get();
@@ -254,7 +261,27 @@ Status Node::TryJoin() {
 void Node::VoterLoop() {
   for (;;) {
     scheduler_->SleepFor(static_cast<int64_t>(options_.voter_check_interval_ms) * kNanosPerMs);
-    if (raft_->role() == raft::Role::kLeader) ReconcileVoters();
+    if (raft_->role() != raft::Role::kLeader) continue;
+    ReconcileVoters();
+    if (options_.dead_remove_after_ms > 0 && raft_->role() == raft::Role::kLeader) {
+      RemoveLongDead();
+    }
+  }
+}
+
+void Node::RemoveLongDead() {
+  if (gossip_ == nullptr) return;
+  const int64_t now_ns = scheduler_->NowNanos();
+  const int64_t after_ns = static_cast<int64_t>(options_.dead_remove_after_ms) * kNanosPerMs;
+  for (NodeId node : cluster_.members().by_seat()) {
+    if (node == id()) continue;
+    const gossip::Member* member = gossip_->table().Find(node);
+    if (member == nullptr || member->record.state != gossip::MemberState::kDead ||
+        now_ns - member->state_since_ns < after_ns) {
+      continue;
+    }
+    if (RemoveMember(node, /*force=*/false).ok()) ++stats_.dead_removed;
+    return;  // one change at a time
   }
 }
 

@@ -92,6 +92,11 @@ struct NodeOptions {
   // cluster's node, or data on the cluster without `join_force`).
   uint64_t join_retry_ms = 1'000;
   bool join_force = false;
+  // The leader removes a member that its gossip view has held dead this
+  // long (as Cassandra, off by default: 0; a down node keeps its seat).
+  // Subject to the same rule as any removal: refused while the cluster
+  // holds data.
+  uint64_t dead_remove_after_ms = 0;
   RingOptions ring;
   CoordinatorOptions coordinator;
   StoreOptions store;
@@ -134,6 +139,7 @@ struct NodeStats {
   uint64_t joins_applied = 0;  // members this node seated as leader
   uint64_t join_attempts = 0;  // as a joiner, rounds over the seeds
   uint64_t removes_applied = 0;
+  uint64_t dead_removed = 0;  // removals of long-dead members (dead_remove_after_ms)
 };
 
 class Node {
@@ -196,6 +202,8 @@ class Node {
   void VoterLoop();
   // One reconciling change of Raft's configuration, if one is due.
   void ReconcileVoters();
+  // Removes one member gossip has held dead for dead_remove_after_ms.
+  void RemoveLongDead();
   bool IsAlive(NodeId node) const;
   Result<std::string> ServeJoin(const RpcRequest& request);
   Result<std::string> ServeRemove(const RpcRequest& request);

@@ -125,6 +125,7 @@ class KvNode final : public ProtocolNode {
     options.raft_canaries = canaries.raft;
     options.raft_observer = context.raft_observer;
     options.epoch_interval_ms = static_cast<uint64_t>(scenario.raft.epoch_interval_ms);
+    options.dead_remove_after_ms = static_cast<uint64_t>(scenario.raft.dead_remove_after_ms);
     // The node's network goes through the auditor, which judges every
     // reply its endpoint accepts.
     Environment env = context.env;
@@ -853,14 +854,16 @@ Result<std::unique_ptr<KvProtocol>> KvProtocol::Make(const Scenario& scenario) {
                                      std::to_string(n));
     }
   }
+  bool changes = scenario.raft.dead_remove_after_ms > 0;
   for (const TimelineEvent& event : scenario.timeline) {
-    const bool changes = event.action == TimelineAction::kJoin ||
-                         event.action == TimelineAction::kRemove;
-    if (changes && scenario.workload.clients > 0) {
-      return Status::InvalidArgument(
-          scenario.path + ": joins and removals need workload.clients: 0 (data does not move "
-                          "to a changed ring yet, so the cluster refuses them once it holds data)");
-    }
+    changes = changes || event.action == TimelineAction::kJoin ||
+              event.action == TimelineAction::kRemove;
+  }
+  if (changes && scenario.workload.clients > 0) {
+    return Status::InvalidArgument(
+        scenario.path + ": joins and removals (timeline, raft.dead_remove_after_ms) need "
+                        "workload.clients: 0 (data does not move to a changed ring yet, so "
+                        "the cluster refuses them once it holds data)");
   }
   if (n == 1 && scenario.family(FaultFamily::kBitRot).enabled) {
     return Status::InvalidArgument(

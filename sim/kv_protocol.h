@@ -234,6 +234,7 @@ class KvProtocol final : public Protocol {
         default_read_(scenario.read_consistency),
         default_write_(scenario.write_consistency),
         checker_(std::move(ring)) {
+    if (scenario.raft.dead_remove_after_ms > 0) checker_.AllowMembershipChanges();
     for (const TimelineEvent& event : scenario.timeline) {
       if (event.action == TimelineAction::kJoin || event.action == TimelineAction::kRemove) {
         checker_.AllowMembershipChanges();

@@ -223,16 +223,21 @@ Status RaftChecker::CheckConverged() {
   const ClusterState* state = nodes_.at(leader->self()).state;
   if (state != nullptr) {
     const std::vector<NodeId>& seats = state->members().by_seat();
-    const std::set<NodeId> seated(seats.begin(), seats.end());
-    if (seated != expected_members_) {
+    std::set<NodeId> seated(seats.begin(), seats.end());
+    // Beyond the expected members, only optional ones, each counted as expected.
+    std::set<NodeId> expected = expected_members_;
+    for (NodeId node : optional_members_) {
+      if (seated.count(node) > 0) expected.insert(node);
+    }
+    if (seated != expected) {
       return Status::Unavailable("raft: the leader's metadata seats " + Names(seated) +
-                                 ", not the expected " + Names(expected_members_));
+                                 ", not the expected " + Names(expected));
     }
     const std::vector<NodeId> in_config = leader->config().Members();
-    if (std::set<NodeId>(in_config.begin(), in_config.end()) != expected_members_) {
+    if (std::set<NodeId>(in_config.begin(), in_config.end()) != seated) {
       return Status::Unavailable("raft: the leader's configuration holds " +
                                  Names(std::set<NodeId>(in_config.begin(), in_config.end())) +
-                                 ", not the members " + Names(expected_members_));
+                                 ", not the members " + Names(seated));
     }
   }
   const raft::Index commit = target;

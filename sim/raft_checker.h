@@ -78,8 +78,12 @@ class RaftChecker {
   // leadership: call it repeatedly (the world polls).
   Status CheckConverged();
 
-  // The members the leader's metadata must seat once converged.
-  void ExpectMembers(std::set<NodeId> members) { expected_members_ = std::move(members); }
+  // The members the leader's metadata must seat once converged, and those
+  // it may seat or not (a removal that may or may not have happened).
+  void ExpectMembers(std::set<NodeId> members, std::set<NodeId> optional = {}) {
+    expected_members_ = std::move(members);
+    optional_members_ = std::move(optional);
+  }
 
   // The running leader of the highest term, if any (for faults that aim
   // at it).
@@ -138,6 +142,7 @@ class RaftChecker {
   std::map<raft::Index, std::pair<uint32_t, NodeId>> states_;
   bool active_ = false;
   std::set<NodeId> expected_members_;
+  std::set<NodeId> optional_members_;
   // The leadership CheckConverged last saw, and its last index then.
   std::pair<NodeId, raft::Term> settle_leadership_{kNoNode, 0};
   raft::Index settle_target_ = 0;

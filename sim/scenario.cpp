@@ -452,6 +452,7 @@ void ParseRaft(Fields& top, Scenario* s, const std::string& path) {
   f.Read("max_entries_per_append", &r.max_entries_per_append, 1, 4096);
   f.ReadBool("pre_vote", &r.pre_vote);
   f.ReadBool("check_quorum", &r.check_quorum);
+  f.Read("dead_remove_after_ms", &r.dead_remove_after_ms, 0, kMaxMs);
   f.Finish();
   if (r.heartbeat_ms >= r.election_timeout_ms) {
     f.Fail(node, "raft.heartbeat_ms must be below election_timeout_ms");

@@ -167,6 +167,8 @@ struct RaftSettings {
   uint32_t max_entries_per_append = 64;
   bool pre_vote = true;
   bool check_quorum = true;
+  // The leader removes a member dead in gossip this long; 0: never.
+  int64_t dead_remove_after_ms = 0;
   friend bool operator==(const RaftSettings&, const RaftSettings&) = default;
 };
 

@@ -246,7 +246,8 @@ void WriteRaft(std::ostream& out, const Scenario& s) {
       << ", snapshot_every: " << r.snapshot_every
       << ", max_entries_per_append: " << r.max_entries_per_append
       << ", pre_vote: " << (r.pre_vote ? "true" : "false")
-      << ", check_quorum: " << (r.check_quorum ? "true" : "false") << "}\n";
+      << ", check_quorum: " << (r.check_quorum ? "true" : "false")
+      << ", dead_remove_after_ms: " << r.dead_remove_after_ms << "}\n";
 }
 
 void WriteFamily(std::ostream& out, FaultFamily kind, const FamilyConfig& f) {

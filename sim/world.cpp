@@ -272,6 +272,7 @@ void World::StartNode(NodeSlot& slot) {
   if (!slot.member) context.seeds = {SimNetwork::AddressOf(slot.seed)};
   context.raft_observer = raft_checker_.observer();
   slot.state = NodeState::kRunning;
+  slot.down_since_ns = -1;
   slot.node = protocol_->StartNode(context);
   gossip_checker_.NodeStarted(slot.id, slot.node->gossip(), now_ns());
   if (slot.node->raft() != nullptr) {
@@ -322,6 +323,7 @@ void World::CrashNode(NodeId node) {
                   });
   }
   slot.node.reset();
+  slot.down_since_ns = crashed_ns;
   slot.disk->Crash();
   slot.disk->Detach();
   slot.process = 0;
@@ -771,6 +773,7 @@ void World::EndSafetyPhase() {
   network_.config().loss_ppm = 0;
   network_.config().duplicate_ppm = 0;
   network_.config().reorder_ppm = 0;
+  ExpectLongDeadRemoved();
   for (NodeSlot& slot : nodes_) {
     // Faults stop: clock steps are undone, as NTP would eventually do; the
     // clock's own model (offset, drift) stays.
@@ -785,6 +788,25 @@ void World::EndSafetyPhase() {
   }
   for (ClientSlot& slot : clients_) slot.client->Stop();
   CheckLiveness();
+}
+
+void World::ExpectLongDeadRemoved() {
+  const int64_t after_ns = scenario_.raft.dead_remove_after_ms * kMsNanos;
+  if (after_ns == 0) return;
+  // Held dead within the detection bound, then the leader's next rounds.
+  const int64_t surely_ns = after_ns + gossip_checker_.options().detect_bound_ns +
+                            2000 * kMsNanos;
+  std::set<NodeId> may_go;
+  for (const NodeSlot& slot : nodes_) {
+    if (slot.state != NodeState::kDown || slot.down_since_ns < 0) continue;
+    const int64_t down_ns = now_ns() - slot.down_since_ns;
+    if (down_ns >= surely_ns) {
+      expected_members_.erase(slot.id);
+    } else if (down_ns >= after_ns) {
+      may_go.insert(slot.id);
+    }
+  }
+  raft_checker_.ExpectMembers(expected_members_, std::move(may_go));
 }
 
 void World::CheckLiveness() {

@@ -144,6 +144,7 @@ class World final : private HistorySink {
     std::unique_ptr<ProtocolNode> node;  // null while down
     bool member = true;      // false for a standby node (id > scenario.nodes)
     NodeId seed = kNoNode;   // a joined standby node's seed
+    int64_t down_since_ns = -1;  // true time of the last crash; -1 while up
   };
   struct ClientSlot {
     NodeId id = kNoNode;
@@ -170,6 +171,10 @@ class World final : private HistorySink {
   void InjectRateBurst(FaultFamily family, int64_t duration_ns);
   // Tells the gossip checker that a network fault cuts `nodes` off until
   // `until_ns` (INT64_MAX: until healed).
+  // With raft.dead_remove_after_ms: members down long enough at the end of
+  // the safety phase must have been removed, those down a shorter while
+  // past the setting may have been.
+  void ExpectLongDeadRemoved();
   // With the family's leader_percent, the metadata log's leader when it
   // is among `candidates`; nullopt otherwise (pick at random).
   std::optional<NodeId> AimAtLeader(FaultFamily family, const std::vector<NodeId>& candidates);

@@ -38,6 +38,7 @@ Status ApplyKey(const std::string& key, const YAML::Node& value,
   if (key == "join") return Read(value, key, &s->join);
   if (key == "bootstrap") return Read(value, key, &s->bootstrap);
   if (key == "force_join") return Read(value, key, &s->force_join);
+  if (key == "dead_remove_after_ms") return Read(value, key, &s->dead_remove_after_ms);
   if (key == "secret_file") return Read(value, key, &s->secret_file);
   if (key == "gossip_probe_interval_ms") return Read(value, key, &s->gossip_probe_interval_ms);
   if (key == "gossip_probe_timeout_ms") return Read(value, key, &s->gossip_probe_timeout_ms);
@@ -182,6 +183,10 @@ Result<NodeOptions> MakeNodeOptions(const NodeSettings& settings,
     options.cluster_id = id_hex;
   }
   options.join_force = settings.force_join;
+  if (settings.dead_remove_after_ms < 0) {
+    return Status::InvalidArgument("dead_remove_after_ms must be 0 (never) or positive");
+  }
+  options.dead_remove_after_ms = static_cast<uint64_t>(settings.dead_remove_after_ms);
   MKS_RETURN_IF_ERROR(SetGossipOptions(settings, peers, &options));
   options.ring.partition_count = settings.partition_count;
   options.ring.replication_factor = settings.replication_factor;

@@ -22,6 +22,8 @@
 //   bootstrap: false                # true: create a new cluster of this
 //                                   # node alone (first start only)
 //   force_join: false               # join a cluster that holds data
+//   dead_remove_after_ms: 0         # the leader removes a member dead in
+//                                   # gossip this long; 0: never
 //   secret_file: /etc/mks/secret    # the cluster secret (16 bytes or more):
 //                                   # peers must prove it on every
 //                                   # connection; absent: not authenticated
@@ -73,6 +75,8 @@ struct NodeSettings {
   bool bootstrap = false;
   // Join even though the cluster holds data (it does not move yet).
   bool force_join = false;
+  // Remove a member dead in gossip this long; 0: never (the default).
+  int64_t dead_remove_after_ms = 0;
 };
 
 // Sets every field of *settings that `yaml_text` names and `keep` does not

@@ -24,6 +24,7 @@ max_waiting_puts: 64
 log_level: debug
 bootstrap: true
 force_join: true
+dead_remove_after_ms: 600000
 )", {"node_id"}, &settings);
   ASSERT_TRUE(applied.ok()) << applied;
   EXPECT_EQ(settings.node_id, 9u);
@@ -39,6 +40,7 @@ force_join: true
   EXPECT_EQ(settings.timeout_ms, 250);
   EXPECT_TRUE(settings.bootstrap);
   EXPECT_TRUE(settings.force_join);
+  EXPECT_EQ(settings.dead_remove_after_ms, 600000);
   EXPECT_EQ(settings.max_waiting_puts, 64u);
   EXPECT_EQ(settings.log_level, "debug");
 }
@@ -151,6 +153,10 @@ TEST(NodeConfigTest, PeersBootstrapOneClusterBootstrapMakesANewOne) {
   EXPECT_TRUE(joiner.members.empty());
   EXPECT_TRUE(joiner.cluster_id.empty());
   EXPECT_TRUE(joiner.join_force);
+  EXPECT_EQ(joiner.dead_remove_after_ms, 0u);  // off unless configured
+  settings.dead_remove_after_ms = -1;
+  EXPECT_TRUE(MakeNodeOptions(settings, ParsePeers(settings).value()).status().IsInvalidArgument());
+  settings.dead_remove_after_ms = 0;
   EXPECT_EQ(joiner.gossip->seeds, (std::vector<std::string>{"127.0.0.1:7002"}));
 }
 
