@@ -38,6 +38,7 @@ using mks::gossip::MemberState;
 using mks::sim::Scenario;
 using mks::sim::World;
 using mks::tools::OverSeeds;
+using mks::tools::SimRun;
 using mks::tools::Percentile;
 
 constexpr int64_t kMs = 1'000'000;
@@ -82,20 +83,6 @@ std::pair<uint32_t, uint32_t> Holding(World& world, uint32_t total, NodeId node,
   return {holding, running};
 }
 
-// A started world of one scenario and seed, and what it needs to live.
-struct Run {
-  Run(const Scenario& s, uint64_t seed) {
-    auto made = mks::sim::MakeProtocol(s);
-    MKS_ASSERT(made.ok());
-    protocol = std::move(*made);
-    world = std::make_unique<World>(s, seed, protocol.get(), &tracer);
-    world->Start();
-  }
-  std::unique_ptr<mks::sim::Protocol> protocol;
-  mks::sim::Tracer tracer;
-  std::unique_ptr<World> world;
-};
-
 struct Detection {
   double first_s = -1;
   double last_s = -1;
@@ -104,7 +91,7 @@ struct Detection {
 };
 
 Detection MeasureDetection(uint32_t nodes, uint64_t seed) {
-  Run run(Cluster(nodes, 0, 0), seed);
+  SimRun run(Cluster(nodes, 0, 0), seed);
   World& world = *run.world;
   world.RunUntil(kWarmUp / 2);
   const mks::sim::NetworkStats before = world.network().stats();
@@ -138,7 +125,7 @@ double MeasureJoin(uint32_t nodes, uint64_t seed) {
   join.nodes = {nodes};
   join.via = 1;
   s.timeline.push_back(join);
-  Run run(s, seed);
+  SimRun run(s, seed);
   World& world = *run.world;
   world.RunUntil(kWarmUp);
   for (int64_t t = kWarmUp + kPoll; t <= kWarmUp + 300 * kSecond; t += kPoll) {
@@ -167,7 +154,7 @@ std::pair<uint64_t, double> MeasureAccuracy(uint32_t loss_ppm, bool pause, uint6
       s.timeline.push_back(go);
     }
   }
-  Run run(s, seed);
+  SimRun run(s, seed);
   World& world = *run.world;
   world.RunUntil(kRun);
   return {world.gossip_checker().stats().false_dead,

@@ -28,6 +28,7 @@ using mks::NodeId;
 using mks::sim::Scenario;
 using mks::sim::World;
 using mks::tools::OverSeeds;
+using mks::tools::SimRun;
 using mks::tools::Percentile;
 
 constexpr int64_t kMs = 1'000'000;
@@ -52,22 +53,9 @@ Scenario Cluster(uint32_t loss_ppm, bool refinements) {
   return s;
 }
 
-struct Run {
-  Run(const Scenario& s, uint64_t seed) {
-    auto made = mks::sim::MakeProtocol(s);
-    MKS_ASSERT_MSG(made.ok(), made.status().ToString());
-    protocol = std::move(*made);
-    world = std::make_unique<World>(s, seed, protocol.get(), &tracer);
-    world->Start();
-  }
-  std::unique_ptr<mks::sim::Protocol> protocol;
-  mks::sim::Tracer tracer;
-  std::unique_ptr<World> world;
-};
-
 // Seconds from the leader's crash to another leader; -1 if none in 30 s.
 double MeasureFailover(uint64_t seed) {
-  Run run(Cluster(0, true), seed);
+  SimRun run(Cluster(0, true), seed);
   World& world = *run.world;
   world.RunUntil(kWarmUp);
   const std::optional<NodeId> first = world.raft_checker().Leader();
@@ -84,7 +72,7 @@ double MeasureFailover(uint64_t seed) {
 // Leaders elected over 60 s of loss while one follower flaps (isolated
 // 1.5 s of every 3 s), after the first leader of the warm-up.
 double MeasureChanges(bool refinements, uint64_t seed) {
-  Run run(Cluster(100'000, refinements), seed);
+  SimRun run(Cluster(100'000, refinements), seed);
   World& world = *run.world;
   world.RunUntil(kWarmUp);
   const std::optional<NodeId> leader = world.raft_checker().Leader();

@@ -1,15 +1,36 @@
-// What the simulated benchmarks (bench-gossip, bench-raft) share: running
-// one measurement per seed on two threads (each World is independent), and
-// percentiles of the results.
+// What the simulated benchmarks (bench-gossip, bench-raft) share: a started
+// world of one scenario and seed, one measurement per seed on two threads
+// (each World is independent), and percentiles of the results.
 #pragma once
 
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "core/assertions.h"
+#include "sim/protocol.h"
+#include "sim/trace.h"
+#include "sim/world.h"
+
 namespace mks::tools {
+
+// A started world of `scenario` and `seed`, and what it needs to live.
+struct SimRun {
+  SimRun(const sim::Scenario& scenario, uint64_t seed) {
+    auto made = sim::MakeProtocol(scenario);
+    MKS_ASSERT_MSG(made.ok(), made.status().ToString());
+    protocol = std::move(*made);
+    world = std::make_unique<sim::World>(scenario, seed, protocol.get(), &tracer);
+    world->Start();
+  }
+  std::unique_ptr<sim::Protocol> protocol;
+  sim::Tracer tracer;
+  std::unique_ptr<sim::World> world;
+};
 
 // The p-quantile (0..1, nearest rank) of `values`, leaving out -1 (a run
 // that measured nothing); -1 when nothing is left.

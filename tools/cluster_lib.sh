@@ -40,59 +40,50 @@ write_secret() {
   (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$1")
 }
 
+# node_yaml I N: the settings every node I's config holds: its addresses
+# and data directory, the cluster secret of CLUSTER_DIR/secret (written when
+# missing), N and QUORUM defaults.
+node_yaml() {
+  local i=$1 n=$2
+  [ -f "$CLUSTER_DIR/secret" ] || write_secret "$CLUSTER_DIR/secret"
+  cat <<EOF
+node_id: $i
+listen: 127.0.0.1:${PEER_PORT[i]}
+client_host: 127.0.0.1
+resp_port: ${RESP_PORT[i]}
+http_port: ${HTTP_PORT[i]}
+data_dir: $CLUSTER_DIR/data-$i
+secret_file: $CLUSTER_DIR/secret
+replication_factor: $n
+read_consistency: quorum
+write_consistency: quorum
+EOF
+}
+
 # write_configs COUNT N [extra YAML lines]: one config file per node. Every
-# node lists the members (they place the data), proves the cluster secret
-# of CLUSTER_DIR/secret (written when missing) and, but node 1, joins
-# gossip through node 1's address.
+# node lists the members (they bootstrap the cluster) and, but node 1,
+# joins gossip through node 1's address.
 write_configs() {
   local count=$1 n=$2 extra=${3:-} i j peers="" join
-  [ -f "$CLUSTER_DIR/secret" ] || write_secret "$CLUSTER_DIR/secret"
   for ((j = 1; j <= count; j++)); do
     peers+="\"$j=127.0.0.1:${PEER_PORT[j]}\", "
   done
   for ((i = 1; i <= count; i++)); do
     join="[]"
     [ "$i" -eq 1 ] || join="[\"127.0.0.1:${PEER_PORT[1]}\"]"
-    cat >"$CLUSTER_DIR/node-$i.yaml" <<EOF
-node_id: $i
-listen: 127.0.0.1:${PEER_PORT[i]}
-client_host: 127.0.0.1
-resp_port: ${RESP_PORT[i]}
-http_port: ${HTTP_PORT[i]}
-data_dir: $CLUSTER_DIR/data-$i
-peers: [${peers%, }]
-join: $join
-secret_file: $CLUSTER_DIR/secret
-replication_factor: $n
-read_consistency: quorum
-write_consistency: quorum
-$extra
-EOF
+    { node_yaml "$i" "$n"; printf 'peers: [%s]\njoin: %s\n%s\n' "${peers%, }" "$join" "$extra"; } \
+      >"$CLUSTER_DIR/node-$i.yaml"
   done
 }
 
 # write_elastic_config I N SEED [extra YAML lines]: node I's config with no
 # member list: node SEED's address to join through, or, when SEED is 0,
-# `bootstrap: true` (node I creates the cluster). Secret as write_configs.
+# `bootstrap: true` (node I creates the cluster).
 write_elastic_config() {
   local i=$1 n=$2 seed=$3 extra=${4:-} origin
-  [ -f "$CLUSTER_DIR/secret" ] || write_secret "$CLUSTER_DIR/secret"
   origin="join: [\"127.0.0.1:${PEER_PORT[seed]:-0}\"]"
   [ "$seed" -ne 0 ] || origin="bootstrap: true"
-  cat >"$CLUSTER_DIR/node-$i.yaml" <<EOF
-node_id: $i
-listen: 127.0.0.1:${PEER_PORT[i]}
-client_host: 127.0.0.1
-resp_port: ${RESP_PORT[i]}
-http_port: ${HTTP_PORT[i]}
-data_dir: $CLUSTER_DIR/data-$i
-$origin
-secret_file: $CLUSTER_DIR/secret
-replication_factor: $n
-read_consistency: quorum
-write_consistency: quorum
-$extra
-EOF
+  { node_yaml "$i" "$n"; printf '%s\n%s\n' "$origin" "$extra"; } >"$CLUSTER_DIR/node-$i.yaml"
 }
 
 # cluster_json I: node I's /v1/cluster, or "" when it does not answer.
