@@ -254,10 +254,12 @@ Status Start(const NodeSettings& settings, const Logger& log, RunningNode* runni
   }
   Node* const started = running->node.get();
   const std::string& held = started->raft().cluster_id();
-  if (!options->cluster_id.empty() && !held.empty() && held != options->cluster_id) {
-    log.Warn("this node belongs to cluster " + held + "; the configured " +
-             (settings.bootstrap ? "bootstrap" : "peers") +
-             " only create a cluster, so they are ignored (members come from the cluster)");
+  if (settings.bootstrap && !held.empty() && held != options->cluster_id) {
+    log.Info("already bootstrapped: this node belongs to cluster " + held);
+  } else if (!options->cluster_id.empty() && !held.empty() && held != options->cluster_id) {
+    log.Warn("this node belongs to cluster " + held +
+             "; the configured peers only create a cluster, so they are ignored (members "
+             "come from the cluster)");
   }
   started->set_on_join([&log, started](const Status& joined) {
     if (joined.ok()) {
