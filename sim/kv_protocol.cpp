@@ -828,6 +828,15 @@ Status EnableKvCanary(std::string_view name, KvCanaries* canaries) {
   return Status::InvalidArgument("unknown kv canary '" + std::string(name) + "'");
 }
 
+bool ChangesMembership(const Scenario& scenario) {
+  if (scenario.raft.dead_remove_after_ms > 0) return true;
+  return std::any_of(scenario.timeline.begin(), scenario.timeline.end(),
+                     [](const TimelineEvent& event) {
+                       return event.action == TimelineAction::kJoin ||
+                              event.action == TimelineAction::kRemove;
+                     });
+}
+
 Result<std::unique_ptr<KvProtocol>> KvProtocol::Make(const Scenario& scenario) {
   Result<std::vector<NodeId>> seats = SeatOrder(scenario);
   if (!seats.ok()) {
@@ -854,12 +863,7 @@ Result<std::unique_ptr<KvProtocol>> KvProtocol::Make(const Scenario& scenario) {
                                      std::to_string(n));
     }
   }
-  bool changes = scenario.raft.dead_remove_after_ms > 0;
-  for (const TimelineEvent& event : scenario.timeline) {
-    changes = changes || event.action == TimelineAction::kJoin ||
-              event.action == TimelineAction::kRemove;
-  }
-  if (changes && scenario.workload.clients > 0) {
+  if (ChangesMembership(scenario) && scenario.workload.clients > 0) {
     return Status::InvalidArgument(
         scenario.path + ": joins and removals (timeline, raft.dead_remove_after_ms) need "
                         "workload.clients: 0 (data does not move to a changed ring yet, so "

@@ -208,6 +208,10 @@ struct KvCanaries {
 // raft_keep_conflicting_suffix; and the gossip canaries
 // (sim/gossip_protocol.h).
 const std::vector<std::string>& KvCanaryNames();
+
+// Whether `scenario` joins or removes members (timeline join or remove,
+// or raft.dead_remove_after_ms).
+bool ChangesMembership(const Scenario& scenario);
 // Sets the canary `name` in *canaries. InvalidArgument for an unknown name.
 Status EnableKvCanary(std::string_view name, KvCanaries* canaries);
 
@@ -234,12 +238,7 @@ class KvProtocol final : public Protocol {
         default_read_(scenario.read_consistency),
         default_write_(scenario.write_consistency),
         checker_(std::move(ring)) {
-    if (scenario.raft.dead_remove_after_ms > 0) checker_.AllowMembershipChanges();
-    for (const TimelineEvent& event : scenario.timeline) {
-      if (event.action == TimelineAction::kJoin || event.action == TimelineAction::kRemove) {
-        checker_.AllowMembershipChanges();
-      }
-    }
+    if (ChangesMembership(scenario)) checker_.AllowMembershipChanges();
   }
   MemberList members_;
   const uint32_t replicas_;

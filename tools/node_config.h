@@ -13,9 +13,10 @@
 //                                   # seats them by ascending id, so a node
 //                                   # added with a larger id than every
 //                                   # member's moves only its own share.
-//                                   # Absent with join: the node owns no
-//                                   # data (gossip finds the cluster); absent
-//                                   # without join: a one-node cluster
+//                                   # The list only bootstraps a cluster.
+//                                   # Absent with join: the node asks to be
+//                                   # seated; absent without join: a
+//                                   # one-node cluster
 //   join: ["127.0.0.1:7001"]        # seed addresses: gossip joins through
 //                                   # them, and the node asks them to seat
 //                                   # it in their cluster
