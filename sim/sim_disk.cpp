@@ -276,6 +276,10 @@ bool SimDisk::IsDamaged(std::string_view key) const {
   return visible != visible_.end() && visible->second == damaged->second;
 }
 
+bool SimDisk::LostToDamage(std::string_view key) const {
+  return damaged_.count(key) > 0 && visible_.find(key) == visible_.end();
+}
+
 std::vector<std::string> SimDisk::DamagedKeys() const {
   std::vector<std::string> keys;
   for (const auto& [key, bytes] : damaged_) {

@@ -107,6 +107,9 @@ class SimDisk final : public Disk {
   bool IsDamaged(std::string_view key) const;
   // The keys IsDamaged says are damaged now, in key order.
   std::vector<std::string> DamagedKeys() const;
+  // True when `key` was deleted while damaged and not written since: its
+  // owner dropped the record it could not read, and holds no copy.
+  bool LostToDamage(std::string_view key) const;
 
   // Makes writes and syncs fail with IOError with this probability.
   void set_write_error_ppm(uint32_t parts_per_million);

@@ -711,13 +711,17 @@ void World::InjectBitRot() {
   const NodeId node = node_ids_[fault_random_.Uniform(node_ids_.size())];
   SimDisk& target = disk(node);
   // Never more than the cluster must survive: a record is damaged on one
-  // node at a time (its other copies stay good), and a node holds one
+  // node at a time (its other copies stay good, and a copy dropped for its
+  // damage counts as damaged until rewritten), and a node holds one
   // damaged record at a time (its metadata's two copies never rot together).
   if (!target.DamagedKeys().empty()) return;
   const std::optional<std::string> key =
       target.CorruptRandomRecord([this, node](std::string_view disk_key) {
         for (const NodeSlot& other : nodes_) {
-          if (other.id != node && other.disk->IsDamaged(disk_key)) return false;
+          if (other.id != node && (other.disk->IsDamaged(disk_key) ||
+                                   other.disk->LostToDamage(disk_key))) {
+            return false;
+          }
         }
         return true;
       });
