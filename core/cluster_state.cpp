@@ -1,5 +1,6 @@
 #include "core/cluster_state.h"
 
+#include <algorithm>
 #include <set>
 #include <utility>
 
@@ -97,6 +98,28 @@ std::string ClusterState::RemoveCommand(NodeId node) {
   return command.SerializeAsString();
 }
 
+std::string ClusterState::LeaveCommand(NodeId node) {
+  proto::ClusterCommand command;
+  command.mutable_leave()->set_node(node);
+  return command.SerializeAsString();
+}
+
+std::string ClusterState::StreamDoneCommand(uint64_t begin_epoch, NodeId node,
+                                            const std::vector<PartitionId>& partitions) {
+  proto::ClusterCommand command;
+  proto::ClusterCommand::StreamDone* done = command.mutable_stream_done();
+  done->set_begin_epoch(begin_epoch);
+  done->set_node(node);
+  for (PartitionId p : partitions) done->add_partitions(p);
+  return command.SerializeAsString();
+}
+
+std::string ClusterState::FinishCommand(uint64_t begin_epoch) {
+  proto::ClusterCommand command;
+  command.mutable_finish()->set_begin_epoch(begin_epoch);
+  return command.SerializeAsString();
+}
+
 std::string ClusterState::AdvanceEpochCommand(uint64_t if_epoch) {
   proto::ClusterCommand command;
   command.mutable_advance_epoch()->set_if_epoch(if_epoch);
@@ -107,13 +130,27 @@ void ClusterState::Apply(raft::Index, const std::string& bytes) {
   MKS_ASSERT_MSG(epoch_ > 0, "a command applied before the state was restored");
   proto::ClusterCommand command;
   bool changed = false;
+  const uint64_t next = epoch_ + 1;
   if (command.ParseFromString(bytes)) {
     switch (command.command_case()) {
       case proto::ClusterCommand::kAdd: {
         const std::optional<ClusterMember> member = MemberFromProto(command.add().member());
-        changed = member.has_value() && ApplyAdd(*member);
+        changed = member.has_value() && ApplyAdd(*member, next);
         break;
       }
+      case proto::ClusterCommand::kLeave:
+        changed = ApplyLeave(command.leave().node(), next);
+        break;
+      case proto::ClusterCommand::kStreamDone: {
+        const auto& done = command.stream_done();
+        const std::vector<PartitionId> partitions(done.partitions().begin(),
+                                                  done.partitions().end());
+        changed = ApplyStreamDone(done.begin_epoch(), done.node(), partitions, next);
+        break;
+      }
+      case proto::ClusterCommand::kFinish:
+        changed = ApplyFinish(command.finish().begin_epoch(), next);
+        break;
       case proto::ClusterCommand::kSetState: {
         const std::optional<MembershipState> from = FromProto(command.set_state().from());
         const std::optional<MembershipState> to = FromProto(command.set_state().to());
@@ -122,7 +159,7 @@ void ClusterState::Apply(raft::Index, const std::string& bytes) {
         break;
       }
       case proto::ClusterCommand::kRemove:
-        changed = ApplyRemove(command.remove().node());
+        changed = ApplyRemove(command.remove().node(), next);
         break;
       case proto::ClusterCommand::kAdvanceEpoch:
         changed = command.advance_epoch().if_epoch() == epoch_;
@@ -132,7 +169,7 @@ void ClusterState::Apply(raft::Index, const std::string& bytes) {
     }
   }
   if (changed) {
-    ++epoch_;
+    epoch_ = next;
     ++changes_applied_;
   } else {
     ++no_ops_applied_;
@@ -140,28 +177,137 @@ void ClusterState::Apply(raft::Index, const std::string& bytes) {
   CheckInvariants();
 }
 
-bool ClusterState::ApplyAdd(const ClusterMember& member) {
+bool ClusterState::ApplyAdd(const ClusterMember& member, uint64_t next_epoch) {
   if (member.state != MembershipState::kJoining && member.state != MembershipState::kNormal) {
     return false;
   }
-  if (!members_.Join(member.node).ok()) return false;
+  if (transition_.has_value() || members_.Contains(member.node) || member.node == kNoNode) {
+    return false;
+  }
+  const MemberList from = members_;
+  const Status joined = members_.Join(member.node);
+  MKS_ASSERT_MSG(joined.ok(), joined.ToString());
   removed_.erase(member.node);
   seated_.push_back(member);
+  if (from.empty()) {
+    // Nothing to stream from: the first member of an emptied cluster.
+    seated_.back().state = MembershipState::kNormal;
+    placement_epoch_ = next_epoch;
+  } else if (member.state == MembershipState::kNormal) {
+    placement_epoch_ = next_epoch;
+  } else {
+    Begin(Transition::Kind::kJoin, member.node, from, members_, next_epoch);
+  }
   return true;
 }
 
 bool ClusterState::ApplySetState(NodeId node, MembershipState from, MembershipState to) {
   const int64_t seat = members_.SeatOf(node);
   if (seat < 0 || to == MembershipState::kRemoved || from == to) return false;
+  if (transition_.has_value() && transition_->node == node) return false;
   ClusterMember& member = seated_[static_cast<size_t>(seat)];
   if (member.state != from) return false;
   member.state = to;
   return true;
 }
 
-bool ClusterState::ApplyRemove(NodeId node) {
+bool ClusterState::ApplyLeave(NodeId node, uint64_t next_epoch) {
   const int64_t seat = members_.SeatOf(node);
-  if (seat < 0) return false;
+  if (transition_.has_value() || seat < 0 || members_.size() == 1) return false;
+  ClusterMember& member = seated_[static_cast<size_t>(seat)];
+  if (member.state != MembershipState::kNormal) return false;
+  member.state = MembershipState::kLeaving;
+  MemberList to = members_;
+  const Status left = to.Leave(node);
+  MKS_ASSERT_MSG(left.ok(), left.ToString());
+  Begin(Transition::Kind::kLeave, node, members_, std::move(to), next_epoch);
+  return true;
+}
+
+void ClusterState::Begin(Transition::Kind kind, NodeId node, MemberList from, MemberList to,
+                         uint64_t begin_epoch) {
+  MKS_ASSERT(!transition_.has_value());
+  Transition transition;
+  transition.kind = kind;
+  transition.node = node;
+  transition.from = std::move(from);
+  transition.to = std::move(to);
+  transition.begin_epoch = begin_epoch;
+  FillPending(&transition);
+  transition_ = std::move(transition);
+}
+
+void ClusterState::FillPending(Transition* transition) const {
+  Result<Ring> from = Ring::Build(transition->from, 1, ring_options_);
+  Result<Ring> to = Ring::Build(transition->to, 1, ring_options_);
+  MKS_ASSERT_MSG(from.ok() && to.ok(), "a transition between unbuildable rings");
+  transition->pending.assign(to->partition_count(), {});
+  transition->changing = 0;
+  for (PartitionId p = 0; p < to->partition_count(); ++p) {
+    const std::span<const NodeId> before = from->PreferenceList(p);
+    for (NodeId node : to->PreferenceList(p)) {
+      if (std::find(before.begin(), before.end(), node) == before.end()) {
+        transition->pending[p].push_back(node);
+      }
+    }
+    if (!transition->pending[p].empty()) ++transition->changing;
+  }
+}
+
+bool ClusterState::ApplyStreamDone(uint64_t begin_epoch, NodeId node,
+                                   const std::vector<PartitionId>& partitions,
+                                   uint64_t next_epoch) {
+  if (!transition_.has_value() || transition_->begin_epoch != begin_epoch) return false;
+  Transition& transition = *transition_;
+  bool changed = false;
+  for (PartitionId p : partitions) {
+    if (p >= transition.pending.size() || transition.Flipped(p)) continue;
+    const std::vector<NodeId>& pending = transition.pending[p];
+    if (std::find(pending.begin(), pending.end(), node) == pending.end()) continue;
+    if (!transition.done.insert({p, node}).second) continue;
+    changed = true;
+    const bool all_done = std::all_of(pending.begin(), pending.end(),
+                                      [&](NodeId n) { return transition.Done(p, n); });
+    if (all_done) transition.flipped_at[p] = next_epoch;
+  }
+  return changed;
+}
+
+bool ClusterState::TransitionComplete() const {
+  return transition_.has_value() && transition_->flipped_at.size() == transition_->changing;
+}
+
+bool ClusterState::ApplyFinish(uint64_t begin_epoch, uint64_t next_epoch) {
+  if (!TransitionComplete() || transition_->begin_epoch != begin_epoch) return false;
+  const Transition transition = std::move(*transition_);
+  transition_.reset();
+  placement_epoch_ = next_epoch;
+  if (transition.kind == Transition::Kind::kJoin) {
+    seated_[static_cast<size_t>(members_.SeatOf(transition.node))].state =
+        MembershipState::kNormal;
+  } else {
+    Unseat(transition.node);
+    MKS_ASSERT(members_ == transition.to);
+  }
+  return true;
+}
+
+bool ClusterState::ApplyRemove(NodeId node, uint64_t next_epoch) {
+  if (!members_.Contains(node)) return false;
+  if (transition_.has_value()) {
+    if (transition_->node != node) return false;
+    // The joiner holds the last seat, so unseating it restores `from`; a
+    // leaver's unseating gives `to`.
+    transition_.reset();
+  }
+  Unseat(node);
+  placement_epoch_ = next_epoch;
+  return true;
+}
+
+void ClusterState::Unseat(NodeId node) {
+  const int64_t seat = members_.SeatOf(node);
+  MKS_ASSERT_GE(seat, 0);
   const Status left = members_.Leave(node);
   MKS_ASSERT_MSG(left.ok(), left.ToString());
   ClusterMember gone = seated_[static_cast<size_t>(seat)];
@@ -170,7 +316,29 @@ bool ClusterState::ApplyRemove(NodeId node) {
   seated_.pop_back();
   gone.state = MembershipState::kRemoved;
   removed_[node] = std::move(gone);
-  return true;
+}
+
+Ring ClusterState::BuildRing() const {
+  MKS_ASSERT(epoch_ > 0 && !members_.empty());
+  if (!transition_.has_value()) {
+    Result<Ring> ring = Ring::Build(members_, epoch_, ring_options_);
+    MKS_ASSERT_MSG(ring.ok(), ring.status().ToString());
+    return std::move(*ring).WithFenceEpoch(placement_epoch_);
+  }
+  const Transition& transition = *transition_;
+  Result<Ring> from = Ring::Build(transition.from, epoch_, ring_options_);
+  Result<Ring> to = Ring::Build(transition.to, epoch_, ring_options_);
+  MKS_ASSERT_MSG(from.ok() && to.ok(), "a transition between unbuildable rings");
+  const uint32_t q = to->partition_count();
+  std::vector<bool> flipped(q, false);
+  std::vector<uint64_t> fences(q, placement_epoch_);
+  for (PartitionId p = 0; p < q; ++p) {
+    if (transition.pending[p].empty()) continue;
+    auto at = transition.flipped_at.find(p);
+    flipped[p] = at != transition.flipped_at.end();
+    fences[p] = flipped[p] ? at->second : transition.begin_epoch;
+  }
+  return Ring::Transitional(*from, *to, members_, flipped, std::move(fences), epoch_);
 }
 
 std::string ClusterState::Snapshot() const {
@@ -179,7 +347,57 @@ std::string ClusterState::Snapshot() const {
   snapshot.set_epoch(epoch_);
   for (const ClusterMember& member : seated_) MemberToProto(member, snapshot.add_members());
   for (const auto& [node, member] : removed_) MemberToProto(member, snapshot.add_removed());
+  snapshot.set_placement_epoch(placement_epoch_);
+  if (transition_.has_value()) {
+    proto::ClusterTransition* out = snapshot.mutable_transition();
+    out->set_kind(transition_->kind == Transition::Kind::kJoin ? proto::ClusterTransition::JOIN
+                                                               : proto::ClusterTransition::LEAVE);
+    out->set_node(transition_->node);
+    for (NodeId node : transition_->from.by_seat()) out->add_from_seats(node);
+    for (NodeId node : transition_->to.by_seat()) out->add_to_seats(node);
+    out->set_begin_epoch(transition_->begin_epoch);
+    for (const auto& [partition, epoch] : transition_->flipped_at) {
+      proto::ClusterTransition::Flip* flip = out->add_flipped();
+      flip->set_partition(partition);
+      flip->set_epoch(epoch);
+    }
+    for (const auto& [partition, node] : transition_->done) {
+      proto::ClusterTransition::Done* done = out->add_done();
+      done->set_partition(partition);
+      done->set_node(node);
+    }
+  }
   return snapshot.SerializeAsString();
+}
+
+Result<Transition> ClusterState::RestoreTransition(const proto::ClusterTransition& in,
+                                                   const MemberList& members) const {
+  Transition transition;
+  transition.kind = in.kind() == proto::ClusterTransition::JOIN ? Transition::Kind::kJoin
+                                                                : Transition::Kind::kLeave;
+  transition.node = in.node();
+  Result<MemberList> from =
+      MemberList::FromSeats(std::vector<NodeId>(in.from_seats().begin(), in.from_seats().end()));
+  Result<MemberList> to =
+      MemberList::FromSeats(std::vector<NodeId>(in.to_seats().begin(), in.to_seats().end()));
+  if (!from.ok() || !to.ok() || from->empty() || to->empty() ||
+      (transition.kind == Transition::Kind::kJoin ? *to : *from) != members ||
+      in.begin_epoch() == 0) {
+    return Status::Corruption("cluster state snapshot holds a bad transition");
+  }
+  transition.from = std::move(*from);
+  transition.to = std::move(*to);
+  transition.begin_epoch = in.begin_epoch();
+  FillPending(&transition);
+  for (const auto& flip : in.flipped()) {
+    if (flip.partition() >= transition.pending.size() ||
+        transition.pending[flip.partition()].empty()) {
+      return Status::Corruption("cluster state snapshot flips a partition that does not change");
+    }
+    transition.flipped_at[flip.partition()] = flip.epoch();
+  }
+  for (const auto& done : in.done()) transition.done.insert({done.partition(), done.node()});
+  return transition;
 }
 
 Status ClusterState::Restore(const std::string& bytes) {
@@ -210,8 +428,16 @@ Status ClusterState::Restore(const std::string& bytes) {
       return Status::Corruption("cluster state snapshot holds a bad removed member");
     }
   }
+  std::optional<Transition> transition;
+  if (snapshot.has_transition()) {
+    Result<Transition> restored = RestoreTransition(snapshot.transition(), *members);
+    if (!restored.ok()) return restored.status();
+    transition = std::move(*restored);
+  }
   cluster_id_ = snapshot.cluster_id();
   epoch_ = snapshot.epoch();
+  placement_epoch_ = snapshot.placement_epoch();
+  transition_ = std::move(transition);
   members_ = std::move(*members);
   seated_ = std::move(seated);
   removed_ = std::move(removed);
@@ -227,6 +453,15 @@ std::optional<ClusterMember> ClusterState::Seated(NodeId node) const {
 
 void ClusterState::CheckInvariants() const {
   MKS_ASSERT_EQ(seated_.size(), members_.size());
+  if (transition_.has_value()) {
+    const Transition& transition = *transition_;
+    const bool join = transition.kind == Transition::Kind::kJoin;
+    MKS_ASSERT(members_ == (join ? transition.to : transition.from));
+    const std::optional<ClusterMember> node = Seated(transition.node);
+    MKS_ASSERT(node.has_value());
+    MKS_ASSERT(node->state == (join ? MembershipState::kJoining : MembershipState::kLeaving));
+    MKS_ASSERT_LE(transition.flipped_at.size(), transition.changing);
+  }
   for (size_t seat = 0; seat < seated_.size(); ++seat) {
     MKS_ASSERT_EQ(seated_[seat].node, members_.by_seat()[seat]);
     MKS_ASSERT(seated_[seat].state != MembershipState::kRemoved);

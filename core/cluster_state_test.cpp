@@ -4,6 +4,8 @@
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
 
+#include <algorithm>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -113,12 +115,142 @@ TEST(ClusterStateTest, BadSnapshotIsCorruptionAndChangesNothing) {
   EXPECT_EQ(state.Snapshot(), before);
 }
 
+ClusterMember Joining(NodeId node) {
+  ClusterMember member = Normal(node);
+  member.state = MembershipState::kJoining;
+  return member;
+}
+
+// Reports every pending replica of every changing partition done.
+void StreamEverything(ClusterState* state, raft::Index* index) {
+  const Transition* transition = state->transition();
+  ASSERT_NE(transition, nullptr);
+  const uint64_t begin = transition->begin_epoch;
+  std::map<NodeId, std::vector<PartitionId>> by_node;
+  for (PartitionId p = 0; p < transition->pending.size(); ++p) {
+    for (NodeId node : transition->pending[p]) by_node[node].push_back(p);
+  }
+  for (const auto& [node, partitions] : by_node) {
+    state->Apply((*index)++, ClusterState::StreamDoneCommand(begin, node, partitions));
+  }
+}
+
+TEST(ClusterStateTest, AJoinFlipsEachPartitionOnceItsPendingReplicasHoldIt) {
+  ClusterState state = Started({1, 2, 3});
+  state.Apply(2, ClusterState::AddCommand(Joining(4)));
+  const Transition* transition = state.transition();
+  ASSERT_NE(transition, nullptr);
+  EXPECT_EQ(transition->begin_epoch, 2u);
+  EXPECT_GT(transition->changing, 0u);
+  // The joiner's share changes: it is the only pending replica anywhere.
+  PartitionId moving = 0;
+  for (PartitionId p = 0; p < transition->pending.size(); ++p) {
+    for (NodeId node : transition->pending[p]) EXPECT_EQ(node, 4u);
+    if (!transition->pending[p].empty()) moving = p;
+  }
+  Ring ring = state.BuildRing();
+  EXPECT_TRUE(ring.InTransition());
+  EXPECT_TRUE(ring.IsPending(4, moving));
+  EXPECT_FALSE(ring.IsReplica(4, moving));
+  EXPECT_EQ(ring.FenceEpoch(moving), 2u);
+  // A finish before every partition flipped is a no-op.
+  state.Apply(3, ClusterState::FinishCommand(2));
+  EXPECT_EQ(state.epoch(), 2u);
+  // One partition done: it flips (its replicas become the new ones).
+  state.Apply(4, ClusterState::StreamDoneCommand(2, 4, {moving}));
+  EXPECT_EQ(state.epoch(), 3u);
+  ring = state.BuildRing();
+  EXPECT_TRUE(ring.IsReplica(4, moving));
+  EXPECT_FALSE(ring.IsPending(4, moving));
+  EXPECT_EQ(ring.FenceEpoch(moving), 3u);
+  // A report for another transition, or by a node not pending, changes nothing.
+  state.Apply(5, ClusterState::StreamDoneCommand(9, 4, {0, 1, 2}));
+  state.Apply(6, ClusterState::StreamDoneCommand(2, 1, {0, 1, 2}));
+  EXPECT_EQ(state.epoch(), 3u);
+  raft::Index index = 7;
+  StreamEverything(&state, &index);
+  EXPECT_TRUE(state.TransitionComplete());
+  state.Apply(index++, ClusterState::FinishCommand(2));
+  EXPECT_EQ(state.transition(), nullptr);
+  EXPECT_EQ(state.Seated(4)->state, MembershipState::kNormal);
+  ring = state.BuildRing();
+  EXPECT_FALSE(ring.InTransition());
+  const Ring expected = Ring::Build(state.members(), 1).value();
+  for (PartitionId p = 0; p < ring.partition_count(); ++p) {
+    EXPECT_TRUE(std::ranges::equal(ring.PreferenceList(p), expected.PreferenceList(p)));
+    EXPECT_EQ(ring.FenceEpoch(p), state.epoch());
+  }
+}
+
+TEST(ClusterStateTest, OneChangeRunsAtATime) {
+  ClusterState state = Started({1, 2, 3});
+  state.Apply(2, ClusterState::AddCommand(Joining(4)));
+  const uint64_t epoch = state.epoch();
+  state.Apply(3, ClusterState::AddCommand(Joining(5)));
+  state.Apply(4, ClusterState::LeaveCommand(2));
+  state.Apply(5, ClusterState::RemoveCommand(2));
+  EXPECT_EQ(state.epoch(), epoch);
+  EXPECT_FALSE(state.Seated(5).has_value());
+  EXPECT_EQ(state.Seated(2)->state, MembershipState::kNormal);
+}
+
+TEST(ClusterStateTest, ALeaveHandsTheLeaversSeatOverOnlyWhenFinished) {
+  ClusterState state = Started({1, 2, 3, 4});
+  state.Apply(2, ClusterState::LeaveCommand(2));
+  ASSERT_NE(state.transition(), nullptr);
+  EXPECT_EQ(state.Seated(2)->state, MembershipState::kLeaving);
+  EXPECT_EQ(state.members().by_seat(), (std::vector<NodeId>{1, 2, 3, 4}));
+  raft::Index index = 3;
+  StreamEverything(&state, &index);
+  EXPECT_EQ(state.members().size(), 4u);  // not before the finish
+  state.Apply(index++, ClusterState::FinishCommand(2));
+  EXPECT_EQ(state.members().by_seat(), (std::vector<NodeId>{1, 4, 3}));
+  EXPECT_EQ(state.removed().count(2), 1u);
+  const Ring ring = state.BuildRing();
+  EXPECT_EQ(ring.ReplicaCountOf(2), 0u);
+}
+
+TEST(ClusterStateTest, ForcedRemovalOfTheJoinerAbandonsItsJoin) {
+  ClusterState state = Started({1, 2, 3});
+  state.Apply(2, ClusterState::AddCommand(Joining(4)));
+  state.Apply(3, ClusterState::StreamDoneCommand(2, 4, {0, 1, 2, 3, 4, 5, 6, 7}));
+  state.Apply(4, ClusterState::RemoveCommand(4));
+  EXPECT_EQ(state.transition(), nullptr);
+  EXPECT_EQ(state.members().by_seat(), (std::vector<NodeId>{1, 2, 3}));
+  EXPECT_EQ(state.BuildRing().ReplicaCountOf(4), 0u);
+}
+
+TEST(ClusterStateTest, ATransitionSurvivesSnapshotAndRestore) {
+  ClusterState state = Started({1, 2, 3});
+  state.Apply(2, ClusterState::AddCommand(Joining(4)));
+  state.Apply(3, ClusterState::StreamDoneCommand(2, 4, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  ClusterState restored;
+  ASSERT_TRUE(restored.Restore(state.Snapshot()).ok());
+  EXPECT_EQ(restored.Snapshot(), state.Snapshot());
+  ASSERT_NE(restored.transition(), nullptr);
+  EXPECT_EQ(restored.transition()->flipped_at, state.transition()->flipped_at);
+  const Ring a = state.BuildRing();
+  const Ring b = restored.BuildRing();
+  for (PartitionId p = 0; p < a.partition_count(); ++p) {
+    EXPECT_TRUE(std::ranges::equal(a.PreferenceList(p), b.PreferenceList(p)));
+    EXPECT_EQ(a.PendingReplicas(p), b.PendingReplicas(p));
+    EXPECT_EQ(a.FenceEpoch(p), b.FenceEpoch(p));
+  }
+}
+
 // Commands drawn from a small id space, so that they often collide.
 std::string DrawCommand() {
   const NodeId node = *rc::gen::inRange<NodeId>(1, 7);
   const auto state = static_cast<MembershipState>(*rc::gen::inRange(0, 3));
   const auto other = static_cast<MembershipState>(*rc::gen::inRange(0, 3));
-  switch (*rc::gen::inRange(0, 4)) {
+  switch (*rc::gen::inRange(0, 7)) {
+    case 4: return ClusterState::LeaveCommand(node);
+    case 5: {
+      std::vector<PartitionId> partitions =
+          *rc::gen::container<std::vector<PartitionId>>(rc::gen::inRange<PartitionId>(0, 256));
+      return ClusterState::StreamDoneCommand(*rc::gen::inRange<uint64_t>(1, 8), node, partitions);
+    }
+    case 6: return ClusterState::FinishCommand(*rc::gen::inRange<uint64_t>(1, 8));
     case 0: {
       ClusterMember member = Normal(node);
       member.state = *rc::gen::arbitrary<bool>() ? MembershipState::kJoining

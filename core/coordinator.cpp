@@ -16,6 +16,8 @@ namespace {
 constexpr std::string_view kReplicaPut = "replica.put";
 constexpr std::string_view kReplicaGet = "replica.get";
 constexpr std::string_view kReplicaDropDamaged = "replica.drop_damaged";
+// How often a coordinator refused as stale looks for its node's newer ring.
+constexpr int64_t kRingPollNs = 2'000'000;
 
 std::string Lowercase(std::string_view text) {
   std::string out(text);
@@ -270,64 +272,128 @@ Status Coordinator::NoRing() const {
       "requests to a member (see /v1/members)");
 }
 
+std::shared_ptr<const Ring> Coordinator::AwaitNewerRing(uint64_t epoch, int64_t deadline_ns) {
+  std::shared_ptr<const Ring> ring = ring_();
+  while ((ring == nullptr || ring->epoch() <= epoch) && scheduler_->NowNanos() < deadline_ns) {
+    scheduler_->SleepFor(std::min<int64_t>(kRingPollNs, deadline_ns - scheduler_->NowNanos()));
+    ring = ring_();
+  }
+  return ring;
+}
+
 Result<WriteResult> Coordinator::Write(std::string_view key, Version version,
                                        Consistency consistency) {
-  // Held for the whole operation: a newer ring may be published meanwhile.
-  const std::shared_ptr<const Ring> known = ring_();
-  if (known == nullptr) {
+  // Held for the whole attempt: a newer ring may be published meanwhile.
+  std::shared_ptr<const Ring> ring = ring_();
+  if (ring == nullptr) {
     ++stats_.writes_failed;
     return NoRing();
   }
-  const Ring& ring = *known;
-  const std::span<const NodeId> replicas = ring.ReplicasForKey(key);
+  const int64_t deadline_ns = scheduler_->NowNanos() + options_.timeout_ns;
+  for (;;) {
+    bool stale = false;
+    Result<WriteResult> written = WriteOnce(*ring, key, version, consistency, deadline_ns, &stale);
+    if (written.ok() || !stale) return written;
+    // A replica's ring moved the key's partition after ours: catch up and
+    // redo the write (the same version, so a partial first attempt is harmless).
+    std::shared_ptr<const Ring> newer = AwaitNewerRing(ring->epoch(), deadline_ns);
+    if (newer == nullptr || newer->epoch() <= ring->epoch()) return written;
+    ++stats_.stale_retries;
+    --stats_.writes_failed;
+    --stats_.quorum_failures;
+    ring = std::move(newer);
+  }
+}
+
+Result<WriteResult> Coordinator::WriteOnce(const Ring& ring, std::string_view key,
+                                           const Version& version, Consistency consistency,
+                                           int64_t deadline_ns, bool* stale) {
+  const PartitionId partition = ring.PartitionOf(key);
+  const std::span<const NodeId> replicas = ring.PreferenceList(partition);
+  const std::span<const NodeId> future = canaries_.skip_pending_replicas
+                                             ? replicas
+                                             : ring.FutureList(partition);
   const uint32_t n = static_cast<uint32_t>(replicas.size());
   Result<uint32_t> needed = Required(consistency, /*is_read=*/false, n);
+  Result<uint32_t> needed_future = Required(consistency, /*is_read=*/false,
+                                            static_cast<uint32_t>(future.size()));
+  if (needed.ok() && !needed_future.ok()) needed = needed_future.status();
   Status valid = needed.ok() ? local_->Validate(key, version) : needed.status();
   if (!valid.ok()) {
     ++stats_.writes_failed;
     return valid;
   }
   const uint32_t w = canaries_.ack_before_quorum ? 1u : *needed;
+  const uint32_t w_future = canaries_.ack_before_quorum ? 1u : *needed_future;
+  // The serving replicas, then the pending ones: W is counted on both the
+  // serving and the future lists, so the write is on W replicas of
+  // whichever list reads use, before and after the partition flips.
+  std::vector<NodeId> targets(replicas.begin(), replicas.end());
+  for (NodeId node : future) {
+    if (std::find(targets.begin(), targets.end(), node) == targets.end()) targets.push_back(node);
+  }
+  if (targets.size() > replicas.size()) ++stats_.pending_writes;
+  auto in_list = [](std::span<const NodeId> list, NodeId node) {
+    return std::find(list.begin(), list.end(), node) != list.end();
+  };
   std::string down_names;
-  const std::vector<NodeId> live = LiveReplicas(replicas, &down_names);
-  if (live.size() < *needed) {
+  const std::vector<NodeId> live = LiveReplicas(targets, &down_names);
+  const auto live_in = [&](std::span<const NodeId> list) {
+    return static_cast<uint32_t>(
+        std::count_if(live.begin(), live.end(), [&](NodeId node) { return in_list(list, node); }));
+  };
+  const char* what = version.tombstone ? "delete" : "write";
+  if (live_in(replicas) < w || live_in(future) < w_future) {
     ++stats_.writes_failed;
     ++stats_.quorum_failures;
-    return TooFewAlive(version.tombstone ? "delete" : "write", key, live.size(), *needed, n,
-                       down_names);
+    const bool short_now = live_in(replicas) < w;
+    return TooFewAlive(what, key, short_now ? live_in(replicas) : live_in(future),
+                       short_now ? w : w_future,
+                       static_cast<uint32_t>(short_now ? n : future.size()), down_names);
   }
-  const int64_t deadline_ns = scheduler_->NowNanos() + options_.timeout_ns;
   const std::string payload = PutPayload(key, version, ring.epoch(), /*repair=*/false);
   InFlightAnswers in_flight;
-  // Known-down replicas count as failed from the start.
-  uint32_t failures = static_cast<uint32_t>(n - live.size());
+  const int64_t timeout_ns = std::max<int64_t>(deadline_ns - scheduler_->NowNanos(), 1);
   for (NodeId replica : live) {
     in_flight.replicas.push_back(replica);
-    in_flight.futures.push_back(
-        SendToReplica(replica, kReplicaPut, payload, options_.timeout_ns));
+    in_flight.futures.push_back(SendToReplica(replica, kReplicaPut, payload, timeout_ns));
   }
   uint32_t acks = 0;
+  uint32_t acks_now = 0;
+  uint32_t acks_future = 0;
+  // Answers still possible in each list, to stop once W cannot be reached.
+  uint32_t open_now = live_in(replicas);
+  uint32_t open_future = live_in(future);
   std::string errors = down_names;
-  // Stop as soon as W acknowledged, or as soon as W can no longer be reached.
-  while (acks < w && failures <= n - w && !in_flight.empty()) {
+  while ((acks_now < w || acks_future < w_future) && acks_now + open_now >= w &&
+         acks_future + open_future >= w_future && !in_flight.empty()) {
     auto answer = in_flight.Next(scheduler_, deadline_ns);
     if (!answer.has_value()) break;
+    const NodeId replica = answer->first;
+    const bool now = in_list(replicas, replica);
+    const bool later = in_list(future, replica);
+    open_now -= now ? 1 : 0;
+    open_future -= later ? 1 : 0;
     if (answer->second.ok()) {
       ++acks;
+      acks_now += now ? 1 : 0;
+      acks_future += later ? 1 : 0;
     } else {
-      ++failures;
-      AppendError(&errors, answer->first, answer->second.status());
+      if (answer->second.status().IsStaleEpoch()) *stale = true;
+      AppendError(&errors, replica, answer->second.status());
     }
   }
-  if (acks < w) {
+  if (acks_now < w || acks_future < w_future) {
     ++stats_.writes_failed;
     ++stats_.quorum_failures;
+    if (acks_now < w) return Status::Unavailable(ShortfallMessage(what, key, acks_now, w, n, errors));
     return Status::Unavailable(ShortfallMessage(
-        version.tombstone ? "delete" : "write", key, acks, w, n, errors));
+        std::string(what) + " (pending replicas)", key, acks_future, w_future,
+        static_cast<uint32_t>(future.size()), errors));
   }
   MKS_ASSERT_GE(acks, w);
   ++stats_.writes_ok;
-  return WriteResult{std::move(version), acks};
+  return WriteResult{version, acks};
 }
 
 bool Coordinator::Newer(const Version& candidate,
@@ -340,13 +406,29 @@ bool Coordinator::Newer(const Version& candidate,
 
 Result<ReadResult> Coordinator::Get(std::string_view key,
                                     Consistency consistency) {
-  // Held for the whole operation: a newer ring may be published meanwhile.
-  const std::shared_ptr<const Ring> known = ring_();
-  if (known == nullptr) {
+  // Held for the whole attempt: a newer ring may be published meanwhile.
+  std::shared_ptr<const Ring> ring = ring_();
+  if (ring == nullptr) {
     ++stats_.reads_failed;
     return NoRing();
   }
-  const Ring& ring = *known;
+  const int64_t deadline_ns = scheduler_->NowNanos() + options_.timeout_ns;
+  for (;;) {
+    bool stale = false;
+    Result<ReadResult> read = GetOnce(*ring, key, consistency, deadline_ns, &stale);
+    if (read.ok() || !stale) return read;
+    std::shared_ptr<const Ring> newer = AwaitNewerRing(ring->epoch(), deadline_ns);
+    if (newer == nullptr || newer->epoch() <= ring->epoch()) return read;
+    ++stats_.stale_retries;
+    --stats_.reads_failed;
+    --stats_.quorum_failures;
+    ring = std::move(newer);
+  }
+}
+
+Result<ReadResult> Coordinator::GetOnce(const Ring& ring, std::string_view key,
+                                        Consistency consistency, int64_t deadline_ns,
+                                        bool* stale) {
   const std::span<const NodeId> replicas = ring.ReplicasForKey(key);
   const uint32_t n = static_cast<uint32_t>(replicas.size());
   Result<uint32_t> needed = Required(consistency, /*is_read=*/true, n);
@@ -368,16 +450,15 @@ Result<ReadResult> Coordinator::Get(std::string_view key,
     ++stats_.quorum_failures;
     return TooFewAlive("read", key, live.size(), r, n, down_names);
   }
-  const int64_t deadline_ns = scheduler_->NowNanos() + options_.timeout_ns;
   proto::ReplicaGetRequest request;
   request.set_key(std::string(key));
   request.set_ring_epoch(ring.epoch());
   const std::string payload = request.SerializeAsString();
   InFlightAnswers in_flight;
+  const int64_t timeout_ns = std::max<int64_t>(deadline_ns - scheduler_->NowNanos(), 1);
   for (NodeId replica : live) {
     in_flight.replicas.push_back(replica);
-    in_flight.futures.push_back(
-        SendToReplica(replica, kReplicaGet, payload, options_.timeout_ns));
+    in_flight.futures.push_back(SendToReplica(replica, kReplicaGet, payload, timeout_ns));
   }
   ReadAnswers answers;
   uint32_t failures = static_cast<uint32_t>(n - live.size());
@@ -387,6 +468,7 @@ Result<ReadResult> Coordinator::Get(std::string_view key,
     if (!answer.has_value()) break;
     if (!TakeReadAnswer(answer->first, answer->second, &answers)) {
       ++failures;
+      if (!answer->second.ok() && answer->second.status().IsStaleEpoch()) *stale = true;
       AppendError(&errors, answer->first, answer->second.ok()
                                               ? Status::Internal("malformed replica.get response")
                                               : answer->second.status());

@@ -134,6 +134,8 @@ struct CoordinatorStats {
   uint64_t read_repairs_background = 0;  // repair messages sent after a reply
   uint64_t damaged_repairs = 0;          // damaged replicas repaired or dropped
   uint64_t replica_messages = 0;         // replica requests sent (remote or local)
+  uint64_t stale_retries = 0;  // attempts redone on a newer ring (epoch fencing)
+  uint64_t pending_writes = 0;  // writes that also went to pending replicas
 };
 
 // A read's answer.
@@ -178,6 +180,9 @@ struct CoordinatorCanaries {
   bool clock_ignores_reads = false;  // versions read do not advance the HLC
   // A read replies once repairs are sent, counting their targets as holders.
   bool reply_before_repair = false;
+  // Writes during a transition go to the serving replicas only, and W is
+  // counted on them alone.
+  bool skip_pending_replicas = false;
 };
 
 class Coordinator {
@@ -228,6 +233,15 @@ class Coordinator {
   };
   Result<WriteResult> Write(std::string_view key, Version version,
                             Consistency consistency);
+  // One attempt of a write or a read on the ring `ring`, by `deadline_ns`.
+  // *stale is set when a replica refused it as routed by an older ring.
+  Result<WriteResult> WriteOnce(const Ring& ring, std::string_view key, const Version& version,
+                                Consistency consistency, int64_t deadline_ns, bool* stale);
+  Result<ReadResult> GetOnce(const Ring& ring, std::string_view key, Consistency consistency,
+                             int64_t deadline_ns, bool* stale);
+  // Waits until this node's ring is newer than `epoch` or `deadline_ns`
+  // passes; returns the ring then.
+  std::shared_ptr<const Ring> AwaitNewerRing(uint64_t epoch, int64_t deadline_ns);
   // Unavailable: this node has no ring to route by.
   Status NoRing() const;
   Result<uint32_t> Required(Consistency consistency, bool is_read,

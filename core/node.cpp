@@ -25,6 +25,8 @@ constexpr int64_t kForwardTimeoutNs = 2'000 * kNanosPerMs;
 // a member's idea of the leader may be stale (it was removed, or the
 // leader changed), and the next member's is fresher.
 constexpr uint32_t kMaxForwardHops = 3;
+// How often the leader tells one removed node, still alive, that it is.
+constexpr int64_t kRemovedNoticeIntervalNs = 2'000 * kNanosPerMs;
 
 std::string EncodeCeiling(std::string_view key, uint64_t ceiling_ms) {
   std::string out(kCeilingValueBytes, '\0');
@@ -82,6 +84,7 @@ Result<std::unique_ptr<Node>> Node::Open(NodeOptions options, Environment env,
   }
   std::unique_ptr<Node> node(new Node(std::move(options), std::move(env), scheduler, process));
   MKS_RETURN_IF_ERROR(node->Recover());
+  MKS_RETURN_IF_ERROR(node->stream_->Start());
   MKS_RETURN_IF_ERROR(node->StartRaft());
   const NodeOptions& opened = node->options_;
   // A node of a cluster whose metadata was lost to damage waits for the
@@ -125,7 +128,8 @@ Node::Node(NodeOptions options, Environment env, runtime::Scheduler* scheduler,
       env_(std::move(env)),
       scheduler_(scheduler),
       process_(process),
-      hlc_(env_.clock, options_.hlc) {
+      hlc_(env_.clock, options_.hlc),
+      cluster_(options_.ring) {
   static_assert(Ring::kMaxPartitionCount <= kMaxStorePartitions,
                 "the store's disk keys hold every partition of the ring");
   store_ = std::make_unique<Store>(
@@ -153,6 +157,22 @@ Node::Node(NodeOptions options, Environment env, runtime::Scheduler* scheduler,
       scheduler_, process_, rpc_.get(), replica_.get(), &hlc_,
       [this] { return ring_; }, [this] { return NextTimestamp(); }, options_.coordinator,
       std::move(known_down));
+  replica_->set_fence([this](std::string_view key) -> uint64_t {
+    // A removed node answers no coordinator: whatever it acknowledged, it drops.
+    if (evicted_) return UINT64_MAX;
+    return ring_ == nullptr ? 0 : ring_->FenceEpoch(ring_->PartitionOf(key));
+  });
+  DownSource stream_down;
+  if (gossip_ != nullptr) {
+    stream_down = [gossip = gossip_.get()](NodeId node) { return gossip->IsDown(node); };
+  }
+  stream_ = std::make_unique<StreamService>(
+      scheduler_, process_, rpc_.get(), replica_.get(), store_.get(), env_.disk, &cluster_,
+      [this] { return ring_; }, std::move(stream_down),
+      [this](uint64_t begin_epoch, const std::vector<PartitionId>& partitions) {
+        return ReportStreamed(begin_epoch, partitions);
+      },
+      options_.stream);
   raft_ = std::make_unique<raft::Raft>(scheduler_, process_, rpc_.get(), &cluster_, env_,
                                        options_.raft);
   RegisterClientMethods();
@@ -192,17 +212,21 @@ Status Node::StartRaft() {
 
 void Node::OnMetadataApplied() {
   if (cluster_.epoch() == 0) return;
+  if (evicted_) {
+    if (cluster_.epoch() <= evicted_epoch_ || !cluster_.members().Contains(id())) return;
+    evicted_ = false;  // seated again, by a later change
+  }
   if (ring_ != nullptr && ring_->epoch() == cluster_.epoch()) return;
   if (cluster_.members().empty()) {
     ring_.reset();
     return;
   }
   // Open() validated the ring options, and a non-empty list builds.
-  Result<Ring> built = Ring::Build(cluster_.members(), cluster_.epoch(), options_.ring);
-  MKS_ASSERT_MSG(built.ok(), built.status().ToString());
-  ring_ = std::make_shared<const Ring>(std::move(*built));
+  std::shared_ptr<const Ring> previous = std::move(ring_);
+  ring_ = std::make_shared<const Ring>(cluster_.BuildRing());
   ++stats_.rings_built;
   MKS_ASSERT_EQ(ring_->epoch(), cluster_.epoch());
+  stream_->OnRing(previous.get(), *ring_);
   if (on_ring_) on_ring_(*ring_);
 }
 
@@ -262,11 +286,68 @@ void Node::VoterLoop() {
   for (;;) {
     scheduler_->SleepFor(static_cast<int64_t>(options_.voter_check_interval_ms) * kNanosPerMs);
     if (raft_->role() != raft::Role::kLeader) continue;
+    FinishTransition();
+    NotifyRemoved();
     ReconcileVoters();
     if (options_.dead_remove_after_ms > 0 && raft_->role() == raft::Role::kLeader) {
       RemoveLongDead();
     }
   }
+}
+
+void Node::NotifyRemoved() {
+  const int64_t now_ns = scheduler_->NowNanos();
+  for (const auto& [node, member] : cluster_.removed()) {
+    if (gossip_ == nullptr || !IsAlive(node) || node == id()) continue;
+    int64_t& last_ns = removed_notified_ns_[node];
+    if (last_ns != 0 && now_ns - last_ns < kRemovedNoticeIntervalNs) continue;
+    last_ns = now_ns;
+    proto::ClusterRemovedNotice notice;
+    notice.set_cluster_id(cluster_.cluster_id());
+    notice.set_epoch(cluster_.epoch());
+    (void)rpc_->Call(node, "cluster.removed", notice.SerializeAsString(), kForwardTimeoutNs);
+  }
+}
+
+Result<std::string> Node::ServeRemovedNotice(const RpcRequest& request) {
+  proto::ClusterRemovedNotice notice;
+  if (!notice.ParseFromString(request.payload)) {
+    return Status::InvalidArgument("malformed cluster.removed notice");
+  }
+  if (notice.cluster_id() != raft_->cluster_id() || evicted_) return std::string();
+  // A seating newer than the notice stands (a forced rejoin).
+  if (cluster_.epoch() > notice.epoch() && cluster_.members().Contains(id())) {
+    return std::string();
+  }
+  evicted_ = true;
+  evicted_epoch_ = notice.epoch();
+  ring_.reset();
+  stream_->DropAll(options_.ring.partition_count);
+  return std::string();
+}
+
+void Node::FinishTransition() {
+  if (!cluster_.TransitionComplete()) return;
+  const uint64_t begin_epoch = cluster_.transition()->begin_epoch;
+  if (raft_->Propose(ClusterState::FinishCommand(begin_epoch)).Get().ok()) {
+    ++stats_.finishes_applied;
+  }
+}
+
+Status Node::ReportStreamed(uint64_t begin_epoch, const std::vector<PartitionId>& partitions) {
+  return raft_->ProposeAnywhere(ClusterState::StreamDoneCommand(begin_epoch, id(), partitions),
+                                kForwardTimeoutNs)
+      .status();
+}
+
+Status Node::RefuseIfChanging(NodeId node) const {
+  const Transition* transition = cluster_.transition();
+  if (transition == nullptr || transition->node == node) return Status::Ok();
+  return Status::Unavailable(
+      "a membership change is in progress (node " + std::to_string(transition->node) +
+      (transition->kind == Transition::Kind::kJoin ? " joining" : " leaving") + ", " +
+      std::to_string(transition->flipped_at.size()) + " of " +
+      std::to_string(transition->changing) + " partitions moved); one runs at a time, retry");
 }
 
 void Node::RemoveLongDead() {
@@ -280,7 +361,11 @@ void Node::RemoveLongDead() {
         now_ns - member->state_since_ns < after_ns) {
       continue;
     }
-    if (RemoveMember(node, /*force=*/false).ok()) ++stats_.dead_removed;
+    // A dead joiner cannot take its data: its join is abandoned instead.
+    const Transition* transition = cluster_.transition();
+    const bool dead_joiner = transition != nullptr && transition->node == node &&
+                             transition->kind == Transition::Kind::kJoin;
+    if (RemoveMember(node, /*force=*/dead_joiner).ok()) ++stats_.dead_removed;
     return;  // one change at a time
   }
 }
@@ -355,17 +440,6 @@ std::optional<Result<std::string>> Node::ForwardToLeader(const std::string& meth
   return rpc_->CallAndWait(*leader, method, payload, kForwardTimeoutNs);
 }
 
-Status Node::RefuseIfHoldsData(std::string_view change, bool force) {
-  if (force) return Status::Ok();
-  Result<bool> holds = store_->HoldsRecords();
-  MKS_RETURN_IF_ERROR(holds.status());
-  if (!*holds) return Status::Ok();
-  return Status::InvalidArgument(
-      std::string(change) +
-      " refused: the cluster holds data, and data does not yet move to the owners of a "
-      "changed ring, so reads could miss acknowledged writes; force it to change anyway");
-}
-
 std::string Node::ChangeResponse(raft::Index index) const {
   proto::ClusterChangeResponse response;
   response.set_index(index);
@@ -394,9 +468,7 @@ Result<std::string> Node::ServeJoin(const RpcRequest& request) {
       ForwardToLeader("cluster.join", forward.SerializeAsString(), message.hops());
   if (forwarded.has_value()) return std::move(*forwarded);
   std::optional<ClusterMember> seated = cluster_.Seated(message.node());
-  if (seated.has_value() && seated->state == MembershipState::kNormal) {
-    return ChangeResponse(raft_->last_applied());
-  }
+  if (seated.has_value()) return ChangeResponse(raft_->last_applied());
   if (!seated.has_value() && cluster_.removed().count(message.node()) > 0 && !message.force()) {
     return Status::InvalidArgument(name + " was removed from cluster " + cluster_.cluster_id() +
                                    "; it rejoins only when forced");
@@ -404,23 +476,18 @@ Result<std::string> Node::ServeJoin(const RpcRequest& request) {
   if (!IsAlive(message.node())) {
     return Status::Unavailable(name + " is not yet alive in the leader's gossip view; retry");
   }
-  if (!seated.has_value()) {
-    MKS_RETURN_IF_ERROR(RefuseIfHoldsData("joining " + name, message.force()));
-    const ClusterMember member{message.node(), MembershipState::kJoining,
-                               {message.peer_address(), message.resp_address(),
-                                message.http_address()}};
-    MKS_RETURN_IF_ERROR(raft_->Propose(ClusterState::AddCommand(member)).Get().status());
-    seated = cluster_.Seated(message.node());
-    if (!seated.has_value()) return Status::Unavailable(name + " was not seated; retry");
+  MKS_RETURN_IF_ERROR(RefuseIfChanging(message.node()));
+  // Joining: the newcomer's partitions stream to it, then it turns normal.
+  const ClusterMember member{message.node(), MembershipState::kJoining,
+                             {message.peer_address(), message.resp_address(),
+                              message.http_address()}};
+  Result<raft::Index> added = raft_->Propose(ClusterState::AddCommand(member)).Get();
+  MKS_RETURN_IF_ERROR(added.status());
+  if (!cluster_.Seated(message.node()).has_value()) {
+    return Status::Unavailable(name + " was not seated; retry");
   }
-  // No data streams to a joining member yet, so it turns normal at once.
-  Result<raft::Index> normal = raft_->Propose(ClusterState::SetStateCommand(
-                                                  message.node(), MembershipState::kJoining,
-                                                  MembershipState::kNormal))
-                                   .Get();
-  MKS_RETURN_IF_ERROR(normal.status());
   ++stats_.joins_applied;
-  return ChangeResponse(*normal);
+  return ChangeResponse(*added);
 }
 
 Result<std::string> Node::ServeRemove(const RpcRequest& request) {
@@ -443,12 +510,29 @@ Result<std::string> Node::ServeRemove(const RpcRequest& request) {
   if (cluster_.members().size() == 1) {
     return Status::InvalidArgument(name + " is the cluster's last member");
   }
+  MKS_RETURN_IF_ERROR(RefuseIfChanging(message.node()));
+  const Transition* transition = cluster_.transition();
+  if (!message.force()) {
+    if (transition != nullptr && transition->kind == Transition::Kind::kLeave) {
+      return ChangeResponse(raft_->last_applied());  // leaving already
+    }
+    if (transition != nullptr) {
+      return Status::Unavailable(name + " is still joining; retry once it joined, or force "
+                                        "the removal to abandon its join");
+    }
+    Result<raft::Index> begun = raft_->Propose(ClusterState::LeaveCommand(message.node())).Get();
+    MKS_RETURN_IF_ERROR(begun.status());
+    if (cluster_.transition() == nullptr || cluster_.transition()->node != message.node()) {
+      return Status::Unavailable(name + "'s leave did not begin; retry");
+    }
+    ++stats_.removes_applied;
+    return ChangeResponse(*begun);
+  }
   if (message.node() == id()) {
-    // The leader does not remove itself: it hands over, and the caller retries.
+    // The leader does not unseat itself: it hands over, and the caller retries.
     MKS_RETURN_IF_ERROR(raft_->TransferLeadership());
     return Status::Unavailable(name + " leads the cluster's metadata and hands over first; retry");
   }
-  MKS_RETURN_IF_ERROR(RefuseIfHoldsData("removing " + name, message.force()));
   Result<raft::Index> removed =
       raft_->Propose(ClusterState::RemoveCommand(message.node())).Get();
   MKS_RETURN_IF_ERROR(removed.status());
@@ -478,6 +562,8 @@ void Node::RegisterClusterMethods() {
                         [this](RpcRequest request) { return ServeJoin(request); });
   rpc_->RegisterHandler("cluster.remove",
                         [this](RpcRequest request) { return ServeRemove(request); });
+  rpc_->RegisterHandler("cluster.removed",
+                        [this](RpcRequest request) { return ServeRemovedNotice(request); });
 }
 
 Status Node::Recover() {

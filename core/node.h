@@ -23,8 +23,12 @@
 //    dead replaced by a live learner, one change at a time, removed members
 //    out of the configuration;
 //  - "cluster.join" and "cluster.remove" (served by any member, forwarded
-//    to the leader) seat and unseat members. Until data streams to new
-//    owners, a change on a cluster that holds data is refused unless forced.
+//    to the leader) begin a join or a leave (core/cluster_state.h), one at
+//    a time; data streams to the new replicas (core/stream.h) and the
+//    leader proposes the finish once every changing partition flipped. A
+//    forced removal unseats at once, for a node that is gone with its data.
+//  - a member gossip has held dead for dead_remove_after_ms (when set)
+//    leaves like a decommission, its partitions copied from the survivors.
 //
 // Besides the replica methods, a node serves the client methods
 // "client.get", "client.put" and "client.delete" (ClientRequest /
@@ -63,6 +67,7 @@
 #include "core/runtime/scheduler.h"
 #include "core/status.h"
 #include "core/store.h"
+#include "core/stream.h"
 
 namespace mks {
 
@@ -89,14 +94,16 @@ struct NodeOptions {
   uint64_t voter_check_interval_ms = 1'000;
   // A node started with gossip seeds asks them ("cluster.join") to seat it,
   // every join_retry_ms until a member accepts or refuses for good (another
-  // cluster's node, or data on the cluster without `join_force`).
+  // cluster's node, or a removed node without `join_force`); while another
+  // membership change runs, the members answer "retry".
   uint64_t join_retry_ms = 1'000;
   bool join_force = false;
-  // The leader removes a member that its gossip view has held dead this
-  // long (as Cassandra, off by default: 0; a down node keeps its seat).
-  // Subject to the same rule as any removal: refused while the cluster
-  // holds data.
+  // The leader makes a member that its gossip view has held dead this long
+  // leave, its data re-replicated from the survivors (as Cassandra, off by
+  // default: 0; a down node keeps its seat).
   uint64_t dead_remove_after_ms = 0;
+  // Streaming of partitions to new replicas (core/stream.h).
+  StreamOptions stream;
   RingOptions ring;
   CoordinatorOptions coordinator;
   StoreOptions store;
@@ -138,7 +145,8 @@ struct NodeStats {
   uint64_t voter_changes = 0;  // config changes this node made as leader
   uint64_t joins_applied = 0;  // members this node seated as leader
   uint64_t join_attempts = 0;  // as a joiner, rounds over the seeds
-  uint64_t removes_applied = 0;
+  uint64_t removes_applied = 0;  // leaves begun and forced removals, as leader
+  uint64_t finishes_applied = 0;  // transitions this node finished as leader
   uint64_t dead_removed = 0;  // removals of long-dead members (dead_remove_after_ms)
 };
 
@@ -170,8 +178,15 @@ class Node {
   raft::Raft& raft() { return *raft_; }
   const raft::Raft& raft() const { return *raft_; }
   const ClusterState& cluster() const { return cluster_; }
-  // Removes `node` from the cluster through the metadata log's leader
-  // ("cluster.remove"); returns the epoch after the change. Inside a fiber.
+  StreamService& stream() { return *stream_; }
+  const StreamService& stream() const { return *stream_; }
+  // Whether this node was a member and has been removed (its leave
+  // finished, or it was removed by force): it serves no data any more.
+  bool removed() const { return evicted_ || cluster_.removed().count(id()) > 0; }
+  // Makes `node` leave the cluster through the metadata log's leader
+  // ("cluster.remove"): begins its leave (its data streams to the new
+  // replicas), or with `force` unseats it at once. Returns the epoch after
+  // the change. Inside a fiber.
   Result<uint64_t> RemoveMember(NodeId node, bool force);
   // Called with each join attempt's outcome: OK once seated, the refusal
   // or the error otherwise (mks-node logs them).
@@ -207,15 +222,21 @@ class Node {
   bool IsAlive(NodeId node) const;
   Result<std::string> ServeJoin(const RpcRequest& request);
   Result<std::string> ServeRemove(const RpcRequest& request);
+  Result<std::string> ServeRemovedNotice(const RpcRequest& request);
+  // As leader: tells removed nodes gossip holds alive that they are removed.
+  void NotifyRemoved();
   // nullopt on the leader (serve it here); else the reply of the node this
   // one believes leads, or Unavailable when it knows none or the request
   // was forwarded `hops` times already (at most kMaxForwardHops).
   std::optional<Result<std::string>> ForwardToLeader(const std::string& method,
                                                      const std::string& payload,
                                                      uint32_t hops);
-  // InvalidArgument, naming `change`, when the cluster holds data and the
-  // change is not forced: data does not move to a changed ring yet.
-  Status RefuseIfHoldsData(std::string_view change, bool force);
+  // Unavailable, saying which, while a membership change other than one of
+  // `node` runs.
+  Status RefuseIfChanging(NodeId node) const;
+  // As leader: proposes the finish of a transition whose partitions all flipped.
+  void FinishTransition();
+  Status ReportStreamed(uint64_t begin_epoch, const std::vector<PartitionId>& partitions);
   std::string ChangeResponse(raft::Index index) const;
   // Issues the next write timestamp, raising the durable ceiling first when
   // the timestamp would reach it.
@@ -235,11 +256,18 @@ class Node {
   std::unique_ptr<ReplicaService> replica_;
   std::unique_ptr<Coordinator> coordinator_;
   ClusterState cluster_;
+  std::unique_ptr<StreamService> stream_;
   std::unique_ptr<raft::Raft> raft_;
-  // Invariant: null, or the ring of cluster_'s member list at cluster_'s
-  // epoch as of the last OnMetadataApplied.
+  // Invariant: null, or cluster_.BuildRing() as of the last
+  // OnMetadataApplied.
   std::shared_ptr<const Ring> ring_;
   std::function<void(const Ring&)> on_ring_;
+  // Told by the leader that it was removed at evicted_epoch_ (its own log
+  // may never say so): it serves nothing, and drops what it holds, until
+  // its log seats it again at a later epoch.
+  bool evicted_ = false;
+  uint64_t evicted_epoch_ = 0;
+  std::map<NodeId, int64_t> removed_notified_ns_;  // as leader
   std::function<void(const Status&)> on_join_;
   NodeStats stats_;
 };

@@ -20,6 +20,8 @@ inline constexpr int64_t kWideGroupWindowNs = 3'000'000;
 // let small groups form between the refusals.
 inline constexpr uint32_t kNarrowWaitingPuts = 1;
 inline constexpr uint32_t kFewWaitingPuts = 4;
+// How often a barrier looks whether the puts before it are settled.
+inline constexpr int64_t kBarrierPollNs = 1'000'000;
 
 void VersionToProto(std::string_view key, const Version& version,
                     proto::Version* out) {
@@ -123,12 +125,16 @@ Result<bool> ReplicaService::ApplyDurably(std::string_view key,
   }
   const uint64_t bytes = key.size() + version.value.size();
   MKS_RETURN_IF_ERROR(AdmitWaitingPut(bytes));
+  return Enqueue(Record{std::string(key), version, repair}, deadline_ns, bytes).Get();
+}
+
+runtime::Future<bool> ReplicaService::Enqueue(Record record, int64_t deadline_ns,
+                                              uint64_t bytes) {
   runtime::Promise<bool> promise(scheduler_);
   runtime::Future<bool> applied = promise.GetFuture();
-  pending_.push_back(
-      PendingPut{Record{std::string(key), version, repair}, std::move(promise),
-                 deadline_ns});
+  pending_.push_back(PendingPut{std::move(record), std::move(promise), deadline_ns});
   pending_bytes_ += bytes;
+  ++accepted_;
   MKS_ASSERT_LE(pending_.size(), options_.max_waiting_puts);
   MKS_ASSERT(pending_.size() == 1 || pending_bytes_ <= options_.max_waiting_bytes);
   if (!committer_running_) {
@@ -136,7 +142,67 @@ Result<bool> ReplicaService::ApplyDurably(std::string_view key,
     (void)scheduler_->Spawn(scheduler_->CurrentProcess(), "replica.commit",
                             [this] { RunCommitter(); });
   }
-  return applied.Get();
+  return applied;
+}
+
+void ReplicaService::Barrier() {
+  MKS_ASSERT(scheduler_->InFiber());
+  const uint64_t target = accepted_;
+  while (committed_through_ < target) scheduler_->SleepFor(kBarrierPollNs);
+}
+
+Status ReplicaService::ApplyStreamed(std::vector<Record> records) {
+  MKS_ASSERT(scheduler_->InFiber());
+  std::vector<runtime::Future<bool>> applied;
+  applied.reserve(records.size());
+  for (Record& record : records) {
+    record.repair = false;
+    const uint64_t bytes = record.key.size() + record.version.value.size();
+    // A stream waits for room; only a client's put is refused when busy.
+    while (!AdmitWaitingPut(bytes).ok()) scheduler_->SleepFor(kBarrierPollNs);
+    (void)hlc_->Update(record.version.timestamp);
+    applied.push_back(Enqueue(std::move(record), kNoPutDeadline, bytes));
+  }
+  Status failure;
+  for (runtime::Future<bool>& future : applied) {
+    Result<bool> outcome = future.Get();
+    if (outcome.ok()) {
+      ++stats_.streamed_records;
+    } else if (outcome.status().IsCorruption()) {
+      ++stats_.streamed_damaged;
+    } else if (failure.ok()) {
+      failure = outcome.status();
+    }
+  }
+  return failure;
+}
+
+Result<uint64_t> ReplicaService::DropPartitionBatch(uint32_t partition, size_t max_records) {
+  MKS_ASSERT(scheduler_->InFiber());
+  Barrier();
+  // Between groups: a removal racing a group's write could delete what it wrote.
+  while (committer_running_ || write_in_flight_) scheduler_->SleepFor(kBarrierPollNs);
+  Result<Store::PartitionBatch> batch =
+      store_->ScanPartition(partition, /*from_start=*/true, "", max_records, UINT64_MAX);
+  MKS_RETURN_IF_ERROR(batch.status());
+  std::vector<std::string> keys;
+  keys.reserve(batch->records.size() + batch->damaged.size());
+  for (Record& record : batch->records) keys.push_back(std::move(record.key));
+  for (std::string& key : batch->damaged) keys.push_back(std::move(key));
+  MKS_RETURN_IF_ERROR(store_->RemoveKeys(keys));
+  stats_.dropped_records += keys.size();
+  return keys.size();
+}
+
+Status ReplicaService::CheckFence(std::string_view key, uint64_t ring_epoch) {
+  if (fence_ == nullptr) return Status::Ok();
+  const uint64_t fence = fence_(key);
+  if (ring_epoch >= fence) return Status::Ok();
+  ++stats_.fenced;
+  return Status::StaleEpoch("the request for " + EscapeKeyForMessage(key) +
+                            " was routed by a ring of epoch " + std::to_string(ring_epoch) +
+                            ", but the replicas of its partition changed at epoch " +
+                            std::to_string(fence) + "; catch up and retry");
 }
 
 void ReplicaService::RunCommitter() {
@@ -152,20 +218,27 @@ void ReplicaService::RunCommitter() {
   // The puts that arrive while a group is in flight form the next group.
   while (!pending_.empty()) {
     DropDeferredDamagedRecords();
+    const uint64_t through = accepted_;  // every waiting put is among these
     std::vector<PendingPut> group = TakeGroup();
-    if (group.empty()) continue;
+    if (group.empty()) {
+      committed_through_ = through;
+      continue;
+    }
     if (canaries_.overlap_commits) {
       // The planted bug: the next put starts another committer now, which
       // decides its group's winners before this group's write has landed.
       committer_running_ = false;
       CommitGroup(std::move(group));
+      committed_through_ = through;
       return;
     }
     CommitGroup(std::move(group));
+    committed_through_ = through;
   }
   // The overlap canary may leave another committer's write in flight.
   MKS_ASSERT(canaries_.overlap_commits || !write_in_flight_);
   DropDeferredDamagedRecords();
+  committed_through_ = accepted_;
   committer_running_ = false;
 }
 
@@ -350,6 +423,7 @@ Result<std::string> ReplicaService::ServePut(std::string_view payload,
   }
   Result<Version> version = VersionFromProto(request.version());
   MKS_RETURN_IF_ERROR(version.status());
+  MKS_RETURN_IF_ERROR(CheckFence(request.version().key(), request.ring_epoch()));
   Result<bool> applied =
       Put(request.version().key(), *version, request.repair(), deadline_ns);
   MKS_RETURN_IF_ERROR(applied.status());
@@ -363,6 +437,7 @@ Result<std::string> ReplicaService::ServeGet(std::string_view payload) {
   if (!request.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
     return Status::InvalidArgument("malformed replica.get request");
   }
+  MKS_RETURN_IF_ERROR(CheckFence(request.key(), request.ring_epoch()));
   Result<std::optional<Version>> stored = Get(request.key());
   MKS_RETURN_IF_ERROR(stored.status());
   proto::ReplicaGetResponse response;
@@ -378,6 +453,7 @@ Result<std::string> ReplicaService::ServeDropDamaged(std::string_view payload) {
   if (!request.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
     return Status::InvalidArgument("malformed replica.drop_damaged request");
   }
+  MKS_RETURN_IF_ERROR(CheckFence(request.key(), request.ring_epoch()));
   Result<bool> dropped = DropIfDamaged(request.key());
   MKS_RETURN_IF_ERROR(dropped.status());
   proto::ReplicaPutResponse response;

@@ -52,6 +52,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
@@ -103,7 +104,15 @@ struct ReplicaStats {
   uint64_t gets_failed = 0;      // corruption or disk error
   uint64_t gets_damaged = 0;     // ... of which found a damaged record
   uint64_t damaged_dropped = 0;  // damaged records removed on a quorum's word
+  uint64_t fenced = 0;           // requests refused: computed on an older ring
+  uint64_t streamed_records = 0;  // records applied from streams
+  uint64_t streamed_damaged = 0;  // ... skipped: the record here is damaged
+  uint64_t dropped_records = 0;   // records of partitions handed away
 };
+
+// The epoch fencing rule's input: the fence epoch (core/ring.h) of the
+// partition of `key` on this node's ring, 0 when it has none.
+using FenceSource = std::function<uint64_t(std::string_view key)>;
 
 // Test hooks that plant known bugs; false in production.
 struct ReplicaCanaries {
@@ -165,6 +174,27 @@ class ReplicaService {
   Result<std::string> Serve(std::string_view method, std::string_view payload,
                             int64_t deadline_ns = kNoPutDeadline);
 
+  // Epoch fencing: a put, get or drop whose ring_epoch is below the fence
+  // epoch of its key's partition fails with StaleEpoch (its coordinator
+  // catches up and retries), so a coordinator behind on a transition never
+  // counts a replica that is about to drop the key, or that lacks it.
+  void set_fence(FenceSource fence) { fence_ = std::move(fence); }
+
+  // Returns once every put accepted before the call is settled (written or
+  // failed). Inside a fiber. What a stream source and a partition drop
+  // wait for: an accepted put is on disk before either reads.
+  void Barrier();
+  // Applies streamed `records` (versions that won on another replica) by
+  // the timestamp rule with synced group commits, waiting for room among
+  // the waiting puts rather than refusing. A record that cannot be applied
+  // because the one here is damaged is skipped and counted (read repair
+  // replaces it). Inside a fiber. Fails with the disk's error.
+  Status ApplyStreamed(std::vector<Record> records);
+  // Removes up to `max_records` records of `partition` (no tombstones
+  // left), between group commits. Returns how many; 0 when none is left.
+  // Inside a fiber. Fails with the disk's error.
+  Result<uint64_t> DropPartitionBatch(uint32_t partition, size_t max_records);
+
   const ReplicaStats& stats() const { return stats_; }
   void set_canaries(ReplicaCanaries canaries) { canaries_ = canaries; }
 
@@ -198,6 +228,10 @@ class ReplicaService {
   void DropDeferredDamagedRecords();
   // Writes `batch` with Disk::WriteAsync and waits, in this fiber, for it.
   Status WriteInFlight(WriteBatch batch, WriteOptions options);
+  // StaleEpoch when `ring_epoch` is below the fence of `key`'s partition.
+  Status CheckFence(std::string_view key, uint64_t ring_epoch);
+  // Queues one put for the committer (admitted by the caller).
+  runtime::Future<bool> Enqueue(Record record, int64_t deadline_ns, uint64_t bytes);
 
   Store* const store_;
   HybridLogicalClock* const hlc_;
@@ -219,6 +253,11 @@ class ReplicaService {
   std::set<std::string> deferred_drops_;
   ReplicaCanaries canaries_;
   ReplicaStats stats_;
+  FenceSource fence_;  // may be null: no fencing
+  // Puts ever queued, and how many of the first of them are settled.
+  // Invariant: committed_through_ <= accepted_; equal when no committer runs.
+  uint64_t accepted_ = 0;
+  uint64_t committed_through_ = 0;
 };
 
 }  // namespace mks

@@ -274,13 +274,14 @@ Result<Ring> Ring::Build(const MemberList& members, uint64_t epoch,
   const uint32_t load_cap = LoadCap(members.size(), q, n);
   std::vector<NodeId> replicas = Place(members.by_seat(), q, n);
   return Ring(members, epoch, q, n, options.replication_factor, load_cap,
-              std::move(replicas));
+              std::move(replicas), {});
 }
 
 Ring::Ring(MemberList member_list, uint64_t epoch,
            uint32_t partition_count, uint32_t replication_factor,
            uint32_t requested_replication_factor,
-           uint32_t load_cap, std::vector<NodeId> replicas)
+           uint32_t load_cap, std::vector<NodeId> replicas,
+           std::vector<uint32_t> offsets)
     : member_list_(std::move(member_list)),
       members_(member_list_.by_seat()),
       epoch_(epoch),
@@ -288,9 +289,14 @@ Ring::Ring(MemberList member_list, uint64_t epoch,
       replication_factor_(replication_factor),
       requested_replication_factor_(requested_replication_factor),
       load_cap_(load_cap),
-      replicas_(std::move(replicas)) {
-  MKS_ASSERT_EQ(replicas_.size(),
-                size_t{partition_count_} * replication_factor_);
+      replicas_(std::move(replicas)),
+      offsets_(std::move(offsets)) {
+  if (offsets_.empty()) {
+    MKS_ASSERT_EQ(replicas_.size(), size_t{partition_count_} * replication_factor_);
+  } else {
+    MKS_ASSERT_EQ(offsets_.size(), size_t{partition_count_} + 1);
+    MKS_ASSERT_EQ(offsets_.back(), replicas_.size());
+  }
   MKS_ASSERT_LE(replication_factor_, members_.size());
   MKS_ASSERT_GE(uint64_t{load_cap_} * members_.size(),
                 uint64_t{partition_count_} * replication_factor_);
@@ -312,8 +318,84 @@ PartitionId Ring::PartitionOfKey(std::string_view key,
 
 std::span<const NodeId> Ring::PreferenceList(PartitionId partition) const {
   MKS_ASSERT_LT(partition, partition_count_);
+  if (!offsets_.empty()) {
+    return std::span<const NodeId>(replicas_).subspan(
+        offsets_[partition], offsets_[partition + 1] - offsets_[partition]);
+  }
   return std::span<const NodeId>(replicas_).subspan(
       size_t{partition} * replication_factor_, replication_factor_);
+}
+
+namespace {
+
+// Appends `list` to *flat and its end to *offsets.
+void AppendList(std::span<const NodeId> list, std::vector<NodeId>* flat,
+                std::vector<uint32_t>* offsets) {
+  flat->insert(flat->end(), list.begin(), list.end());
+  offsets->push_back(static_cast<uint32_t>(flat->size()));
+}
+
+}  // namespace
+
+Ring Ring::Transitional(const Ring& from, const Ring& to, const MemberList& members,
+                        const std::vector<bool>& flipped,
+                        std::vector<uint64_t> fence_epochs, uint64_t epoch) {
+  const uint32_t q = to.partition_count();
+  MKS_ASSERT_EQ(from.partition_count(), q);
+  MKS_ASSERT_EQ(flipped.size(), q);
+  MKS_ASSERT_EQ(fence_epochs.size(), q);
+  std::vector<NodeId> current;
+  std::vector<uint32_t> offsets{0};
+  std::vector<NodeId> future;
+  std::vector<uint32_t> future_offsets{0};
+  for (PartitionId p = 0; p < q; ++p) {
+    AppendList(flipped[p] ? to.PreferenceList(p) : from.PreferenceList(p), &current, &offsets);
+    AppendList(to.PreferenceList(p), &future, &future_offsets);
+  }
+  Ring ring(members, epoch, q, to.replication_factor(), to.requested_replication_factor(),
+            std::max(from.load_cap(), to.load_cap()), std::move(current), std::move(offsets));
+  ring.future_ = std::move(future);
+  ring.future_offsets_ = std::move(future_offsets);
+  ring.fence_epochs_ = std::move(fence_epochs);
+  for (NodeId node : ring.replicas_) MKS_ASSERT(ring.IsMember(node));
+  for (NodeId node : ring.future_) MKS_ASSERT(ring.IsMember(node));
+  return ring;
+}
+
+Ring Ring::WithFenceEpoch(uint64_t fence_epoch) && {
+  MKS_ASSERT(future_.empty());
+  fence_epochs_.clear();
+  fence_epoch_ = fence_epoch;
+  return std::move(*this);
+}
+
+std::span<const NodeId> Ring::FutureList(PartitionId partition) const {
+  if (future_.empty()) return PreferenceList(partition);
+  MKS_ASSERT_LT(partition, partition_count_);
+  return std::span<const NodeId>(future_).subspan(
+      future_offsets_[partition], future_offsets_[partition + 1] - future_offsets_[partition]);
+}
+
+std::vector<NodeId> Ring::PendingReplicas(PartitionId partition) const {
+  std::vector<NodeId> pending;
+  if (future_.empty()) return pending;
+  const std::span<const NodeId> current = PreferenceList(partition);
+  for (NodeId node : FutureList(partition)) {
+    if (std::find(current.begin(), current.end(), node) == current.end()) pending.push_back(node);
+  }
+  return pending;
+}
+
+bool Ring::IsPending(NodeId node, PartitionId partition) const {
+  if (future_.empty()) return false;
+  const std::span<const NodeId> future = FutureList(partition);
+  return std::find(future.begin(), future.end(), node) != future.end() &&
+         !IsReplica(node, partition);
+}
+
+uint64_t Ring::FenceEpoch(PartitionId partition) const {
+  MKS_ASSERT_LT(partition, partition_count_);
+  return fence_epochs_.empty() ? fence_epoch_ : fence_epochs_[partition];
 }
 
 std::vector<PartitionId> Ring::PartitionsOwnedBy(NodeId node) const {

@@ -102,6 +102,38 @@ class Ring {
     return PreferenceList(PartitionOf(key));
   }
 
+  // The ring in the middle of a membership change from `from` to `to`
+  // (core/cluster_state.h): partition p is served by to's list once
+  // flipped[p], by from's before; to's replicas that do not serve it yet
+  // are its pending replicas (writes reach them too, core/coordinator.h).
+  // `members` are the seated members, every member of both. Requires equal
+  // partition counts, and flipped and fence_epochs of that size (asserted).
+  static Ring Transitional(const Ring& from, const Ring& to, const MemberList& members,
+                           const std::vector<bool>& flipped,
+                           std::vector<uint64_t> fence_epochs, uint64_t epoch);
+  // This ring with every partition's fence epoch `fence_epoch`: what a ring
+  // at rest carries (the epoch of the change that last moved data).
+  Ring WithFenceEpoch(uint64_t fence_epoch) &&;
+
+  // Whether some partition has pending replicas.
+  bool InTransition() const { return !future_.empty(); }
+  // The replicas `partition` has once its change completes, in preference
+  // order: its preference list when it is not changing.
+  std::span<const NodeId> FutureList(PartitionId partition) const;
+  // FutureList's members not in PreferenceList: the replicas that receive
+  // the partition's data now and serve it after the flip.
+  std::vector<NodeId> PendingReplicas(PartitionId partition) const;
+  bool IsPending(NodeId node, PartitionId partition) const;
+  // Whether `node` serves or is about to serve `partition`.
+  bool Holds(NodeId node, PartitionId partition) const {
+    return IsReplica(node, partition) || IsPending(node, partition);
+  }
+  // The epoch at which the placement of `partition` (its replicas or
+  // pending replicas) last changed. A replica refuses requests for the
+  // partition computed on a ring older than this (epoch fencing): their
+  // coordinator would count answers of the wrong replicas.
+  uint64_t FenceEpoch(PartitionId partition) const;
+
   // Returns the partitions whose preference list contains `node`, in
   // ascending order; empty when `node` is not a member.
   std::vector<PartitionId> PartitionsOwnedBy(NodeId node) const;
@@ -134,7 +166,8 @@ class Ring {
  private:
   Ring(MemberList member_list, uint64_t epoch, uint32_t partition_count,
        uint32_t replication_factor, uint32_t requested_replication_factor,
-       uint32_t load_cap, std::vector<NodeId> replicas);
+       uint32_t load_cap, std::vector<NodeId> replicas,
+       std::vector<uint32_t> offsets);
 
   MemberList member_list_;       // not empty
   std::vector<NodeId> members_;  // member_list_'s ids, sorted ascending
@@ -146,9 +179,18 @@ class Ring {
   // load_cap_ - 1 replicas.
   uint32_t load_cap_;
   // replicas_[p * replication_factor_ + i] is the i-th replica of partition
-  // p. Invariant: size is partition_count_ * replication_factor_, and the
+  // p, unless offsets_ is set: then partition p's replicas are
+  // replicas_[offsets_[p] .. offsets_[p + 1]) (a transition, where lists
+  // differ in length when N was clamped on one side). Invariant: the
   // replicas of one partition are distinct members.
   std::vector<NodeId> replicas_;
+  std::vector<uint32_t> offsets_;  // empty, or partition_count_ + 1 entries
+  // Transitions only (empty at rest): the future lists, laid out likewise.
+  std::vector<NodeId> future_;
+  std::vector<uint32_t> future_offsets_;
+  // Per partition, or empty: then every partition's is fence_epoch_.
+  std::vector<uint64_t> fence_epochs_;
+  uint64_t fence_epoch_ = 0;
 };
 
 }  // namespace mks

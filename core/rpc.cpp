@@ -23,7 +23,7 @@ std::string Describe(NodeId peer, std::string_view address, std::string_view met
 // Internal rather than being trusted.
 StatusCode StatusCodeFromWire(uint32_t code) {
   MKS_ASSERT_NE(code, 0u);
-  if (code > static_cast<uint32_t>(StatusCode::kInternal)) {
+  if (code > static_cast<uint32_t>(StatusCode::kStaleEpoch)) {
     return StatusCode::kInternal;
   }
   return static_cast<StatusCode>(code);

@@ -14,6 +14,7 @@ std::string_view StatusCodeName(StatusCode code) {
     case StatusCode::kCancelled: return "Cancelled";
     case StatusCode::kBrokenPromise: return "BrokenPromise";
     case StatusCode::kResourceExhausted: return "ResourceExhausted";
+    case StatusCode::kStaleEpoch: return "StaleEpoch";
     case StatusCode::kInternal: return "Internal";
   }
   return "Unknown";

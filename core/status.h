@@ -31,6 +31,9 @@ enum class StatusCode : uint8_t {
   kBrokenPromise,       // a promise was destroyed without a value
   kResourceExhausted,   // a bounded queue or limit is full
   kInternal,            // a bug: an invariant of our own did not hold
+  // The caller acted on a ring (epoch) older than the receiver's for the
+  // data concerned: it must catch up on the metadata and retry.
+  kStaleEpoch,
 };
 
 std::string_view StatusCodeName(StatusCode code);
@@ -53,6 +56,7 @@ class [[nodiscard]] Status {
   static Status Cancelled(std::string m) { return {StatusCode::kCancelled, std::move(m)}; }
   static Status BrokenPromise(std::string m) { return {StatusCode::kBrokenPromise, std::move(m)}; }
   static Status ResourceExhausted(std::string m) { return {StatusCode::kResourceExhausted, std::move(m)}; }
+  static Status StaleEpoch(std::string m) { return {StatusCode::kStaleEpoch, std::move(m)}; }
   static Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 
   bool ok() const { return code_ == StatusCode::kOk; }
@@ -65,6 +69,7 @@ class [[nodiscard]] Status {
   bool IsUnavailable() const { return code_ == StatusCode::kUnavailable; }
   bool IsIOError() const { return code_ == StatusCode::kIOError; }
   bool IsResourceExhausted() const { return code_ == StatusCode::kResourceExhausted; }
+  bool IsStaleEpoch() const { return code_ == StatusCode::kStaleEpoch; }
 
   // "NotFound: key 'x'" or "OK".
   std::string ToString() const;

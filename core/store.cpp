@@ -620,6 +620,52 @@ Status Store::ForEachInPartition(uint32_t partition,
   return it->status();
 }
 
+Result<Store::PartitionBatch> Store::ScanPartition(uint32_t partition, bool from_start,
+                                                   std::string_view after_key,
+                                                   size_t max_records, uint64_t max_bytes) {
+  MKS_ASSERT_GE(max_records, 1u);
+  const std::string prefix = PartitionPrefix(partition);
+  PartitionBatch batch;
+  std::unique_ptr<DiskIterator> it = disk_->NewIterator();
+  MKS_ASSERT(it != nullptr);
+  std::string start = prefix;
+  if (!from_start) {
+    start += after_key;
+    start.push_back('\0');  // the smallest key after after_key
+  }
+  it->Seek(start);
+  batch.done = true;
+  for (; it->Valid(); it->Next()) {
+    const std::string_view disk_key = it->key();
+    if (!disk_key.starts_with(prefix)) break;
+    if (batch.records.size() >= max_records || (batch.bytes >= max_bytes && !batch.records.empty())) {
+      batch.done = false;
+      break;
+    }
+    const std::string_view user_key = disk_key.substr(prefix.size());
+    Result<Version> version = DecodeRecordValue(disk_key, user_key, it->value());
+    batch.last_key = std::string(user_key);
+    if (!version.ok()) {
+      batch.damaged.emplace_back(user_key);
+      continue;
+    }
+    batch.bytes += user_key.size() + version->value.size();
+    batch.records.push_back(Record{std::string(user_key), std::move(*version), false});
+  }
+  MKS_RETURN_IF_ERROR(it->status());
+  return batch;
+}
+
+Status Store::RemoveKeys(std::span<const std::string> keys, WriteOptions options) {
+  WriteBatch batch;
+  for (const std::string& key : keys) {
+    MKS_RETURN_IF_ERROR(ValidateKey(key));
+    batch.Delete(DiskKey(key));
+  }
+  if (batch.size() == 0) return Status::Ok();
+  return disk_->Write(batch, options);
+}
+
 Result<bool> Store::HoldsRecords() {
   const std::string& prefix = options_.key_space;
   std::unique_ptr<DiskIterator> it = disk_->NewIterator();

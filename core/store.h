@@ -239,6 +239,29 @@ class Store {
   // (the records before it have been visited); IOError from the Disk.
   Status ForEachInPartition(uint32_t partition, const RecordVisitor& visitor);
 
+  // One batch of a partition's records in user-key order (ScanPartition).
+  struct PartitionBatch {
+    std::vector<Record> records;
+    // Keys whose records failed their checksum: skipped, not returned.
+    std::vector<std::string> damaged;
+    // The last key read, record or damaged; the next batch starts after it.
+    std::string last_key;
+    bool done = false;  // no record of the partition follows last_key
+    uint64_t bytes = 0;  // key and value bytes of `records`
+  };
+  // Reads the records of `partition` after `after_key` (from its first
+  // when `from_start`), in bytewise user-key order, tombstones included,
+  // until `max_records` records or `max_bytes` key and value bytes (at
+  // least one record when any follows). A damaged record is skipped and
+  // listed, so one bad record never stops a copy. IOError from the Disk.
+  Result<PartitionBatch> ScanPartition(uint32_t partition, bool from_start,
+                                       std::string_view after_key, size_t max_records,
+                                       uint64_t max_bytes);
+
+  // Physically removes the records of `keys` (valid or damaged), without
+  // tombstones, in one Disk write: for a partition handed to new owners.
+  Status RemoveKeys(std::span<const std::string> keys, WriteOptions options = {});
+
   // Whether the store holds any record (data or tombstone) of any
   // partition; IOError from the Disk. Reads one key.
   Result<bool> HoldsRecords();

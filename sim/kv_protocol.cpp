@@ -126,6 +126,9 @@ class KvNode final : public ProtocolNode {
     options.raft_observer = context.raft_observer;
     options.epoch_interval_ms = static_cast<uint64_t>(scenario.raft.epoch_interval_ms);
     options.dead_remove_after_ms = static_cast<uint64_t>(scenario.raft.dead_remove_after_ms);
+    options.stream.batch_records = scenario.stream.batch_records;
+    options.stream.rate_bytes_per_s = scenario.stream.rate_bytes_per_s;
+    options.stream.max_transfers = scenario.stream.max_transfers;
     // The node's network goes through the auditor, which judges every
     // reply its endpoint accepts.
     Environment env = context.env;
@@ -151,6 +154,7 @@ class KvNode final : public ProtocolNode {
     });
     node_->coordinator().set_canaries(canaries.coordinator);
     node_->replica().set_canaries(canaries.replica);
+    node_->stream().set_canaries(canaries.stream);
   }
 
   ~KvNode() override { checker_->NodeStopped(node_->id()); }
@@ -179,7 +183,15 @@ class KvNode final : public ProtocolNode {
             {"raft_step_downs_check_quorum", node_->raft().stats().step_downs_check_quorum},
             {"raft_snapshots_installed", node_->raft().stats().snapshots_installed},
             {"raft_entries_truncated", node_->raft().stats().entries_truncated},
-            {"epoch_advances_proposed", node_->stats().epoch_advances_proposed}};
+            {"epoch_advances_proposed", node_->stats().epoch_advances_proposed},
+            {"stream_partitions_copied", node_->stream().stats().partitions_copied},
+            {"stream_records_pulled", node_->stream().stats().records_pulled},
+            {"stream_resumed", node_->stream().stats().resumed},
+            {"stream_partitions_dropped", node_->stream().stats().partitions_dropped},
+            {"replica_fenced", r.fenced},
+            {"coordinator_stale_retries", c.stale_retries},
+            {"coordinator_pending_writes", c.pending_writes},
+            {"transitions_finished", node_->stats().finishes_applied}};
   }
 
   gossip::Gossip* gossip() override { return node_->gossip(); }
@@ -200,10 +212,10 @@ class KvNode final : public ProtocolNode {
 
   std::string ConvergenceDigest() const override {
     std::string digest;
-    const std::shared_ptr<const Ring> ring = node_->ring();
-    // Still without metadata (lost to damage): it owns nothing it knows of.
-    if (ring == nullptr) return std::string();
-    for (PartitionId partition : ring->PartitionsOwnedBy(node_->id())) {
+    // Every partition the store holds records of, owned or not: the
+    // checker wants each key on its replicas and nowhere else.
+    for (PartitionId partition = 0; partition < node_->options().ring.partition_count;
+         ++partition) {
       const Status visited = node_->store().ForEachInPartition(
           partition, [&](std::string_view key, const Version& version) {
             PutFixed32(&digest, partition);
@@ -481,6 +493,9 @@ std::optional<std::string> UserKeyOfRecord(std::string_view disk_key) {
 }  // namespace
 
 void KvChecker::CheckRing(NodeId node, const Ring& ring) {
+  if (latest_ring_ == nullptr || ring.epoch() > latest_ring_->epoch()) {
+    latest_ring_ = std::make_shared<const Ring>(ring);
+  }
   if (membership_changes_ && ring.partition_count() == ring_.partition_count() &&
       ring.replication_factor() == std::min<uint32_t>(ring_.replication_factor(),
                                                       ring.member_list().size())) {
@@ -551,7 +566,7 @@ void KvChecker::Invoke(const Operation& op) {
   const uint64_t incarnation =
       node == nodes_.end() || node->second.node == nullptr ? 0 : node->second.incarnation;
   if (op.kind == OperationKind::kRead) {
-    ReadStart start{{}, incarnation, ClockRejections(op.node)};
+    ReadStart start{{}, incarnation, ClockRejections(op.node), Current().epoch()};
     for (const auto& [w, floor] : history.acked_by_quorum) {
       if (op.quorum + w > n) start.floors.push_back(floor);
     }
@@ -579,7 +594,7 @@ void KvChecker::Complete(const Operation& op) {
     MKS_ASSERT(start != reads_.end());
     if (op.outcome == Outcome::kOk) {
       CheckRead(op, start->second);
-      CheckReadRepaired(op);
+      CheckReadRepaired(op, start->second);
       NoteCausalFloor(op, start->second);
     }
     reads_.erase(start);
@@ -674,12 +689,16 @@ void KvChecker::CheckRead(const Operation& read, const ReadStart& start) {
   }
 }
 
-void KvChecker::CheckReadRepaired(const Operation& read) {
+void KvChecker::CheckReadRepaired(const Operation& read, const ReadStart& start) {
   if (read.version_origin == kNoNode) return;
+  const Ring& ring = Current();
+  // The key's replicas changed while the read ran: the ones it repaired
+  // may not be the ones that serve it now.
+  if (ring.FenceEpoch(ring.PartitionOf(read.key)) > start.ring_epoch) return;
   const Stamp returned{read.version_timestamp, read.version_origin};
   uint32_t holders = 0;
   std::string held;
-  for (NodeId replica : ring_.ReplicasForKey(read.key)) {
+  for (NodeId replica : ring.ReplicasForKey(read.key)) {
     auto node = nodes_.find(replica);
     if (node == nodes_.end() || node->second.disk == nullptr) continue;  // holds nothing
     Store reader = ReaderOf(node->second.disk, ring_.partition_count());
@@ -718,16 +737,28 @@ void KvChecker::NoteCausalFloor(const Operation& read, const ReadStart& start) {
 }
 
 Status KvChecker::CheckConverged(const std::vector<std::string>& digests) {
-  MKS_ASSERT_GE(digests.size(), ring_.members().size());
+  MKS_ASSERT_GE(digests.size(), Current().members().back());
   for (const auto& [id, view] : nodes_) {
     if (view.disk != nullptr) CheckStampCeiling(id, "at a convergence check");
   }
   std::vector<NodeRecords> nodes;
   for (const std::string& digest : digests) nodes.push_back(DecodeDigest(digest));
+  const Ring& ring = Current();
+  if (ring.InTransition()) return Status::Unavailable("a membership change is in progress");
+  // Each partition: held by its replicas and no other node.
+  for (size_t index = 0; index < nodes.size(); ++index) {
+    const NodeId id = static_cast<NodeId>(index + 1);
+    for (const auto& [partition, records] : nodes[index]) {
+      if (records.empty() || ring.IsReplica(id, partition)) continue;
+      return Status::Unavailable("node " + std::to_string(id) + " holds " +
+                                 std::to_string(records.size()) + " records of partition " +
+                                 std::to_string(partition) + ", which it does not replicate");
+    }
+  }
   // Each partition: every replica holds the same records.
   std::map<std::string, DigestRecord> converged;  // key -> its one version
-  for (PartitionId partition = 0; partition < ring_.partition_count(); ++partition) {
-    const std::span<const NodeId> replicas = ring_.PreferenceList(partition);
+  for (PartitionId partition = 0; partition < ring.partition_count(); ++partition) {
+    const std::span<const NodeId> replicas = ring.PreferenceList(partition);
     const NodeRecords& first = nodes.at(replicas[0] - 1);
     const auto first_it = first.find(partition);
     const std::vector<DigestRecord> empty;
@@ -804,6 +835,11 @@ constexpr CanaryFlag kCanaryFlags[] = {
     {"raft_commit_old_term", [](KvCanaries& c) -> bool& { return c.raft.commit_old_term; }},
     {"raft_keep_conflicting_suffix",
      [](KvCanaries& c) -> bool& { return c.raft.keep_conflicting_suffix; }},
+    {"write_skip_pending",
+     [](KvCanaries& c) -> bool& { return c.coordinator.skip_pending_replicas; }},
+    {"stream_flip_before_last_batch",
+     [](KvCanaries& c) -> bool& { return c.stream.report_after_first_batch; }},
+    {"stream_drop_before_flip", [](KvCanaries& c) -> bool& { return c.stream.drop_before_flip; }},
 };
 
 }  // namespace
@@ -833,7 +869,8 @@ bool ChangesMembership(const Scenario& scenario) {
   return std::any_of(scenario.timeline.begin(), scenario.timeline.end(),
                      [](const TimelineEvent& event) {
                        return event.action == TimelineAction::kJoin ||
-                              event.action == TimelineAction::kRemove;
+                              event.action == TimelineAction::kRemove ||
+                              event.action == TimelineAction::kDecommission;
                      });
 }
 
@@ -863,11 +900,10 @@ Result<std::unique_ptr<KvProtocol>> KvProtocol::Make(const Scenario& scenario) {
                                      std::to_string(n));
     }
   }
-  if (ChangesMembership(scenario) && scenario.workload.clients > 0) {
+  if (ChangesMembership(scenario) && scenario.nodes < scenario.replicas) {
     return Status::InvalidArgument(
-        scenario.path + ": joins and removals (timeline, raft.dead_remove_after_ms) need "
-                        "workload.clients: 0 (data does not move to a changed ring yet, so "
-                        "the cluster refuses them once it holds data)");
+        scenario.path + ": joins and removals need at least `replicas` first members (the "
+                        "checker counts quorums on a fixed N)");
   }
   if (n == 1 && scenario.family(FaultFamily::kBitRot).enabled) {
     return Status::InvalidArgument(

@@ -67,6 +67,7 @@
 #include "core/coordinator.h"
 #include "core/replica.h"
 #include "core/ring.h"
+#include "core/stream.h"
 #include "sim/protocol.h"
 
 namespace mks {
@@ -143,6 +144,7 @@ class KvChecker final : public Checker {
     std::vector<Floor> floors;  // of every W that overlaps the read's R
     uint64_t incarnation = 0;   // of the coordinating node
     uint64_t clock_rejections = 0;
+    uint64_t ring_epoch = 0;  // of the newest ring when it began
   };
   // What a write in flight must be stamped above: its coordinator's
   // causal floor when it was invoked.
@@ -164,7 +166,9 @@ class KvChecker final : public Checker {
   static std::string Story(const Operation& operation);
   void Violation(const Operation& operation, const std::string& what);
   void CheckRead(const Operation& read, const ReadStart& start);
-  void CheckReadRepaired(const Operation& read);
+  void CheckReadRepaired(const Operation& read, const ReadStart& start);
+  // The newest ring any node published (the scenario's before any).
+  const Ring& Current() const { return latest_ring_ != nullptr ? *latest_ring_ : ring_; }
   void NoteCausalFloor(const Operation& read, const ReadStart& start);
   void CheckWrite(const Operation& write);
   // Checks that the version (stamp, tombstone, value) could only have come
@@ -179,6 +183,7 @@ class KvChecker final : public Checker {
   uint64_t ClockRejections(NodeId id) const;
 
   const Ring ring_;
+  std::shared_ptr<const Ring> latest_ring_;  // null until a node publishes one
   bool membership_changes_ = false;
   const uint32_t repair_answers_;  // K of core's DamageRepairAnswers(N)
   std::map<std::string, KeyHistory> keys_;
@@ -200,12 +205,14 @@ struct KvCanaries {
   bool ring_by_ids = false;
   gossip::GossipCanaries gossip;  // sim/gossip_protocol.h names them
   raft::RaftCanaries raft;
+  StreamCanaries stream;
 };
 // The canary names: ack_before_quorum, skip_read_repair, winner_by_value,
 // ignore_tombstones, lose_synced_writes, overlap_commits, ack_in_flight,
 // ack_shed_puts, ring_by_ids, clock_ignores_reads, reply_before_repair,
 // damaged_as_missing, raft_vote_before_sync, raft_commit_old_term,
-// raft_keep_conflicting_suffix; and the gossip canaries
+// raft_keep_conflicting_suffix, write_skip_pending, stream_flip_before_last_batch,
+// stream_drop_before_flip; and the gossip canaries
 // (sim/gossip_protocol.h).
 const std::vector<std::string>& KvCanaryNames();
 

@@ -406,6 +406,14 @@ void ParseTimelineEvent(const YAML::Node& item, Scenario* s,
     }
     r.Finish();
   }
+  if (f.Has("decommission")) {
+    ++actions;
+    e.action = TimelineAction::kDecommission;
+    Fields d(f.Node("decommission"), path, "decommission");
+    if (!d.Has("nodes")) d.Fail(f.Node("decommission"), "decommission needs nodes");
+    e.nodes = d.NodeList(d.Node("nodes"), "decommission.nodes", n);
+    d.Finish();
+  }
   rate("loss_ppm", TimelineAction::kLossPpm);
   rate("duplicate_ppm", TimelineAction::kDuplicatePpm);
   rate("reorder_ppm", TimelineAction::kReorderPpm);
@@ -457,6 +465,16 @@ void ParseRaft(Fields& top, Scenario* s, const std::string& path) {
   if (r.heartbeat_ms >= r.election_timeout_ms) {
     f.Fail(node, "raft.heartbeat_ms must be below election_timeout_ms");
   }
+}
+
+void ParseStream(Fields& top, Scenario* s, const std::string& path) {
+  if (!top.Has("stream")) return;
+  Fields f(top.Node("stream"), path, "stream");
+  StreamSettings& st = s->stream;
+  f.Read("batch_records", &st.batch_records, 1, 1'000'000);
+  f.Read("rate_bytes_per_s", &st.rate_bytes_per_s, 0, int64_t{1} << 40);
+  f.Read("max_transfers", &st.max_transfers, 1, 1024);
+  f.Finish();
 }
 
 void ParseFaults(Fields& top, Scenario* s, const std::string& path) {
@@ -591,6 +609,7 @@ Scenario ParseRoot(const YAML::Node& root, const std::string& path) {
                    });
   ParseGossip(top, &s, path);
   ParseRaft(top, &s, path);
+  ParseStream(top, &s, path);
   ParseFaults(top, &s, path);
   ParseSwarm(top, &s, path);
   ParseBuggify(top, &s, path);
@@ -653,6 +672,7 @@ std::string_view TimelineActionName(TimelineAction action) {
     case TimelineAction::kReorderPpm: return "reorder_ppm";
     case TimelineAction::kJoin: return "join";
     case TimelineAction::kRemove: return "remove";
+    case TimelineAction::kDecommission: return "decommission";
   }
   return "unknown";
 }
@@ -676,6 +696,7 @@ FaultFamily FamilyOf(TimelineAction action) {
     case TimelineAction::kReorderPpm: return FaultFamily::kReorder;
     case TimelineAction::kJoin: return FaultFamily::kCrash;  // a start, like a restart
     case TimelineAction::kRemove: return FaultFamily::kCrash;  // a membership change
+    case TimelineAction::kDecommission: return FaultFamily::kCrash;
   }
   MKS_ASSERT_MSG(false, "unknown timeline action");
   return FaultFamily::kPartition;

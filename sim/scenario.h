@@ -82,6 +82,7 @@ enum class TimelineAction : uint8_t {
   kReorderPpm,
   kJoin,       // nodes (standby ones), via: the seed they join through
   kRemove,     // nodes (members to remove), via: the member asked to remove them
+  kDecommission,  // nodes (members), each asked to make itself leave
 };
 std::string_view TimelineActionName(TimelineAction action);
 // The family a scripted action counts under.
@@ -172,6 +173,14 @@ struct RaftSettings {
   friend bool operator==(const RaftSettings&, const RaftSettings&) = default;
 };
 
+// Streaming of partitions to new replicas (core/stream.h).
+struct StreamSettings {
+  uint32_t batch_records = 512;
+  uint64_t rate_bytes_per_s = 0;  // 0: no limit
+  uint32_t max_transfers = 2;
+  friend bool operator==(const StreamSettings&, const StreamSettings&) = default;
+};
+
 struct NodeClock {
   NodeId node = kNoNode;
   ClockModel model;
@@ -188,6 +197,7 @@ struct Scenario {
   uint32_t standby_nodes = 0;
   GossipSettings gossip;
   RaftSettings raft;
+  StreamSettings stream;
   uint32_t replicas = 3;          // N
   // The cluster's default R and W: a count (<= replicas) or a level (ONE,
   // QUORUM, ALL); never kDefault. YAML: read_quorum / write_quorum.

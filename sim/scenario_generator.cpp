@@ -128,6 +128,7 @@ rc::Gen<TimelineEvent> GenEvent(uint32_t nodes, int64_t duration_ms) {
       case TimelineAction::kReorderPpm: e.ppm = Pick<uint32_t>(0, 1000000); break;
       case TimelineAction::kJoin:  // generated clusters have no standby nodes
       case TimelineAction::kRemove:  // nor membership changes
+      case TimelineAction::kDecommission:
         MKS_ASSERT_MSG(false, "ActionsFor offers no join or remove");
         break;
     }

@@ -206,6 +206,8 @@ std::string Action(const TimelineEvent& e, uint32_t node_count) {
     case TimelineAction::kRemove:
       return "remove: {nodes: " + Ids(e.nodes, node_count) + ", via: " + std::to_string(e.via) +
              "}";
+    case TimelineAction::kDecommission:
+      return "decommission: {nodes: " + Ids(e.nodes, node_count) + "}";
   }
   MKS_ASSERT_MSG(false, "unknown timeline action");
   return "";
@@ -248,6 +250,14 @@ void WriteRaft(std::ostream& out, const Scenario& s) {
       << ", pre_vote: " << (r.pre_vote ? "true" : "false")
       << ", check_quorum: " << (r.check_quorum ? "true" : "false")
       << ", dead_remove_after_ms: " << r.dead_remove_after_ms << "}\n";
+}
+
+void WriteStream(std::ostream& out, const Scenario& s) {
+  const StreamSettings& st = s.stream;
+  if (st == StreamSettings{}) return;
+  out << "stream: {batch_records: " << st.batch_records
+      << ", rate_bytes_per_s: " << st.rate_bytes_per_s
+      << ", max_transfers: " << st.max_transfers << "}\n";
 }
 
 void WriteFamily(std::ostream& out, FaultFamily kind, const FamilyConfig& f) {
@@ -306,6 +316,7 @@ std::string WriteScenario(const Scenario& scenario, std::string_view comment) {
   WriteTimeline(out, scenario);
   WriteGossip(out, scenario);
   WriteRaft(out, scenario);
+  WriteStream(out, scenario);
   WriteFaults(out, scenario);
   return out.str();
 }

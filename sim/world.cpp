@@ -492,10 +492,12 @@ void World::ApplyTimelineEvent(const TimelineEvent& e) {
       raft_checker_.ExpectMembers(expected_members_);
       break;
     case TimelineAction::kRemove:
+    case TimelineAction::kDecommission:
       for (NodeId node : e.nodes) {
-        pending_removals_.emplace_back(node, e.via);
+        const NodeId via = e.action == TimelineAction::kRemove ? e.via : node;
+        pending_removals_.emplace_back(node, via);
         expected_members_.erase(node);
-        if (ProtocolNode* asked = this->node(e.via)) asked->RequestRemove(node);
+        if (ProtocolNode* asked = this->node(via)) asked->RequestRemove(node);
       }
       raft_checker_.ExpectMembers(expected_members_);
       break;
