@@ -474,7 +474,16 @@ Result<ReadResult> Coordinator::GetOnce(const Ring& ring, std::string_view key,
                                               : answer->second.status());
     }
   }
-  RepairState repair{std::string(key), ring.epoch(), n, deadline_ns, {}, {}};
+  RepairState repair{std::string(key), ring.epoch(), n, {}, {}, 0, deadline_ns, {}, {}};
+  if (ring.InTransition()) {
+    const PartitionId partition = ring.PartitionOf(key);
+    repair.pending = ring.PendingReplicas(partition);
+    const std::span<const NodeId> future = ring.FutureList(partition);
+    repair.future.assign(future.begin(), future.end());
+    Result<uint32_t> needed_future =
+        Required(consistency, /*is_read=*/true, static_cast<uint32_t>(future.size()));
+    repair.needed_future = needed_future.ok() ? *needed_future : 0;
+  }
   if (answers.valid.size() < r) {
     ++stats_.reads_failed;
     ++stats_.quorum_failures;
@@ -542,6 +551,10 @@ Status Coordinator::RepairBeforeReply(const Version& newest,
   // be seen by this read and missed by the next one.
   const std::string& key = repair->key;
   uint32_t holders = 0;
+  uint32_t future_holders = 0;
+  const auto in_future = [&](NodeId node) {
+    return std::find(repair->future.begin(), repair->future.end(), node) != repair->future.end();
+  };
   InFlightAnswers repairs;
   const std::string payload = PutPayload(key, newest, repair->ring_epoch, /*repair=*/true);
   const int64_t remaining_ns = repair->deadline_ns - scheduler_->NowNanos();
@@ -549,6 +562,7 @@ Status Coordinator::RepairBeforeReply(const Version& newest,
   for (const auto& [replica, held] : answers.valid) {
     if (!OlderThan(held, newest)) {
       ++holders;
+      future_holders += in_future(replica) ? 1 : 0;
       continue;
     }
     if (remaining_ns <= 0) continue;  // no time left to wait for a repair
@@ -558,18 +572,29 @@ Status Coordinator::RepairBeforeReply(const Version& newest,
     repairs.futures.push_back(
         SendToReplica(replica, kReplicaPut, payload, remaining_ns));
   }
+  // Pending replicas were not asked; what they hold is unknown, and a
+  // repair of an older version is a no-op there.
+  for (NodeId replica : repair->pending) {
+    if (remaining_ns <= 0 || (known_down_ != nullptr && known_down_(replica))) continue;
+    repair->sent_to.push_back(replica);
+    repairs.replicas.push_back(replica);
+    repairs.futures.push_back(SendToReplica(replica, kReplicaPut, payload, remaining_ns));
+  }
   std::string errors;
   if (canaries_.reply_before_repair) holders += static_cast<uint32_t>(repairs.futures.size());
-  while (holders < needed && !repairs.empty()) {
+  while ((holders < needed || future_holders < repair->needed_future) && !repairs.empty()) {
     auto answer = repairs.Next(scheduler_, repair->deadline_ns);
     if (!answer.has_value()) break;
     if (answer->second.ok()) {
-      ++holders;
+      const bool pending = std::find(repair->pending.begin(), repair->pending.end(),
+                                     answer->first) != repair->pending.end();
+      holders += pending ? 0 : 1;
+      future_holders += in_future(answer->first) ? 1 : 0;
     } else {
       AppendError(&errors, answer->first, answer->second.status());
     }
   }
-  if (holders >= needed) return Status::Ok();
+  if (holders >= needed && future_holders >= repair->needed_future) return Status::Ok();
   return Status::Unavailable("read of " + EscapeKeyForMessage(key) +
                              ": the newest version reached " +
                              std::to_string(holders) + " replicas after repair, " +
@@ -614,6 +639,10 @@ void Coordinator::RepairInBackground(const RepairState& repair,
       ++stats_.read_repairs_background;
       (void)SendToReplica(replica, kReplicaPut, payload,
                           options_.background_repair_timeout_ns);
+    }
+    for (NodeId replica : sent_newest ? std::vector<NodeId>() : repair.pending) {
+      ++stats_.read_repairs_background;
+      (void)SendToReplica(replica, kReplicaPut, payload, options_.background_repair_timeout_ns);
     }
   }
   // A damaged replica lost its version of the key; only what enough of the

@@ -33,6 +33,18 @@
 // With R + W > N every read quorum meets every write quorum, so a read that
 // begins after a write was acknowledged returns that write or a newer one.
 //
+// During a membership change (core/cluster_state.h) a partition may have
+// pending replicas besides its serving ones (core/ring.h). A write goes to
+// both and succeeds once W of the serving list and W of the future list
+// acknowledged it, so it is on W replicas of whichever list reads use,
+// before and after the partition flips. Reads ask the serving replicas;
+// their repairs reach the pending ones too, and a read returns once R of
+// the serving and R of the future list hold its answer. A replica whose
+// ring moved the key's partition after the coordinator's ring refuses with
+// StaleEpoch (epoch fencing, core/replica.h): the coordinator then waits
+// for its node's newer ring, until the operation's deadline, and redoes
+// the operation on it.
+//
 // Replicas the node's gossip view holds as dead or left are not sent to
 // and not waited for: when the live ones cannot make the quorum, the
 // operation fails at once, saying how many replicas are alive and how many
@@ -226,6 +238,11 @@ class Coordinator {
     std::string key;
     uint64_t ring_epoch = 0;
     uint32_t replicas = 0;  // N of the key's partition
+    // A transition's pending replicas of the partition: repairs reach them
+    // too, so the version stays held by R replicas once they serve.
+    std::vector<NodeId> pending;
+    std::vector<NodeId> future;  // the partition's future list
+    uint32_t needed_future = 0;  // R on the future list
     int64_t deadline_ns = 0;
     // What the repairs before the reply carried, and to whom.
     std::optional<Version> sent_version;

@@ -45,10 +45,13 @@
 // replaces it with their newest version (a repair put) or, when they hold
 // none, removes it ("replica.drop_damaged"). See core/store.h.
 //
-// A replica serves any key it is asked for, whether or not the ring places
-// the key's partition here: with static membership the coordinator's ring is
-// this node's ring, and once membership changes a replica outside the
-// preference list only holds a harmless extra copy.
+// Epoch fencing. Every request carries the epoch of the ring its
+// coordinator routed it by. A replica refuses, with StaleEpoch, a request
+// whose epoch is below the fence epoch of its key's partition on this
+// node's ring (the epoch its replicas last changed, core/ring.h): such a
+// coordinator is behind on a transition and would count the wrong
+// replicas (one about to drop the partition, or one that lacks it). Other
+// requests are served whether or not the ring places the key here.
 #pragma once
 
 #include <cstdint>

@@ -160,26 +160,25 @@ void StreamService::StartCopies(const Ring& ring, const Transition& transition) 
     }
     active_.insert(p);
     const uint64_t begin_epoch = transition.begin_epoch;
-    scheduler_->Spawn(process_, "stream.partition", [this, begin_epoch, p] {
-      const Status copied = CopyPartition(begin_epoch, p, ring_());
+    const NodeId leaver =
+        transition.kind == Transition::Kind::kLeave ? transition.node : kNoNode;
+    scheduler_->Spawn(process_, "stream.partition", [this, begin_epoch, p, leaver] {
+      const Status copied = CopyPartition(begin_epoch, p, leaver, ring_());
       if (copied.ok()) ready_[begin_epoch].insert(p);
       active_.erase(p);
     });
   }
 }
 
-Status StreamService::CopyPartition(uint64_t begin_epoch, PartitionId p,
+Status StreamService::CopyPartition(uint64_t begin_epoch, PartitionId p, NodeId leaver,
                                     std::shared_ptr<const Ring> ring) {
   if (ring == nullptr || !ring->IsPending(self(), p)) {
     return Status::Unavailable("no longer pending");
   }
-  const std::span<const NodeId> sources = ring->PreferenceList(p);
-  const size_t majority = sources.size() / 2 + 1;
-  const size_t required = sources.size() - majority + 1;
-  size_t copied = 0;
   Status failure;
-  for (NodeId source : sources) {
-    if (known_down_ != nullptr && known_down_(source)) continue;
+  size_t copied = 0;
+  for (NodeId source : ring->PreferenceList(p)) {
+    if (source == leaver && known_down_ != nullptr && known_down_(source)) continue;
     const Status status = CopyFrom(begin_epoch, p, source);
     if (status.ok()) {
       ++copied;
@@ -188,10 +187,7 @@ Status StreamService::CopyPartition(uint64_t begin_epoch, PartitionId p,
     }
   }
   MKS_RETURN_IF_ERROR(failure);
-  if (copied < required) {
-    return Status::Unavailable("partition " + std::to_string(p) + ": " + std::to_string(copied) +
-                               " sources copied, " + std::to_string(required) + " needed");
-  }
+  if (copied == 0) return Status::Unavailable("partition " + std::to_string(p) + ": no source");
   return Status::Ok();
 }
 

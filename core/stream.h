@@ -4,21 +4,23 @@
 //
 // Copying. For every partition this node is a pending replica of (its
 // ring's Ring::IsPending) and has not reported yet, the node pulls the
-// partition ("stream.pull") from each of its serving replicas that gossip
-// does not hold down, in bounded batches in key order, and applies the
-// records by the timestamp rule with synced writes (ReplicaService::
-// ApplyStreamed). Copying from every live serving replica, not one: a
-// write acknowledged by W of them may be missing on any one, and each key
-// must reach the new replica in its newest acknowledged version. After
-// each applied batch the node records, durably and checksummed, the last
-// key copied from that source (the checkpoint), so a crash or restart of
-// either side resumes the copy where it stopped instead of restarting it.
-// Once every live source was copied, and at least a majority-complement of
-// them (n - floor(n/2)), the node reports the partition done (a StreamDone
-// entry through the metadata log's leader); the partition flips once all
-// its pending replicas did. Writes keep reaching the pending replica
-// directly meanwhile (core/coordinator.h), so nothing written after a
-// batch was read is missed.
+// partition ("stream.pull") from each of its serving replicas, in bounded
+// batches in key order, and applies the records by the timestamp rule
+// with synced writes (ReplicaService::ApplyStreamed). Copying from every
+// serving replica, not one: a write acknowledged by W of them (W = 1
+// included) may be missing on all the others, and each key must reach the
+// new replica in its newest acknowledged version. A serving replica that
+// is down holds the copy up until it is back; only the leaver of a leave
+// is skipped while gossip holds it down (the removal of a dead node: what
+// it alone held is gone with it). After each applied batch the node
+// records, durably and checksummed, the last key copied from that source
+// (the checkpoint), so a crash or restart of either side resumes the copy
+// where it stopped instead of restarting it. Once every source was
+// copied, the node reports the partition done (a StreamDone entry through
+// the metadata log's leader); the partition flips once all its pending
+// replicas did. Writes keep reaching the pending replica directly
+// meanwhile (core/coordinator.h), so nothing written after a batch was
+// read is missed.
 //
 // Serving. A source answers a pull only once it has applied the transition
 // the pull names and serves the partition in its ring, and only after
@@ -135,7 +137,10 @@ class StreamService {
   // Starts copies of partitions this node is pending for, up to the limit.
   void StartCopies(const Ring& ring, const Transition& transition);
   // Copies partition `p` from every live serving replica of `ring`.
-  Status CopyPartition(uint64_t begin_epoch, PartitionId p, std::shared_ptr<const Ring> ring);
+  // Copies partition `p` from every serving replica of `ring` but a down
+  // `leaver` (kNoNode: none).
+  Status CopyPartition(uint64_t begin_epoch, PartitionId p, NodeId leaver,
+                       std::shared_ptr<const Ring> ring);
   Status CopyFrom(uint64_t begin_epoch, PartitionId p, NodeId source);
   void ReportReady(uint64_t begin_epoch);
   // Waits until the rate limit lets `bytes` more through.

@@ -122,7 +122,10 @@ INSTANTIATE_TEST_SUITE_P(
                       CanaryCase{"damaged_as_missing", "kv_bit_rot.yaml"},
                       CanaryCase{"raft_vote_before_sync", "raft_leader_crash.yaml"},
                       CanaryCase{"raft_commit_old_term", "raft_churn.yaml"},
-                      CanaryCase{"raft_keep_conflicting_suffix", "raft_churn.yaml"}),
+                      CanaryCase{"raft_keep_conflicting_suffix", "raft_churn.yaml"},
+                      CanaryCase{"write_skip_pending", "elastic_join_cut.yaml"},
+                      CanaryCase{"stream_flip_before_last_batch", "elastic_join_cut.yaml"},
+                      CanaryCase{"stream_drop_before_flip", "elastic_join_cut.yaml"}),
     [](const auto& info) {
       std::string scenario = info.param.scenario;
       scenario = scenario.substr(0, scenario.find('.'));
