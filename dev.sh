@@ -50,6 +50,10 @@ usage: ./dev.sh COMMAND [ARGS]
                     (peers 7001-7003, RESP 7101-7103, HTTP 7201-7203) with
                     data in a temporary directory; in tmux panes when tmux
                     is installed, else in the background with logs
+  scale N           grow the dev cluster to N nodes (new ones start with --join,
+                    in the background, logs in the cluster directory) or shrink
+                    it (the highest-numbered nodes decommission, one at a
+                    time); data streams either way
   dc!               stop that cluster and remove its data
   help              this text
 USAGE
@@ -173,11 +177,30 @@ cmd_dc() {
   log "cluster up: redis-cli -p 7101 | curl localhost:7201/v1/status | $BUILD_DIR/tools/mks -n 127.0.0.1:7201 status"
 }
 
+cmd_scale() {
+  local to=${1:-}
+  if [ ! -f "$DC_STATE" ]; then echo "no dev cluster is running; ./dev.sh dc starts one" >&2; return 1; fi
+  case "$to" in ''|*[!0-9]*) echo "usage: ./dev.sh scale N (N >= 1)" >&2; return 2 ;; esac
+  [ "$to" -ge 1 ] && [ "$to" -le 64 ] || { echo "scale: N must be in 1..64" >&2; return 2; }
+  cmd_build
+  MKS_NODE=$PWD/$BUILD_DIR/tools/mks-node
+  MKS=$PWD/$BUILD_DIR/tools/mks
+  CLUSTER_DIR=$(cat "$DC_STATE")
+  . tools/cluster_lib.sh
+  local from
+  from=$(cat "$CLUSTER_DIR/size" 2>/dev/null || echo 3)
+  cluster_ports $((to > from ? to : from)) 7000
+  log "scaling the dev cluster from $from to $to nodes"
+  scale_cluster "$from" "$to" 1
+  echo "$to" >"$CLUSTER_DIR/size"
+  log "dev cluster at $to nodes: $BUILD_DIR/tools/mks -n 127.0.0.1:7201 ring --watch"
+}
+
 cmd_dc!() {
   if [ ! -f "$DC_STATE" ]; then echo "no dev cluster is running" >&2; return 0; fi
   CLUSTER_DIR=$(cat "$DC_STATE")
   . tools/cluster_lib.sh
-  stop_cluster 3
+  stop_cluster 64
   if command -v tmux >/dev/null; then tmux kill-session -t mks-dc 2>/dev/null || true; fi
   rm -rf "$CLUSTER_DIR" "$DC_STATE"
   log "dev cluster stopped"
@@ -186,6 +209,6 @@ cmd_dc!() {
 command=${1:-help}
 shift || true
 case "$command" in
-  deps|build|test|sim|bench|dc|dc!|help) "cmd_$command" "$@" ;;
+  deps|build|test|sim|bench|dc|dc!|scale|help) "cmd_$command" "$@" ;;
   *) echo "unknown command: $command" >&2; cmd_help >&2; exit 2 ;;
 esac

@@ -11,6 +11,7 @@
 #include "core/loopback_network_for_test.h"
 #include "core/map_disk_for_test.h"
 #include "core/node.h"
+#include "core/replica.h"
 #include "core/runtime/manual_clock.h"
 
 namespace mks {
@@ -192,6 +193,7 @@ class TestCluster {
   OffsetClock& clock_of(NodeId id) { return *slots_.at(id).clock; }
   ManualClock& clock() { return clock_; }
   LoopbackHub& hub() { return hub_; }
+  runtime::Scheduler& scheduler() { return scheduler_; }
   const std::vector<NodeId>& members() const { return members_; }
 
   static constexpr NodeId kOutsider = 99;
@@ -650,6 +652,215 @@ TEST(CoordinatorTest, ARestartedNodeStampsAboveEverythingItStampedBefore) {
   EXPECT_GT(after->version.timestamp, before->version.timestamp);
   EXPECT_EQ(cluster.Get(2, "k")->version->value, "after");
   EXPECT_GE(cluster.node(1).stats().ceiling_raises, 1u);
+}
+
+// ---- Transitions and epoch fencing ----
+
+// A coordinator on the outsider node, routing by whatever ring the test
+// publishes (the cluster's nodes serve it as replicas). The rings below do
+// not place the outsider, so its own replica service is never asked.
+class OutsideCoordinator {
+ public:
+  OutsideCoordinator(TestCluster* cluster, std::shared_ptr<const Ring> ring)
+      : cluster_(cluster),
+        ring_(std::move(ring)),
+        store_(&disk_, [](std::string_view) { return 0u; }, StoreOptions{}),
+        hlc_(&cluster->clock(), HlcOptions{}) {
+    runtime::Scheduler& scheduler = cluster->scheduler();
+    process_ = scheduler.CreateProcess("outsider");
+    rpc_ = std::make_unique<RpcEndpoint>(&scheduler, process_,
+                                         cluster->hub().NetworkOf(TestCluster::kOutsider),
+                                         TestCluster::kOutsider, RpcOptions{.incarnation = 3});
+    replica_ = std::make_unique<ReplicaService>(&store_, &hlc_, rpc_.get(), &scheduler);
+    CoordinatorOptions options;
+    options.timeout_ns = 500 * kMsNanos;
+    coordinator_ = std::make_unique<Coordinator>(
+        &scheduler, process_, rpc_.get(), replica_.get(), &hlc_, [this] { return ring_; },
+        [this]() -> Result<Timestamp> { return hlc_.Now(); }, options,
+        [this](NodeId node) { return down_.count(node) > 0; });
+  }
+  ~OutsideCoordinator() { cluster_->scheduler().Kill(process_); }
+
+  // Runs `body` in a fiber of the outsider and settles the cluster.
+  template <typename F>
+  auto Run(F body) {
+    auto future = cluster_->scheduler().Spawn(process_, "test", std::move(body));
+    cluster_->Settle();
+    MKS_ASSERT(future.IsReady());
+    return *future.Get();
+  }
+  Result<WriteResult> Put(const std::string& key, Consistency consistency) {
+    return Run([&] { return coordinator_->Put(key, "v", consistency); });
+  }
+  // Publishes `ring` after `delay_ns`, from a fiber of the outsider.
+  void PublishLater(std::shared_ptr<const Ring> ring, int64_t delay_ns) {
+    cluster_->scheduler().Spawn(process_, "publish", [this, ring, delay_ns] {
+      cluster_->scheduler().SleepFor(delay_ns);
+      ring_ = ring;
+    });
+  }
+
+  Coordinator& coordinator() { return *coordinator_; }
+  void set_down(NodeId node) { down_.insert(node); }
+
+ private:
+  TestCluster* cluster_;
+  std::shared_ptr<const Ring> ring_;
+  MapDisk disk_;
+  Store store_;
+  HybridLogicalClock hlc_;
+  ProcessId process_ = 0;
+  std::unique_ptr<RpcEndpoint> rpc_;
+  std::unique_ptr<ReplicaService> replica_;
+  std::unique_ptr<Coordinator> coordinator_;
+  std::set<NodeId> down_;
+};
+
+// Node 4 joining {1, 2, 3} at Q = 16, N = 3, no partition flipped yet.
+struct JoinOfFour {
+  Ring from = Ring::Build(MemberList::FromIds({1, 2, 3}).value(), 5, {16, 3}).value();
+  MemberList to_members = [] {
+    MemberList joined = MemberList::FromIds({1, 2, 3}).value();
+    MKS_ASSERT(joined.Join(4).ok());
+    return joined;
+  }();
+  Ring to = Ring::Build(to_members, 5, {16, 3}).value();
+  std::shared_ptr<const Ring> ring = std::make_shared<const Ring>(Ring::Transitional(
+      from, to, to_members, std::vector<bool>(16, false), std::vector<uint64_t>(16, 5), 5));
+
+  // A key whose partition changes (node 4 is pending) when `changing`,
+  // else one whose partition does not.
+  std::string Key(bool changing) const {
+    for (int i = 0;; ++i) {
+      std::string key = "k" + std::to_string(i);
+      if (ring->IsPending(4, ring->PartitionOf(key)) == changing) return key;
+    }
+  }
+  // The serving replica of `key` that leaves its list, and one that stays.
+  NodeId Leaving(const std::string& key) const {
+    for (NodeId node : ring->ReplicasForKey(key)) {
+      if (!to.IsReplica(node, ring->PartitionOf(key))) return node;
+    }
+    return kNoNode;
+  }
+  NodeId Staying(const std::string& key) const {
+    for (NodeId node : ring->ReplicasForKey(key)) {
+      if (to.IsReplica(node, ring->PartitionOf(key))) return node;
+    }
+    return kNoNode;
+  }
+};
+
+TEST(CoordinatorTransitionTest, AWriteDuringATransitionAlsoReachesThePendingReplica) {
+  TestCluster cluster(4, 3);
+  const JoinOfFour join;
+  OutsideCoordinator outsider(&cluster, join.ring);
+  const std::string moving = join.Key(true);
+  const std::string staying = join.Key(false);
+  ASSERT_TRUE(outsider.Put(moving, Consistency::Quorum()).ok());
+  EXPECT_TRUE(cluster.Stored(4, moving).has_value());
+  EXPECT_EQ(outsider.coordinator().stats().pending_writes, 1u);
+  ASSERT_TRUE(outsider.Put(staying, Consistency::Quorum()).ok());
+  EXPECT_FALSE(cluster.Stored(4, staying).has_value());  // not one of its replicas
+  EXPECT_EQ(outsider.coordinator().stats().pending_writes, 1u);
+}
+
+TEST(CoordinatorTransitionTest, AnAllWriteFailsWhileThePendingReplicaIsUnreachable) {
+  TestCluster cluster(4, 3);
+  const JoinOfFour join;
+  OutsideCoordinator outsider(&cluster, join.ring);
+  const std::string key = join.Key(true);
+  ASSERT_TRUE(outsider.Put(key, Consistency::All()).ok());
+  cluster.Crash(4);
+  const Result<WriteResult> put = outsider.Put(key, Consistency::All());
+  ASSERT_TRUE(put.status().IsUnavailable()) << put.status();
+  // Every serving replica acknowledged; the future list is one short.
+  EXPECT_NE(put.status().message().find("(pending replicas)"), std::string::npos)
+      << put.status();
+  EXPECT_NE(put.status().message().find("2 of 3 replicas answered, 3 needed"), std::string::npos)
+      << put.status();
+}
+
+TEST(CoordinatorTransitionTest, AnAllWriteFailsAtOnceWhenThePendingReplicaIsKnownDown) {
+  TestCluster cluster(4, 3);
+  const JoinOfFour join;
+  OutsideCoordinator outsider(&cluster, join.ring);
+  outsider.set_down(4);
+  const std::string key = join.Key(true);
+  const Result<WriteResult> put = outsider.Put(key, Consistency::All());
+  ASSERT_TRUE(put.status().IsUnavailable()) << put.status();
+  for (NodeId node : {1u, 2u, 3u}) EXPECT_FALSE(cluster.Stored(node, key).has_value()) << node;
+  // A key whose partition has no pending replica is not held up by node 4.
+  EXPECT_TRUE(outsider.Put(join.Key(false), Consistency::All()).ok());
+}
+
+// The serving quorum is met by a replica that is leaving the partition, so
+// the future list holds the write only once: not acknowledged.
+TEST(CoordinatorTransitionTest, AcksFromALeavingReplicaDoNotMakeTheFutureQuorum) {
+  TestCluster cluster(4, 3);
+  const JoinOfFour join;
+  OutsideCoordinator outsider(&cluster, join.ring);
+  const std::string key = join.Key(true);
+  ASSERT_NE(join.Leaving(key), kNoNode);
+  cluster.Crash(4);
+  cluster.Crash(join.Staying(key));
+  const Result<WriteResult> put = outsider.Put(key, Consistency::Quorum());
+  ASSERT_TRUE(put.status().IsUnavailable()) << put.status();
+  EXPECT_NE(put.status().message().find("(pending replicas)"), std::string::npos)
+      << put.status();
+  EXPECT_NE(put.status().message().find("1 of 3 replicas answered, 2 needed"), std::string::npos)
+      << put.status();
+  EXPECT_TRUE(cluster.Stored(join.Leaving(key), key).has_value());  // it did acknowledge
+  // The canary that counts W on the serving list alone acknowledges it.
+  outsider.coordinator().set_canaries(CoordinatorCanaries{.skip_pending_replicas = true});
+  EXPECT_TRUE(outsider.Put(key, Consistency::Quorum()).ok());
+}
+
+std::shared_ptr<const Ring> RingOfThreeAt(uint64_t epoch) {
+  return std::make_shared<const Ring>(
+      Ring::Build(MemberList::FromIds({1, 2, 3}).value(), epoch, {16, 3}).value());
+}
+
+TEST(CoordinatorTransitionTest, AStaleEpochRefusalIsRetriedOnTheNextRing) {
+  TestCluster cluster(3, 3);
+  OutsideCoordinator outsider(&cluster, RingOfThreeAt(5));
+  cluster.node(3).replica().set_fence([](std::string_view) -> uint64_t { return 6; });
+  outsider.PublishLater(RingOfThreeAt(6), 100 * kMsNanos);
+  const Result<WriteResult> put = outsider.Put("k", Consistency::All());
+  ASSERT_TRUE(put.ok()) << put.status();
+  EXPECT_EQ(put->acks, 3u);
+  EXPECT_EQ(cluster.node(3).replica().stats().fenced, 1u);
+  EXPECT_EQ(outsider.coordinator().stats().stale_retries, 1u);
+  EXPECT_EQ(outsider.coordinator().stats().writes_ok, 1u);
+  EXPECT_EQ(outsider.coordinator().stats().writes_failed, 0u);
+  EXPECT_TRUE(cluster.Stored(3, "k").has_value());
+
+  // Reads are fenced and retried alike.
+  cluster.node(3).replica().set_fence([](std::string_view) -> uint64_t { return 7; });
+  outsider.PublishLater(RingOfThreeAt(7), 100 * kMsNanos);
+  const Result<ReadResult> got =
+      outsider.Run([&] { return outsider.coordinator().Get("k", Consistency::All()); });
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->replies, 3u);
+  EXPECT_EQ(outsider.coordinator().stats().stale_retries, 2u);
+}
+
+TEST(CoordinatorTransitionTest, AStaleEpochRefusalFailsAtTheDeadlineWithoutANewerRing) {
+  TestCluster cluster(3, 3);
+  OutsideCoordinator outsider(&cluster, RingOfThreeAt(5));
+  cluster.node(3).replica().set_fence([](std::string_view) -> uint64_t { return 6; });
+  int64_t elapsed_ns = 0;
+  const Result<WriteResult> put = outsider.Run([&] {
+    const int64_t start_ns = cluster.scheduler().NowNanos();
+    Result<WriteResult> result = outsider.coordinator().Put("k", "v", Consistency::All());
+    elapsed_ns = cluster.scheduler().NowNanos() - start_ns;
+    return result;
+  });
+  ASSERT_TRUE(put.status().IsUnavailable()) << put.status();
+  EXPECT_GE(elapsed_ns, outsider.coordinator().options().timeout_ns);
+  EXPECT_GE(cluster.node(3).replica().stats().fenced, 1u);
+  EXPECT_EQ(outsider.coordinator().stats().stale_retries, 0u);
+  EXPECT_EQ(outsider.coordinator().stats().writes_failed, 1u);
 }
 
 }  // namespace

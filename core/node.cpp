@@ -228,6 +228,14 @@ void Node::OnMetadataApplied() {
   MKS_ASSERT_EQ(ring_->epoch(), cluster_.epoch());
   stream_->OnRing(previous.get(), *ring_);
   if (on_ring_) on_ring_(*ring_);
+  // The leader finishes a transition as soon as its last partition flipped.
+  if (cluster_.TransitionComplete() && raft_->role() == raft::Role::kLeader && !finishing_) {
+    finishing_ = true;
+    scheduler_->Spawn(process_, "cluster.finish", [this] {
+      FinishTransition();
+      finishing_ = false;
+    });
+  }
 }
 
 void Node::EpochLoop() {

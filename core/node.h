@@ -266,6 +266,7 @@ class Node {
   // may never say so): it serves nothing, and drops what it holds, until
   // its log seats it again at a later epoch.
   bool evicted_ = false;
+  bool finishing_ = false;  // a fiber proposes a transition's finish
   uint64_t evicted_epoch_ = 0;
   std::map<NodeId, int64_t> removed_notified_ns_;  // as leader
   std::function<void(const Status&)> on_join_;

@@ -188,6 +188,20 @@ class ReplicaServiceTest : public ::testing::Test {
     stored->back() = static_cast<char>(stored->back() ^ 0x01);
   }
 
+  // Runs fibers and fires timers for `duration_ns` of scheduler time. For
+  // fibers that poll (Barrier), under which DriveUntilQuiet never returns.
+  void DriveFor(int64_t duration_ns) {
+    const int64_t until_ns = clock_.MonotonicNanos() + duration_ns;
+    for (;;) {
+      scheduler_.RunReady();
+      const std::optional<int64_t> next = scheduler_.NextDeadlineNanos();
+      if (!next || *next > until_ns) break;
+      if (*next > clock_.MonotonicNanos()) clock_.AdvanceTo(*next);
+      scheduler_.FireNextTimer();
+    }
+    clock_.AdvanceTo(until_ns);
+  }
+
   ManualClock clock_;
   runtime::Scheduler scheduler_{&clock_};
   LoopbackHub hub_;
@@ -587,6 +601,175 @@ TEST_F(ReplicaServiceTest, ShedCanaryAcknowledgesARefusedPut) {
   EXPECT_TRUE(shed->ok());  // the planted bug: acknowledged, unwritten
   EXPECT_TRUE(store_.Get("c").status().IsNotFound());
   CompleteHeldWrites();
+}
+
+// ---- Epoch fencing, barriers, streams and partition drops ----
+
+constexpr std::string_view kReplicaPut = "replica.put";
+constexpr std::string_view kReplicaGet = "replica.get";
+
+std::string PutRequest(std::string_view key, const Version& version, uint64_t ring_epoch) {
+  proto::ReplicaPutRequest request;
+  VersionToProto(key, version, request.mutable_version());
+  request.set_ring_epoch(ring_epoch);
+  return request.SerializeAsString();
+}
+
+std::string GetRequest(std::string_view key, uint64_t ring_epoch) {
+  proto::ReplicaGetRequest request;
+  request.set_key(std::string(key));
+  request.set_ring_epoch(ring_epoch);
+  return request.SerializeAsString();
+}
+
+TEST_F(ReplicaServiceTest, RequestsRoutedByARingBelowTheFenceAreRefusedAsStale) {
+  const uint64_t now_ms = NowMs();
+  replica_->set_fence([](std::string_view key) -> uint64_t { return key == "moved" ? 5 : 0; });
+  const Result<std::string> stale_put =
+      replica_->Serve(kReplicaPut, PutRequest("moved", At(now_ms, "v"), 4));
+  EXPECT_TRUE(stale_put.status().IsStaleEpoch()) << stale_put.status();
+  EXPECT_TRUE(store_.Get("moved").status().IsNotFound());  // nothing written
+  const Result<std::string> stale_get = replica_->Serve(kReplicaGet, GetRequest("moved", 4));
+  EXPECT_TRUE(stale_get.status().IsStaleEpoch()) << stale_get.status();
+  EXPECT_EQ(replica_->stats().fenced, 2u);
+  EXPECT_EQ(replica_->stats().puts, 0u);
+
+  // At the fence epoch and above, and for a partition that did not move,
+  // the replica serves.
+  ASSERT_TRUE(replica_->Serve(kReplicaPut, PutRequest("moved", At(now_ms, "v"), 5)).ok());
+  ASSERT_TRUE(replica_->Serve(kReplicaPut, PutRequest("stayed", At(now_ms, "s"), 0)).ok());
+  const Result<std::string> got = replica_->Serve(kReplicaGet, GetRequest("moved", 6));
+  ASSERT_TRUE(got.ok()) << got.status();
+  proto::ReplicaGetResponse response;
+  ASSERT_TRUE(response.ParseFromString(*got));
+  EXPECT_TRUE(response.found());
+  EXPECT_EQ(response.version().value(), "v");
+  EXPECT_EQ(replica_->stats().fenced, 2u);
+  EXPECT_EQ(replica_->stats().puts, 2u);
+}
+
+TEST_F(ReplicaServiceTest, BarrierWaitsForPutsAcceptedBeforeItOnly) {
+  const uint64_t now_ms = NowMs();
+  std::vector<std::optional<Result<bool>>> before(1);
+  PutOneGroupInFlight(&before);
+  bool passed = false;
+  scheduler_.Spawn(process_, "barrier", [this, &passed] {
+    replica_->Barrier();
+    passed = true;
+  });
+  DriveFor(50 * kMsNanos);
+  EXPECT_FALSE(passed);  // "a" is accepted, its write still held
+  // A put accepted after the barrier began: the barrier does not wait for it.
+  std::vector<std::optional<Result<bool>>> after(1);
+  StartPuts({{"b", At(now_ms, "b1")}}, &after);
+  DriveFor(10 * kMsNanos);
+  EXPECT_FALSE(passed);
+  disk_.CompleteOldestHeldWrite();  // "a" lands; "b" goes in flight next
+  DriveFor(10 * kMsNanos);
+  EXPECT_TRUE(passed);
+  EXPECT_TRUE(before[0].has_value() && before[0]->ok());
+  EXPECT_EQ(disk_.held_count(), 1u);
+  EXPECT_FALSE(after[0].has_value());
+  CompleteHeldWrites();
+  EXPECT_TRUE(after[0].has_value() && after[0]->ok());
+}
+
+TEST_F(ReplicaServiceTest, ApplyStreamedKeepsTheNewerVersionAndSkipsDamagedRecords) {
+  const uint64_t now_ms = NowMs();
+  ASSERT_TRUE(replica_->Put("a", At(now_ms - 10, "kept")).ok());
+  ASSERT_TRUE(replica_->Put("b", At(now_ms - 50, "old")).ok());
+  ASSERT_TRUE(replica_->Put("d", At(now_ms - 50, "old")).ok());
+  CorruptStoredRecordOf("d");
+  std::vector<Record> records = {
+      {"a", At(now_ms - 20, "older streamed")},
+      {"b", At(now_ms - 40, "newer streamed")},
+      {"c", At(now_ms - 30, "new key")},
+      // Older than "a": the store must read "d", which is damaged. A stream
+      // is no repair, even when a record says so.
+      {"d", At(now_ms - 30, "streamed"), /*repair=*/true},
+  };
+  std::optional<Status> outcome;
+  scheduler_.Spawn(process_, "stream",
+                   [&] { outcome = replica_->ApplyStreamed(std::move(records)); });
+  runtime::DriveUntilQuiet(scheduler_, clock_);
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_TRUE(outcome->ok()) << *outcome;
+  EXPECT_EQ(store_.Get("a")->value, "kept");
+  EXPECT_EQ(store_.Get("b")->value, "newer streamed");
+  EXPECT_EQ(store_.Get("c")->value, "new key");
+  EXPECT_TRUE(store_.Get("d").status().IsCorruption());
+  EXPECT_EQ(replica_->stats().streamed_records, 3u);
+  EXPECT_EQ(replica_->stats().streamed_damaged, 1u);
+  ExpectDurableAsVisible("b");
+  ExpectDurableAsVisible("c");
+}
+
+// A replica whose store puts keys starting with 'p' in partition 1 and the
+// others in partition 0, on a disk of its own.
+class PartitionedReplicaTest : public ReplicaServiceTest {
+ protected:
+  PartitionedReplicaTest()
+      : partitioned_store_(&partitioned_disk_,
+                           [](std::string_view key) { return key.starts_with("p") ? 1u : 0u; },
+                           StoreOptions{}) {
+    partitioned_rpc_ = std::make_unique<RpcEndpoint>(&scheduler_, process_, hub_.NetworkOf(2),
+                                                     2, RpcOptions{.incarnation = 9});
+    partitioned_ = std::make_unique<ReplicaService>(&partitioned_store_, &hlc_,
+                                                    partitioned_rpc_.get(), &scheduler_);
+  }
+
+  Result<uint64_t> DropBatch(uint32_t partition, size_t max_records) {
+    std::optional<Result<uint64_t>> dropped;
+    scheduler_.Spawn(process_, "drop", [&] {
+      dropped = partitioned_->DropPartitionBatch(partition, max_records);
+    });
+    runtime::DriveUntilQuiet(scheduler_, clock_);
+    MKS_ASSERT(dropped.has_value());
+    return std::move(*dropped);
+  }
+
+  MapDisk partitioned_disk_;
+  Store partitioned_store_;
+  std::unique_ptr<RpcEndpoint> partitioned_rpc_;
+  std::unique_ptr<ReplicaService> partitioned_;
+};
+
+TEST_F(PartitionedReplicaTest, DropPartitionBatchRemovesOnePartitionInBatches) {
+  const uint64_t now_ms = NowMs();
+  for (const char* key : {"p1", "p2", "p3", "q1", "r1"}) {
+    ASSERT_TRUE(partitioned_->Put(key, At(now_ms, key)).ok());
+  }
+  ASSERT_TRUE(partitioned_->Put("p4", At(now_ms, "gone")).ok());
+  ASSERT_TRUE(partitioned_->Put("p4", Version::Tombstone(Timestamp{now_ms + 1, 0}, 2)).ok());
+  EXPECT_EQ(*DropBatch(1, 3), 3u);
+  EXPECT_EQ(*DropBatch(1, 3), 1u);
+  EXPECT_EQ(*DropBatch(1, 3), 0u);
+  for (const char* key : {"p1", "p2", "p3", "p4"}) {
+    EXPECT_TRUE(partitioned_store_.Get(key).status().IsNotFound()) << key;  // no tombstone
+  }
+  EXPECT_EQ(partitioned_store_.Get("q1")->value, "q1");
+  EXPECT_EQ(partitioned_store_.Get("r1")->value, "r1");
+  EXPECT_EQ(partitioned_->stats().dropped_records, 4u);
+}
+
+TEST_F(PartitionedReplicaTest, DropPartitionBatchWaitsForAnAcceptedPutAndRemovesIt) {
+  const uint64_t now_ms = NowMs();
+  ASSERT_TRUE(partitioned_->Put("p1", At(now_ms, "v")).ok());
+  partitioned_disk_.set_hold_async_writes(true);
+  std::optional<Result<bool>> put;
+  scheduler_.Spawn(process_, "put", [&] { put = partitioned_->Put("p2", At(now_ms, "v")); });
+  runtime::DriveUntilQuiet(scheduler_, clock_);
+  std::optional<Result<uint64_t>> dropped;
+  scheduler_.Spawn(process_, "drop",
+                   [&] { dropped = partitioned_->DropPartitionBatch(1, 10); });
+  DriveFor(20 * kMsNanos);
+  EXPECT_FALSE(dropped.has_value());  // waits for "p2"'s write
+  partitioned_disk_.CompleteOldestHeldWrite();
+  DriveFor(20 * kMsNanos);
+  ASSERT_TRUE(put.has_value() && put->ok());
+  ASSERT_TRUE(dropped.has_value() && dropped->ok());
+  EXPECT_EQ(**dropped, 2u);
+  EXPECT_TRUE(partitioned_store_.Get("p2").status().IsNotFound());
 }
 
 }  // namespace

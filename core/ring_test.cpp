@@ -228,6 +228,130 @@ TEST(RingTest, OwnershipQueriesAgree) {
   }
 }
 
+// ---- Transitions ----
+
+std::vector<NodeId> ToVector(std::span<const NodeId> list) {
+  return std::vector<NodeId>(list.begin(), list.end());
+}
+
+// A join of node 4 to {1, 2, 3} at Q = 16, N = 3: the rings before and
+// after, and the seated members of both.
+struct JoinOfFour {
+  MemberList from_members = MemberList::FromIds({1, 2, 3}).value();
+  MemberList to_members = [] {
+    MemberList joined = MemberList::FromIds({1, 2, 3}).value();
+    MKS_ASSERT(joined.Join(4).ok());
+    return joined;
+  }();
+  Ring from = BuildOrDie(from_members, 4, {16, 3});
+  Ring to = BuildOrDie(to_members, 5, {16, 3});
+};
+
+TEST(RingTransitionTest, FlippedPartitionsServeTheNewListOthersTheOld) {
+  const JoinOfFour join;
+  std::vector<bool> flipped(16, false);
+  for (PartitionId p = 0; p < 16; p += 2) flipped[p] = true;
+  const Ring ring = Ring::Transitional(join.from, join.to, join.to_members, flipped,
+                                       std::vector<uint64_t>(16, 5), 6);
+  EXPECT_TRUE(ring.InTransition());
+  EXPECT_EQ(ring.epoch(), 6u);
+  EXPECT_EQ(ring.members(), (std::vector<NodeId>{1, 2, 3, 4}));
+  uint32_t changing = 0;
+  for (PartitionId p = 0; p < 16; ++p) {
+    const std::vector<NodeId> old_list = ToVector(join.from.PreferenceList(p));
+    const std::vector<NodeId> new_list = ToVector(join.to.PreferenceList(p));
+    EXPECT_EQ(ToVector(ring.PreferenceList(p)), flipped[p] ? new_list : old_list) << p;
+    EXPECT_EQ(ToVector(ring.FutureList(p)), new_list) << p;
+    if (old_list != new_list) ++changing;
+  }
+  // Node 4 takes floor(16 * 3 / 4) replicas, so some partitions do not change.
+  EXPECT_EQ(changing, 12u);
+  uint32_t served_by_four = 0;
+  for (PartitionId p = 0; p < 16; ++p) served_by_four += ring.IsReplica(4, p) ? 1 : 0;
+  EXPECT_EQ(ring.ReplicaCountOf(4), served_by_four);
+  EXPECT_GT(served_by_four, 0u);
+  EXPECT_LT(served_by_four, join.to.ReplicaCountOf(4));
+}
+
+TEST(RingTransitionTest, PendingReplicasAreTheFutureListsNewcomersUntilTheFlip) {
+  const JoinOfFour join;
+  std::vector<bool> flipped(16, false);
+  for (PartitionId p = 0; p < 16; p += 2) flipped[p] = true;
+  const Ring ring = Ring::Transitional(join.from, join.to, join.to_members, flipped,
+                                       std::vector<uint64_t>(16, 5), 6);
+  for (PartitionId p = 0; p < 16; ++p) {
+    const bool changes = join.to.IsReplica(4, p);
+    const bool pending = changes && !flipped[p];
+    EXPECT_EQ(ring.PendingReplicas(p), pending ? std::vector<NodeId>{4} : std::vector<NodeId>{})
+        << p;
+    EXPECT_EQ(ring.IsPending(4, p), pending) << p;
+    EXPECT_EQ(ring.Holds(4, p), changes) << p;
+    for (NodeId node : {1u, 2u, 3u}) {
+      // An old replica is never pending; it holds the partition until the
+      // flip takes it away.
+      EXPECT_FALSE(ring.IsPending(node, p)) << p << " " << node;
+      const bool keeps = join.to.IsReplica(node, p);
+      EXPECT_EQ(ring.Holds(node, p), keeps || !flipped[p]) << p << " " << node;
+    }
+    EXPECT_FALSE(ring.IsPending(9, p));
+    EXPECT_FALSE(ring.Holds(9, p));
+  }
+}
+
+TEST(RingTransitionTest, FenceEpochsArePerPartition) {
+  const JoinOfFour join;
+  std::vector<uint64_t> fences;
+  for (PartitionId p = 0; p < 16; ++p) fences.push_back(100 + p);
+  const Ring ring = Ring::Transitional(join.from, join.to, join.to_members,
+                                       std::vector<bool>(16, false), fences, 6);
+  for (PartitionId p = 0; p < 16; ++p) EXPECT_EQ(ring.FenceEpoch(p), 100u + p);
+}
+
+// From 2 members to 3 at N = 3: N is clamped to 2 before and 3 after, so
+// an unflipped partition is served by 2 replicas and heads for 3.
+TEST(RingTransitionTest, ListsDifferInLengthWhenNWasClampedOnOneSide) {
+  const MemberList two = MemberList::FromIds({1, 2}).value();
+  MemberList three = two;
+  ASSERT_TRUE(three.Join(3).ok());
+  const Ring from = BuildOrDie(two, 1, {16, 3});
+  const Ring to = BuildOrDie(three, 2, {16, 3});
+  ASSERT_EQ(from.replication_factor(), 2u);
+  std::vector<bool> flipped(16, false);
+  flipped[3] = true;
+  const Ring ring =
+      Ring::Transitional(from, to, three, flipped, std::vector<uint64_t>(16, 2), 3);
+  for (PartitionId p = 0; p < 16; ++p) {
+    EXPECT_EQ(ring.PreferenceList(p).size(), flipped[p] ? 3u : 2u) << p;
+    EXPECT_EQ(ring.FutureList(p).size(), 3u) << p;
+    EXPECT_EQ(ring.PendingReplicas(p), flipped[p] ? std::vector<NodeId>{} : std::vector<NodeId>{3})
+        << p;
+    EXPECT_EQ(ring.IsReplica(3, p), flipped[p]) << p;
+    EXPECT_TRUE(ring.Holds(3, p)) << p;
+  }
+  EXPECT_EQ(ring.ReplicaCountOf(1), 16u);
+  EXPECT_EQ(ring.ReplicaCountOf(3), 1u);
+  EXPECT_EQ(ring.PartitionsOwnedBy(3), std::vector<PartitionId>{3});
+}
+
+TEST(RingTransitionTest, WithFenceEpochSetsEveryPartitionsFenceAndMovesNothing) {
+  Ring built = BuildOrDie(NodesOneTo(5), 9, {32, 3});
+  const std::vector<std::vector<NodeId>> lists = AllLists(built);
+  EXPECT_EQ(built.FenceEpoch(0), 0u);
+  const Ring ring = std::move(built).WithFenceEpoch(7);
+  EXPECT_FALSE(ring.InTransition());
+  EXPECT_EQ(ring.epoch(), 9u);
+  EXPECT_EQ(AllLists(ring), lists);
+  for (PartitionId p = 0; p < 32; ++p) {
+    EXPECT_EQ(ring.FenceEpoch(p), 7u);
+    EXPECT_EQ(ToVector(ring.FutureList(p)), lists[p]);
+    EXPECT_TRUE(ring.PendingReplicas(p).empty());
+    for (NodeId node : lists[p]) {
+      EXPECT_FALSE(ring.IsPending(node, p));
+      EXPECT_TRUE(ring.Holds(node, p));
+    }
+  }
+}
+
 // ---- Balance and movement ----
 
 // Q = 256 and N = 3 throughout this section, the sizes the issue measures.

@@ -649,6 +649,128 @@ TEST_F(StoreTest, GarbageCollectionDropsOnlyTombstonesPastTheGrace) {
   EXPECT_EQ(*store.GetLive("live"), "kept");
 }
 
+// ---- Partition scans and removal (streaming) ----
+
+std::vector<std::string> KeysOf(const Store::PartitionBatch& batch) {
+  std::vector<std::string> keys;
+  for (const Record& record : batch.records) keys.push_back(record.key);
+  return keys;
+}
+
+TEST_F(StoreTest, ScanPartitionPagesThroughOnePartitionInKeyOrder) {
+  // FirstBytePartition: 'a', 'e', 'i' -> 1, 'b' -> 2.
+  for (const char* key : {"i9", "a2", "b1", "e", "a1", "a\xff"}) {
+    ASSERT_TRUE(MustApply(key, Write(1, 1, std::string("v") + key)));
+  }
+  ASSERT_TRUE(MustApply("a3", Tombstone(2, 1)));
+  Result<Store::PartitionBatch> first = store_.ScanPartition(1, true, "", 2, UINT64_MAX);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(KeysOf(*first), (std::vector<std::string>{"a1", "a2"}));
+  EXPECT_EQ(first->records[0].version, Write(1, 1, "va1"));
+  EXPECT_EQ(first->last_key, "a2");
+  EXPECT_FALSE(first->done);
+  EXPECT_EQ(first->bytes, 2u + 3u + 2u + 3u);
+
+  // after_key is exclusive; tombstones are records too.
+  Result<Store::PartitionBatch> second = store_.ScanPartition(1, false, "a2", 2, UINT64_MAX);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(KeysOf(*second), (std::vector<std::string>{"a3", "a\xff"}));
+  EXPECT_TRUE(second->records[0].version.tombstone);
+  EXPECT_FALSE(second->done);
+
+  // The last batch ends exactly at the partition's end: done, and nothing
+  // of partition 2 ("b1") is read.
+  Result<Store::PartitionBatch> last =
+      store_.ScanPartition(1, false, second->last_key, 2, UINT64_MAX);
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_EQ(KeysOf(*last), (std::vector<std::string>{"e", "i9"}));
+  EXPECT_TRUE(last->done);
+
+  // A key that is not stored starts the scan after where it would be;
+  // from_start ignores after_key.
+  EXPECT_EQ(KeysOf(*store_.ScanPartition(1, false, "a25", 1, UINT64_MAX)),
+            std::vector<std::string>{"a3"});
+  EXPECT_EQ(KeysOf(*store_.ScanPartition(1, true, "e", 1, UINT64_MAX)),
+            std::vector<std::string>{"a1"});
+  Result<Store::PartitionBatch> past_end = store_.ScanPartition(1, false, "i9", 5, UINT64_MAX);
+  EXPECT_TRUE(past_end->records.empty());
+  EXPECT_TRUE(past_end->done);
+  Result<Store::PartitionBatch> empty = store_.ScanPartition(3, true, "", 5, UINT64_MAX);
+  EXPECT_TRUE(empty->records.empty());
+  EXPECT_TRUE(empty->done);
+}
+
+TEST_F(StoreTest, ScanPartitionStopsAtTheByteBoundButReturnsAtLeastOneRecord) {
+  for (const char* key : {"a1", "a2", "a3"}) {
+    ASSERT_TRUE(MustApply(key, Write(1, 1, std::string(10, 'x'))));  // 12 bytes each
+  }
+  for (uint64_t max_bytes : {0u, 1u, 12u}) {
+    Result<Store::PartitionBatch> one = store_.ScanPartition(1, true, "", 10, max_bytes);
+    ASSERT_TRUE(one.ok()) << one.status();
+    EXPECT_EQ(KeysOf(*one), std::vector<std::string>{"a1"}) << max_bytes;
+    EXPECT_EQ(one->bytes, 12u);
+    EXPECT_FALSE(one->done);
+  }
+  Result<Store::PartitionBatch> two = store_.ScanPartition(1, true, "", 10, 13);
+  EXPECT_EQ(KeysOf(*two), (std::vector<std::string>{"a1", "a2"}));
+  EXPECT_EQ(two->bytes, 24u);
+  EXPECT_FALSE(two->done);
+  Result<Store::PartitionBatch> all = store_.ScanPartition(1, true, "", 10, 25);
+  EXPECT_EQ(KeysOf(*all), (std::vector<std::string>{"a1", "a2", "a3"}));
+  EXPECT_TRUE(all->done);
+}
+
+TEST_F(StoreTest, ScanPartitionSkipsAndListsDamagedRecords) {
+  for (const char* key : {"a1", "a2", "a3", "a4"}) {
+    ASSERT_TRUE(MustApply(key, Write(1, 1, "value")));
+  }
+  std::string& second = StoredValueOf("a2");
+  second[second.size() / 2] ^= 0x10;
+  std::string& last = StoredValueOf("a4");
+  last[last.size() / 2] ^= 0x10;
+
+  Result<Store::PartitionBatch> whole = store_.ScanPartition(1, true, "", 10, UINT64_MAX);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  EXPECT_EQ(KeysOf(*whole), (std::vector<std::string>{"a1", "a3"}));
+  EXPECT_EQ(whole->damaged, (std::vector<std::string>{"a2", "a4"}));
+  EXPECT_EQ(whole->last_key, "a4");  // a damaged key still moves the scan on
+  EXPECT_TRUE(whole->done);
+
+  // A damaged record does not count against max_records.
+  Result<Store::PartitionBatch> after_a1 = store_.ScanPartition(1, false, "a1", 1, UINT64_MAX);
+  EXPECT_EQ(KeysOf(*after_a1), std::vector<std::string>{"a3"});
+  EXPECT_EQ(after_a1->damaged, std::vector<std::string>{"a2"});
+  EXPECT_FALSE(after_a1->done);
+  Result<Store::PartitionBatch> tail = store_.ScanPartition(1, false, "a3", 1, UINT64_MAX);
+  EXPECT_TRUE(tail->records.empty());
+  EXPECT_EQ(tail->damaged, std::vector<std::string>{"a4"});
+  EXPECT_EQ(tail->last_key, "a4");
+  EXPECT_TRUE(tail->done);
+}
+
+TEST_F(StoreTest, RemoveKeysRemovesValidAndDamagedRecordsWithoutTombstones) {
+  for (const char* key : {"a1", "a2", "b1"}) ASSERT_TRUE(MustApply(key, Write(1, 1, "value")));
+  std::string& damaged = StoredValueOf("a2");
+  damaged[damaged.size() / 2] ^= 0x10;
+  const size_t records_before = disk_.table().size();
+  const std::vector<std::string> keys = {"a1", "a2", "absent"};
+  ASSERT_TRUE(store_.RemoveKeys(keys).ok());
+  EXPECT_TRUE(store_.Get("a1").status().IsNotFound());
+  EXPECT_TRUE(store_.Get("a2").status().IsNotFound());
+  EXPECT_EQ(*store_.GetLive("b1"), "value");
+  EXPECT_EQ(disk_.table().size(), records_before - 2);  // gone, no tombstones
+  EXPECT_TRUE(store_.ScanPartition(1, true, "", 10, UINT64_MAX)->done);
+  EXPECT_TRUE(store_.ScanPartition(1, true, "", 10, UINT64_MAX)->records.empty());
+  EXPECT_TRUE(store_.RemoveKeys({}).ok());
+}
+
+TEST_F(StoreTest, RemoveKeysWithAnInvalidKeyRemovesNothing) {
+  ASSERT_TRUE(MustApply("a1", Write(1, 1, "value")));
+  const std::vector<std::string> keys = {"a1", ""};
+  EXPECT_TRUE(store_.RemoveKeys(keys).IsInvalidArgument());
+  EXPECT_EQ(*store_.GetLive("a1"), "value");
+}
+
 // ---- Properties ----
 
 // Versions over few keys, stamps, origins and values, so collisions happen.

@@ -143,31 +143,57 @@ void StreamService::CopyLoop() {
     std::shared_ptr<const Ring> ring = ring_();
     if (transition == nullptr || ring == nullptr) {
       ready_.clear();
+      reported_.clear();
       continue;
     }
+    failed_.clear();
     StartCopies(*ring, *transition);
     ReportReady(begin_epoch);
   }
 }
 
 void StreamService::StartCopies(const Ring& ring, const Transition& transition) {
-  const std::set<PartitionId>& ready = ready_[transition.begin_epoch];
+  while (workers_ < options_.max_transfers && NextPartition(ring, transition).has_value()) {
+    ++workers_;
+    scheduler_->Spawn(process_, "stream.worker", [this] { CopyWorker(); });
+  }
+}
+
+std::optional<PartitionId> StreamService::NextPartition(const Ring& ring,
+                                                        const Transition& transition) const {
+  auto ready = ready_.find(transition.begin_epoch);
   for (PartitionId p = 0; p < ring.partition_count(); ++p) {
-    if (active_.size() >= options_.max_transfers) return;
     if (!ring.IsPending(self(), p) || transition.Done(p, self()) || active_.count(p) > 0 ||
-        ready.count(p) > 0) {
+        (ready != ready_.end() && ready->second.count(p) > 0) ||
+        failed_.count(p) > 0) {
       continue;
     }
-    active_.insert(p);
-    const uint64_t begin_epoch = transition.begin_epoch;
-    const NodeId leaver =
-        transition.kind == Transition::Kind::kLeave ? transition.node : kNoNode;
-    scheduler_->Spawn(process_, "stream.partition", [this, begin_epoch, p, leaver] {
-      const Status copied = CopyPartition(begin_epoch, p, leaver, ring_());
-      if (copied.ok()) ready_[begin_epoch].insert(p);
-      active_.erase(p);
-    });
+    return p;
   }
+  return std::nullopt;
+}
+
+void StreamService::CopyWorker() {
+  for (;;) {
+    std::shared_ptr<const Ring> ring = ring_();
+    const Transition* transition = cluster_->transition();
+    if (ring == nullptr || transition == nullptr) break;
+    const std::optional<PartitionId> next = NextPartition(*ring, *transition);
+    if (!next.has_value()) break;
+    const PartitionId p = *next;
+    const uint64_t begin_epoch = transition->begin_epoch;
+    const NodeId leaver =
+        transition->kind == Transition::Kind::kLeave ? transition->node : kNoNode;
+    active_.insert(p);
+    const Status copied = CopyPartition(begin_epoch, p, leaver, std::move(ring));
+    active_.erase(p);
+    if (copied.ok()) {
+      ready_[begin_epoch].insert(p);
+    } else {
+      failed_.insert(p);  // retried next round, after the others
+    }
+  }
+  --workers_;
 }
 
 Status StreamService::CopyPartition(uint64_t begin_epoch, PartitionId p, NodeId leaver,
@@ -263,13 +289,21 @@ void StreamService::Throttle(uint64_t bytes) {
 void StreamService::ReportReady(uint64_t begin_epoch) {
   auto it = ready_.find(begin_epoch);
   if (it == ready_.end() || it->second.empty()) return;
-  const std::vector<PartitionId> partitions(it->second.begin(), it->second.end());
+  std::vector<PartitionId> partitions;
+  const Transition* transition = cluster_->transition();
+  for (PartitionId p : it->second) {
+    const bool applied = transition != nullptr && transition->begin_epoch == begin_epoch &&
+                         (transition->Done(p, self()) || transition->Flipped(p));
+    if (!applied && reported_[begin_epoch].count(p) == 0) partitions.push_back(p);
+  }
+  if (partitions.empty()) return;
   if (!report_(begin_epoch, partitions).ok()) return;  // retried next round
   stats_.partitions_copied += partitions.size();
-  // Reported: the applied transition now says so (or another began).
+  // Reported: kept in ready_ until this node applied the report, so the
+  // partitions are not copied again meanwhile (NextPartition).
   it = ready_.find(begin_epoch);
   if (it == ready_.end()) return;
-  for (PartitionId p : partitions) it->second.erase(p);
+  for (PartitionId p : partitions) reported_[begin_epoch].insert(p);
 }
 
 void StreamService::ForgetCheckpoints(uint64_t keep_epoch) {
@@ -289,6 +323,9 @@ void StreamService::ForgetCheckpoints(uint64_t keep_epoch) {
   checkpoints_of_ = keep_epoch;
   for (auto ready = ready_.begin(); ready != ready_.end();) {
     ready = ready->first == keep_epoch ? std::next(ready) : ready_.erase(ready);
+  }
+  for (auto reported = reported_.begin(); reported != reported_.end();) {
+    reported = reported->first == keep_epoch ? std::next(reported) : reported_.erase(reported);
   }
 }
 

@@ -42,6 +42,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <set>
 #include <string>
@@ -134,8 +135,12 @@ class StreamService {
  private:
   void CopyLoop();
   void DropLoop();
-  // Starts copies of partitions this node is pending for, up to the limit.
+  // Starts copy workers, up to the limit, while partitions wait.
   void StartCopies(const Ring& ring, const Transition& transition);
+  // A partition this node is pending for and copies next, if any.
+  std::optional<PartitionId> NextPartition(const Ring& ring, const Transition& transition) const;
+  // Copies partitions one after another until none waits.
+  void CopyWorker();
   // Copies partition `p` from every live serving replica of `ring`.
   // Copies partition `p` from every serving replica of `ring` but a down
   // `leaver` (kNoNode: none).
@@ -163,8 +168,14 @@ class StreamService {
   const StreamOptions options_;
   // Partitions being copied now. Invariant: at most options_.max_transfers.
   std::set<PartitionId> active_;
+  uint32_t workers_ = 0;  // Invariant: at most options_.max_transfers
+  // Copies that failed this round (a source down or behind): retried the
+  // next round, so a worker does not spin on them.
+  std::set<PartitionId> failed_;
   // Copied, not yet reported, per transition (begin epoch).
   std::map<uint64_t, std::set<PartitionId>> ready_;
+  // Of those, the ones whose report succeeded (the leader applied it).
+  std::map<uint64_t, std::set<PartitionId>> reported_;
   std::set<PartitionId> drops_;  // each has its durable mark
   uint64_t checkpoints_of_ = 0;  // the transition whose checkpoints are kept
   int64_t next_pull_ns_ = 0;     // the rate limit's clock

@@ -236,6 +236,16 @@ http::Response HttpFrontEnd::Members() const {
   return Json(200, body + "]");
 }
 
+namespace {
+
+std::string NodeList(std::span<const NodeId> nodes) {
+  std::string out = "[";
+  for (size_t i = 0; i < nodes.size(); ++i) out += (i > 0 ? "," : "") + std::to_string(nodes[i]);
+  return out + "]";
+}
+
+}  // namespace
+
 http::Response HttpFrontEnd::RingJson() const {
   if (backend_->ring() == nullptr) {
     return Error(503, "this node knows no member list yet (it joined through gossip)");
@@ -254,16 +264,44 @@ http::Response HttpFrontEnd::RingJson() const {
   body += "],\"partitions\":[";
   for (PartitionId partition = 0; partition < ring.partition_count(); ++partition) {
     if (partition > 0) body += ",";
-    body += "[";
-    const std::span<const NodeId> replicas = ring.PreferenceList(partition);
-    MKS_ASSERT_EQ(replicas.size(), ring.replication_factor());
-    for (size_t i = 0; i < replicas.size(); ++i) {
-      if (i > 0) body += ",";
-      body += std::to_string(replicas[i]);
-    }
-    body += "]";
+    body += NodeList(ring.PreferenceList(partition));
   }
-  return Json(200, body + "]}");
+  body += "],\"pending\":[";
+  bool first = true;
+  for (PartitionId partition = 0; partition < ring.partition_count(); ++partition) {
+    const std::vector<NodeId> pending = ring.PendingReplicas(partition);
+    if (pending.empty()) continue;
+    body += std::string(first ? "" : ",") + "{\"partition\":" + std::to_string(partition) +
+            ",\"pending\":" + NodeList(pending) + "}";
+    first = false;
+  }
+  const BackendStatus status = backend_->Describe();
+  body += "],\"change\":";
+  if (status.change.has_value()) {
+    const BackendStatus::Change& change = *status.change;
+    body += "{\"kind\":" + JsonString(change.kind) + ",\"node\":" + std::to_string(change.node) +
+            ",\"begin_epoch\":" + std::to_string(change.begin_epoch) +
+            ",\"partitions_changing\":" + std::to_string(change.partitions_changing) +
+            ",\"partitions_moved\":" + std::to_string(change.partitions_moved) +
+            ",\"waiting\":[";
+    for (size_t i = 0; i < change.waiting.size(); ++i) {
+      body += std::string(i > 0 ? "," : "") + "{\"partition\":" +
+              std::to_string(change.waiting[i].first) +
+              ",\"copying\":" + NodeList(change.waiting[i].second) + "}";
+    }
+    body += "]}";
+  } else {
+    body += "null";
+  }
+  body += ",\"streams\":{\"partitions_copied\":" + std::to_string(status.stream_partitions_copied) +
+          ",\"bytes_pulled\":" + std::to_string(status.stream_bytes_pulled) +
+          ",\"records_pulled\":" + std::to_string(status.stream_records_pulled) +
+          ",\"rate_bytes_per_s\":" + std::to_string(status.stream_rate_bytes_per_s) +
+          ",\"bytes_served\":" + std::to_string(status.stream_bytes_served) +
+          ",\"active\":" + std::to_string(status.stream_active) +
+          ",\"partitions_dropped\":" + std::to_string(status.stream_partitions_dropped) +
+          ",\"drops_pending\":" + std::to_string(status.stream_drops_pending) + "}";
+  return Json(200, body + "}");
 }
 
 http::Response HttpFrontEnd::Metrics() const {

@@ -152,7 +152,13 @@ TEST_F(HttpFrontEndTest, StatusMembersRing) {
     expected_lists += (partition == 0 ? "[" : ",[") + std::to_string(replicas[0]) + "," +
                       std::to_string(replicas[1]) + "," + std::to_string(replicas[2]) + "]";
   }
-  EXPECT_EQ(ring.body.substr(head.size() - 1), expected_lists + "]}\n");
+  // At rest: nothing pending, no change, and this node streamed nothing.
+  EXPECT_EQ(ring.body.substr(head.size() - 1),
+            expected_lists +
+                "],\"pending\":[],\"change\":null,\"streams\":{\"partitions_copied\":0,"
+                "\"bytes_pulled\":0,\"records_pulled\":0,\"rate_bytes_per_s\":0,"
+                "\"bytes_served\":0,\"active\":0,\"partitions_dropped\":0,"
+                "\"drops_pending\":0}}\n");
 }
 
 TEST_F(HttpFrontEndTest, HealthReadinessMetrics) {

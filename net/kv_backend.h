@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,6 +50,27 @@ struct BackendStatus {
   uint64_t epoch = 0;
   std::vector<NodeId> voters;    // ascending
   std::vector<NodeId> learners;  // ascending
+  // The membership change in progress (core/cluster_state.h), if any.
+  struct Change {
+    std::string kind;  // "join" or "leave"
+    NodeId node = kNoNode;
+    uint64_t begin_epoch = 0;
+    uint32_t partitions_changing = 0;
+    uint32_t partitions_moved = 0;  // flipped
+    // Partitions not flipped yet, each with its pending replicas that have
+    // not reported their copy.
+    std::vector<std::pair<uint32_t, std::vector<NodeId>>> waiting;
+  };
+  std::optional<Change> change;
+  // This node's streaming (core/stream.h).
+  uint64_t stream_partitions_copied = 0;
+  uint64_t stream_bytes_pulled = 0;
+  uint64_t stream_records_pulled = 0;
+  uint64_t stream_bytes_served = 0;
+  uint64_t stream_partitions_dropped = 0;
+  uint32_t stream_active = 0;
+  uint32_t stream_drops_pending = 0;
+  uint64_t stream_rate_bytes_per_s = 0;  // while it pulled
 };
 
 // One member of the cluster as this node sees it.

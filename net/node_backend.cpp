@@ -74,6 +74,36 @@ BackendStatus NodeBackend::Describe() const {
   status.epoch = node_->cluster().epoch();
   status.voters = raft.config().voters;
   status.learners = raft.config().learners;
+  if (const Transition* transition = node_->cluster().transition()) {
+    BackendStatus::Change change;
+    change.kind = transition->kind == Transition::Kind::kJoin ? "join" : "leave";
+    change.node = transition->node;
+    change.begin_epoch = transition->begin_epoch;
+    change.partitions_changing = transition->changing;
+    change.partitions_moved = static_cast<uint32_t>(transition->flipped_at.size());
+    for (PartitionId p = 0; p < transition->pending.size(); ++p) {
+      if (transition->pending[p].empty() || transition->Flipped(p)) continue;
+      std::vector<NodeId> waiting;
+      for (NodeId pending : transition->pending[p]) {
+        if (!transition->Done(p, pending)) waiting.push_back(pending);
+      }
+      change.waiting.emplace_back(p, std::move(waiting));
+    }
+    status.change = std::move(change);
+  }
+  const StreamStats& streamed = node_->stream().stats();
+  status.stream_partitions_copied = streamed.partitions_copied;
+  status.stream_bytes_pulled = streamed.bytes_pulled;
+  status.stream_records_pulled = streamed.records_pulled;
+  status.stream_bytes_served = streamed.bytes_served;
+  status.stream_partitions_dropped = streamed.partitions_dropped;
+  status.stream_active = static_cast<uint32_t>(node_->stream().active_transfers());
+  status.stream_drops_pending = static_cast<uint32_t>(node_->stream().pending_drops());
+  const int64_t pulling_ns = streamed.last_pull_ns - streamed.first_pull_ns;
+  status.stream_rate_bytes_per_s =
+      pulling_ns > 0 ? static_cast<uint64_t>(static_cast<double>(streamed.bytes_pulled) * 1e9 /
+                                             static_cast<double>(pulling_ns))
+                     : 0;
   MKS_ASSERT_GE(status.uptime_ms, 0);
   return status;
 }
@@ -182,6 +212,31 @@ void NodeBackend::AppendMetrics(std::string* out) const {
   AppendMetric(out, "mks_storage_gets_total", "counter",
                "Reads served by this replica, by outcome.",
                {{"outcome=\"ok\"", r.gets}, {"outcome=\"failed\"", r.gets_failed}});
+  AppendMetric(out, "mks_replica_fenced_total", "counter",
+               "Requests refused as routed by a ring older than their partition's change.",
+               {{"", r.fenced}});
+  AppendMetric(out, "mks_coordinator_stale_retries_total", "counter",
+               "Operations redone on a newer ring after a replica fenced them.",
+               {{"", c.stale_retries}});
+  const StreamStats& streamed = node_->stream().stats();
+  AppendMetric(out, "mks_stream_bytes_total", "counter",
+               "Key and value bytes of partitions streamed, by direction.",
+               {{"direction=\"pulled\"", streamed.bytes_pulled},
+                {"direction=\"served\"", streamed.bytes_served}});
+  AppendMetric(out, "mks_stream_records_total", "counter", "Records pulled by this node.",
+               {{"", streamed.records_pulled}});
+  AppendMetric(out, "mks_stream_partitions_total", "counter",
+               "Partitions this node copied (reported done) and dropped.",
+               {{"event=\"copied\"", streamed.partitions_copied},
+                {"event=\"dropped\"", streamed.partitions_dropped}});
+  AppendMetric(out, "mks_stream_active_transfers", "gauge",
+               "Partitions this node is copying now.",
+               {{"", node_->stream().active_transfers()}});
+  const Transition* transition = node_->cluster().transition();
+  AppendMetric(out, "mks_membership_change_partitions", "gauge",
+               "Partitions of the membership change in progress, by state.",
+               {{"state=\"changing\"", transition == nullptr ? 0 : transition->changing},
+                {"state=\"moved\"", transition == nullptr ? 0 : transition->flipped_at.size()}});
   AppendMetric(out, "mks_timestamp_ceiling_raises_total", "counter",
                "Synced writes of the durable timestamp ceiling.",
                {{"", node_->stats().ceiling_raises}});

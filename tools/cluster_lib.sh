@@ -166,3 +166,44 @@ wait_connected() {
     return 1
   done
 }
+
+# member_state_of I NODE: NODE's membership ("joining", "normal", "leaving",
+# or "" when not seated) in node I's metadata.
+member_state_of() {
+  cluster_json "$1" | python3 -c '
+import json, sys
+try:
+    c = json.load(sys.stdin)
+except ValueError:
+    print("?"); sys.exit()
+print(next((m["membership"] for m in c["members"] if m["id"] == int(sys.argv[1])), ""))' "$2"
+}
+
+# scale_cluster FROM TO ASK: grows nodes 1..FROM to 1..TO by starting nodes
+# FROM+1..TO with --join (through node ASK), one at a time, each once the
+# one before is normal; or shrinks it by decommissioning nodes FROM..TO+1,
+# one at a time, each leave waited for (the node stops itself after it).
+# Needs MKS (path of the mks client) and ports for nodes 1..max(FROM, TO).
+# Waits at most SCALE_WAIT_S (default 600) seconds a node.
+scale_cluster() {
+  local from=$1 to=$2 ask=$3 i pid state waited
+  for ((i = from + 1; i <= to; i++)); do
+    write_elastic_config "$i" 3 "$ask"
+    start_node "$i"
+    waited=0
+    while state=$(member_state_of "$ask" "$i"); [ "$state" != normal ]; do
+      waited=$((waited + 1))
+      [ "$waited" -le "$((${SCALE_WAIT_S:-600} * 10))" ] || { echo "node $i did not join (state '$state')" >&2; return 1; }
+      sleep 0.1
+    done
+    echo "node $i joined: its partitions streamed to it" >&2
+  done
+  for ((i = from; i > to; i--)); do
+    "$MKS" --timeout 10 -n "127.0.0.1:${HTTP_PORT[i]}" decommission --wait \
+      --retry "${SCALE_WAIT_S:-600}" >/dev/null || { echo "node $i did not leave" >&2; return 1; }
+    pid=$(cat "$CLUSTER_DIR/node-$i.pid" 2>/dev/null || echo "")
+    for _ in $(seq 300); do [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    rm -f "$CLUSTER_DIR/node-$i.pid"
+    echo "node $i left: its partitions streamed away, it stopped" >&2
+  done
+}

@@ -5,9 +5,14 @@
 //   mks ... put KEY VALUE        (or put KEY - to read the value from stdin)
 //   mks ... del KEY
 //   mks ... status | members | ring | cluster
-//   mks ... remove NODE [--force]   (remove a member; retried while the
-//                                    metadata leader hands over)
-//   mks ... decommission [--force]  (remove the node --node names)
+//   mks ... ring --watch            (a line a second on the membership change
+//                                    in progress: partitions moved, bytes
+//                                    streamed here, rate, time left; until it ends)
+//   mks ... remove NODE [--force]   (make a member leave: its data streams
+//                                    to the others; --force unseats it at once)
+//   mks ... decommission [--force]  (make the node --node names leave)
+//   Both retry while another membership change runs or the metadata leader
+//   changes (up to --retry seconds); --wait then waits until the leave ended.
 //
 // Exit codes: 0 success, 1 key not found, 2 usage, 3 node unreachable,
 // 4 the node answered with an error (printed).
@@ -21,6 +26,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
+#include <cstdlib>
 #include <iostream>
 #include <iterator>
 #include <string>
@@ -130,6 +137,97 @@ bool Request(const std::string& node, int timeout_s, const std::string& method,
   return true;
 }
 
+// The number after `"field":` in a JSON body; -1 when absent or not a number.
+long long JsonNumber(const std::string& body, const std::string& field, size_t from = 0) {
+  const std::string needle = "\"" + field + "\":";
+  const size_t at = body.find(needle, from);
+  if (at == std::string::npos) return -1;
+  const char* start = body.c_str() + at + needle.size();
+  char* end = nullptr;
+  const long long value = std::strtoll(start, &end, 10);
+  return end == start ? -1 : value;
+}
+
+// `mks ring --watch`: polls /v1/ring every second while a change runs.
+int WatchRing(const std::string& node, int timeout_s) {
+  long long first_moved = -1;
+  time_t first_at = 0;
+  for (;;) {
+    HttpAnswer answer;
+    std::string error;
+    if (!Request(node, timeout_s, "GET", "/v1/ring", "", &answer, &error)) {
+      std::fprintf(stderr, "mks: %s\n", error.c_str());
+      return kExitUnreachable;
+    }
+    if (answer.status != 200) {
+      std::fprintf(stderr, "mks: node %s answered %d: %s", node.c_str(), answer.status,
+                   answer.body.c_str());
+      return kExitServerError;
+    }
+    const size_t change = answer.body.find("\"change\":{");
+    const long long epoch = JsonNumber(answer.body, "epoch");
+    const size_t streams = answer.body.find("\"streams\":");
+    const long long pulled = JsonNumber(answer.body, "bytes_pulled", streams);
+    const long long rate = JsonNumber(answer.body, "rate_bytes_per_s", streams);
+    if (change == std::string::npos) {
+      std::printf("epoch %lld: no membership change in progress (this node pulled %lld bytes)\n",
+                  epoch, pulled);
+      return 0;
+    }
+    const long long node_id = JsonNumber(answer.body, "node", change);
+    const long long moved = JsonNumber(answer.body, "partitions_moved", change);
+    const long long changing = JsonNumber(answer.body, "partitions_changing", change);
+    const bool join = answer.body.compare(change, 20, "\"change\":{\"kind\":\"join") == 0;
+    const time_t now = time(nullptr);
+    if (first_moved < 0) {
+      first_moved = moved;
+      first_at = now;
+    }
+    std::string left = "unknown";
+    if (moved > first_moved && now > first_at) {
+      const double per_s = static_cast<double>(moved - first_moved) / static_cast<double>(now - first_at);
+      left = std::to_string(static_cast<long long>(static_cast<double>(changing - moved) / per_s)) + " s";
+    }
+    std::printf("epoch %lld: %s of node %lld: %lld of %lld partitions moved; here %lld bytes "
+                "pulled at %lld B/s; time left %s\n",
+                epoch, join ? "join" : "leave", node_id, moved, changing, pulled, rate,
+                left.c_str());
+    std::fflush(stdout);
+    sleep(1);
+  }
+}
+
+// `--wait` after a leave began: until the leaver is no member (asked of
+// `node`, which must not be the leaver) or, for a decommission asked of
+// the leaver itself, until it stopped answering or says it is removed.
+int WaitForLeave(const std::string& node, int timeout_s, long long leaver) {
+  for (;;) {
+    HttpAnswer answer;
+    std::string error;
+    if (!Request(node, timeout_s, "GET", "/v1/members", "", &answer, &error)) {
+      if (leaver < 0) return 0;  // the decommissioned node stopped
+      std::fprintf(stderr, "mks: %s\n", error.c_str());
+      return kExitUnreachable;
+    }
+    bool leaving = false;
+    for (size_t at = answer.body.find("{\"id\":"); at != std::string::npos;
+         at = answer.body.find("{\"id\":", at + 1)) {
+      const long long id = JsonNumber(answer.body, "id", at);
+      const std::string self_true = "\"self\":true";
+      const bool self = answer.body.compare(answer.body.find("\"self\":", at), self_true.size(),
+                                            self_true) == 0;
+      const size_t membership = answer.body.find("\"membership\":", at);
+      const size_t next = answer.body.find("{\"id\":", at + 1);
+      if (membership == std::string::npos || (next != std::string::npos && membership > next)) continue;
+      const std::string unseated = "\"membership\":\"\"";
+      const bool seated = answer.body.compare(membership, unseated.size(), unseated) != 0;
+      if (seated && (id == leaver || (leaver < 0 && self))) leaving = true;
+    }
+    if (!leaving) return 0;
+    sleep(1);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -152,19 +250,28 @@ int main(int argc, char** argv) {
   del->add_option("key", key)->required();
   CLI::App* status = app.add_subcommand("status", "the node's summary (JSON)");
   CLI::App* members = app.add_subcommand("members", "the members (JSON)");
-  CLI::App* ring = app.add_subcommand("ring", "the ring (JSON)");
+  CLI::App* ring = app.add_subcommand("ring", "the ring and the membership change (JSON)");
+  bool watch = false;
+  ring->add_flag("--watch", watch, "print the change's progress every second until it ends");
   CLI::App* cluster =
       app.add_subcommand("cluster", "the cluster's metadata: leader, term, epoch, members (JSON)");
   unsigned removed_node = 0;
   bool force = false;
   CLI::App* remove = app.add_subcommand("remove", "remove member NODE from the cluster");
   remove->add_option("node", removed_node, "node id")->required()->check(CLI::PositiveNumber);
-  remove->add_flag("--force", force, "even though the cluster holds data (it does not move yet)");
+  remove->add_flag("--force", force,
+                   "unseat it at once, its data not moved (for a node gone with its disk)");
   CLI::App* decommission =
-      app.add_subcommand("decommission", "remove the node --node names from the cluster");
-  decommission->add_flag("--force", force,
-                         "even though the cluster holds data (it does not move yet)");
+      app.add_subcommand("decommission", "make the node --node names leave the cluster");
+  decommission->add_flag("--force", force, "unseat it at once, its data not moved");
+  bool wait = false;
+  int retry_s = 120;
+  for (CLI::App* change : {remove, decommission}) {
+    change->add_flag("--wait", wait, "wait until the leave ended");
+    change->add_option("--retry", retry_s, "seconds to retry while another change runs");
+  }
   CLI11_PARSE(app, argc, argv);
+  if (ring->parsed() && watch) return WatchRing(node, timeout_s);
 
   std::string method = "GET";
   std::string target;
@@ -192,15 +299,20 @@ int main(int argc, char** argv) {
   }
   HttpAnswer answer;
   std::string error;
-  // A membership change meets 503 while the metadata leader hands over or
-  // is being elected: retried, a second apart.
+  // A membership change meets 503 while another change runs or the
+  // metadata leader hands over or is being elected: retried, a second apart.
   for (int attempt = 0;; ++attempt) {
     if (!Request(node, timeout_s, method, target, put->parsed() ? value : "", &answer, &error)) {
       std::fprintf(stderr, "mks: %s\n", error.c_str());
       return kExitUnreachable;
     }
-    if (!changes_membership || answer.status != 503 || attempt >= 10) break;
+    if (!changes_membership || answer.status != 503 || attempt >= retry_s) break;
     sleep(1);
+  }
+  if (changes_membership && answer.status == 200 && wait && !force) {
+    std::fwrite(answer.body.data(), 1, answer.body.size(), stdout);
+    std::fflush(stdout);
+    return WaitForLeave(node, timeout_s, remove->parsed() ? static_cast<long long>(removed_node) : -1);
   }
   if (get->parsed() && answer.status == 404) {
     std::fprintf(stderr, "mks: %s: not found\n", key.c_str());

@@ -99,10 +99,27 @@ void LogChange(const Logger& log, const gossip::MemberChange& change) {
 
 // Logs, at info level, every change of the metadata log's leader and of
 // the member list this node holds, as it sees them (polled).
-void LogClusterChanges(const Node& node, runtime::Scheduler* scheduler, const Logger& log) {
+// One line on a transition's progress, at most every kProgressLogNs while
+// this node streams or the change runs.
+constexpr int64_t kProgressLogNs = 5'000'000'000;
+
+std::string TransitionLine(const Transition& transition) {
+  return std::string(transition.kind == Transition::Kind::kJoin ? "join" : "leave") +
+         " node=" + std::to_string(transition.node) +
+         " epoch=" + std::to_string(transition.begin_epoch) +
+         " partitions_moved=" + std::to_string(transition.flipped_at.size()) + "/" +
+         std::to_string(transition.changing);
+}
+
+void LogClusterChanges(const Node& node, runtime::Scheduler* scheduler, const Logger& log,
+                       net::Reactor* reactor) {
   std::optional<NodeId> leader;
   raft::Term term = 0;
   std::string seats;
+  uint64_t transition_epoch = 0;
+  int64_t progress_logged_ns = 0;
+  uint64_t bytes_logged = 0;
+  bool was_member = node.cluster().members().Contains(node.id());
   for (;;) {
     const raft::Raft& raft = node.raft();
     if (raft.leader() != leader || (raft.leader().has_value() && raft.term() != term)) {
@@ -121,6 +138,44 @@ void LogClusterChanges(const Node& node, runtime::Scheduler* scheduler, const Lo
       seats = now;
       log.Info("members cluster=" + cluster.cluster_id() + " epoch=" +
                std::to_string(cluster.epoch()) + " seats=[" + seats + "]");
+    }
+    const Transition* transition = cluster.transition();
+    const StreamStats& streamed = node.stream().stats();
+    const int64_t now_ns = scheduler->NowNanos();
+    if (transition != nullptr && transition->begin_epoch != transition_epoch) {
+      transition_epoch = transition->begin_epoch;
+      log.Info("membership change begun: " + TransitionLine(*transition));
+    } else if (transition == nullptr && transition_epoch != 0) {
+      transition_epoch = 0;
+      log.Info("membership change finished epoch=" + std::to_string(cluster.epoch()));
+    }
+    const bool streaming = streamed.bytes_pulled != bytes_logged || node.stream().active_transfers() > 0;
+    if ((transition != nullptr || streaming) && now_ns - progress_logged_ns >= kProgressLogNs) {
+      progress_logged_ns = now_ns;
+      const double seconds =
+          static_cast<double>(streamed.last_pull_ns - streamed.first_pull_ns) / 1e9;
+      const uint64_t rate = seconds > 0 ? static_cast<uint64_t>(
+                                              static_cast<double>(streamed.bytes_pulled) / seconds)
+                                        : 0;
+      log.Info("streaming " + (transition != nullptr ? TransitionLine(*transition) + " " : "") +
+               "copied_partitions=" + std::to_string(streamed.partitions_copied) +
+               " active=" + std::to_string(node.stream().active_transfers()) +
+               " bytes_pulled=" + std::to_string(streamed.bytes_pulled) +
+               " rate_bytes_per_s=" + std::to_string(rate) +
+               " bytes_served=" + std::to_string(streamed.bytes_served) +
+               " partitions_dropped=" + std::to_string(streamed.partitions_dropped) +
+               " drops_pending=" + std::to_string(node.stream().pending_drops()));
+      bytes_logged = streamed.bytes_pulled;
+    }
+    const bool member = cluster.members().Contains(node.id());
+    was_member = was_member || member;
+    // A decommissioned node stops once its leave finished and it dropped
+    // what it held: it serves nothing any more.
+    if (was_member && node.removed() && node.stream().pending_drops() == 0) {
+      log.Info("removed from cluster " + cluster.cluster_id() +
+               " and holds no data: stopping");
+      reactor->Stop();
+      return;
     }
     scheduler->SleepFor(200'000'000);
   }
@@ -272,7 +327,8 @@ Status Start(const NodeSettings& settings, const Logger& log, RunningNode* runni
   });
   running->scheduler.Spawn(running->process, "log.cluster",
                            [started, running, &log] {
-                             LogClusterChanges(*started, &running->scheduler, log);
+                             LogClusterChanges(*started, &running->scheduler, log,
+                                               running->reactor.get());
                            });
 
   running->node_backend = std::make_unique<net::NodeBackend>(
@@ -312,7 +368,11 @@ int Run(const NodeSettings& settings, Logger& log) {
     running.scheduler.Kill(running.process);
     return 1;
   }
-  log.Info("signal " + std::to_string(running.reactor->stop_signal()) + ": shutting down");
+  if (running.reactor->stop_signal() != 0) {
+    log.Info("signal " + std::to_string(running.reactor->stop_signal()) + ": shutting down");
+  } else {
+    log.Info("shutting down");
+  }
   // Servers first: their connections end, so no new operation starts.
   running.resp_server.reset();
   running.http_server.reset();
