@@ -139,6 +139,7 @@ cmd_bench() {
   "$RELEASE_DIR/tools/bench-sim"
   "$RELEASE_DIR/tools/bench-gossip" 50 256  # docs/membership.md: 200 seeds, up to 512
   "$RELEASE_DIR/tools/bench-raft" 200       # docs/metadata.md: 1000 seeds
+  "$RELEASE_DIR/tools/bench-elastic" 3
   tools/bench_cluster.sh "$RELEASE_DIR"
 }
 

@@ -10,9 +10,12 @@
 // LevelDB); only the Environment differs.
 //
 // The ring: after every applied metadata entry that changed the state (the
-// epoch moved), the node rebuilds its ring from the applied member list and
-// epoch and publishes it as a new shared_ptr; an operation holds the ring it
-// started with. Nodes that applied the same index compute the same ring.
+// epoch moved), the node rebuilds its ring from the applied metadata
+// (ClusterState::BuildRing: each partition's serving and pending replicas
+// and fence epoch) and publishes it as a new shared_ptr; an operation
+// holds the ring it started with. Nodes that applied the same index
+// compute the same ring. Its stream service (core/stream.h) copies the
+// partitions this node is pending for and drops those it stopped holding.
 //
 // Cluster duties, on whichever node leads the metadata log:
 //  - every epoch_interval_ms it proposes "advance the epoch if it is still

@@ -118,10 +118,10 @@ class KvBackend {
   // can. Liveness is separate: a backend that exists is alive.
   virtual std::string NotReadyReason() const = 0;
   bool Ready() const { return NotReadyReason().empty(); }
-  // Removes `node` from the cluster (through the metadata log's leader);
-  // returns the epoch after the change. Refused while the cluster holds
-  // data unless `force` (data does not move to a changed ring yet). Inside
-  // a fiber.
+  // Makes `node` leave the cluster (through the metadata log's leader):
+  // its data streams to the members taking its partitions over; with
+  // `force` it is unseated at once, its data not moved. Returns the epoch
+  // after the change began. Inside a fiber.
   virtual Result<uint64_t> RemoveMember(NodeId node, bool force) = 0;
   // Appends the node's counters in Prometheus text exposition format
   // (HELP and TYPE lines, then samples), every name prefixed "mks_".

@@ -202,7 +202,7 @@ class KvNode final : public ProtocolNode {
     scheduler_->Spawn(process_, "sim.remove", [node, scheduler, member] {
       for (;;) {
         const Result<uint64_t> removed = node->RemoveMember(member, /*force=*/false);
-        // Refused for good: the cluster holds data, or it is the last member.
+        // Refused for good: it is the last member.
         if (removed.ok() || removed.status().IsInvalidArgument()) return;
         scheduler->SleepFor(200 * kMsNanos);
       }

@@ -41,7 +41,9 @@
 //    node that replied (sim/rpc_auditor.h).
 //  * No lost acknowledged write, no resurrection: once converged, each
 //    key's version is >= every acknowledged write or delete of it.
-//  * Convergence: the replicas of every partition hold identical records.
+//  * Convergence: the replicas of every partition hold identical records,
+//    and no other node holds any (the ring at rest: every membership
+//    change finished, each key on exactly its N replicas).
 //  * Ring agreement: every ring a node publishes (at start, and after each
 //    metadata entry it applies) places data as the cluster's does: the
 //    same member list, Q, N and preference lists. The metadata comes from

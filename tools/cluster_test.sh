@@ -221,8 +221,8 @@ EOF
 
 # The metadata log: node 1 bootstraps a cluster, nodes 2 and 3 join it; the
 # leader is killed and another leads within 3 s; it comes back as a
-# follower with its log; a separately bootstrapped node and a joiner of a
-# cluster that holds data are refused; a forced remove takes a member out.
+# follower with its log; a separately bootstrapped node is refused; a node
+# joins a cluster that holds data and a member leaves it, the data moving.
 case_raft() {
   cluster_ports 5
   local i started elapsed leader summary before

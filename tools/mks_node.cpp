@@ -444,7 +444,7 @@ int main(int argc, char** argv) {
                       "the leader removes a member dead in gossip this long (0: never)"),
        "dead_remove_after_ms"},
       {app.add_flag("--force-join", settings.force_join,
-                    "join even though the cluster holds data (it does not move yet)"),
+                    "rejoin even though this node was removed from the cluster"),
        "force_join"},
       {app.add_option("--join", settings.join,
                       "seed addresses host:port: join their cluster through them")

@@ -51,6 +51,7 @@ Status ApplyKey(const std::string& key, const YAML::Node& value,
   if (key == "partition_count") return Read(value, key, &s->partition_count);
   if (key == "timeout_ms") return Read(value, key, &s->timeout_ms);
   if (key == "max_waiting_puts") return Read(value, key, &s->max_waiting_puts);
+  if (key == "stream_rate_bytes_per_s") return Read(value, key, &s->stream_rate_bytes_per_s);
   if (key == "log_level") return Read(value, key, &s->log_level);
   return Status::InvalidArgument("unknown config key '" + key + "'");
 }
@@ -212,6 +213,7 @@ Result<NodeOptions> MakeNodeOptions(const NodeSettings& settings,
     return Status::InvalidArgument("max_waiting_puts must be positive");
   }
   options.replica.max_waiting_puts = settings.max_waiting_puts;
+  options.stream.rate_bytes_per_s = settings.stream_rate_bytes_per_s;
   MKS_ASSERT(settings.bootstrap || options.members.size() == peers.size());
   return options;
 }

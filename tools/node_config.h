@@ -37,6 +37,10 @@
 //   partition_count: 256            # Q, a power of two
 //   timeout_ms: 1000                # per client operation
 //   max_waiting_puts: 1024          # replica puts queued behind a sync
+//   stream_rate_bytes_per_s: 67108864
+//                                   # bytes a joining (pending) replica
+//                                   # pulls per second over all its
+//                                   # partition streams; 0: no limit
 //   log_level: info                 # debug, info, warn, error
 #pragma once
 
@@ -70,6 +74,8 @@ struct NodeSettings {
   uint32_t partition_count = 256;
   int64_t timeout_ms = 1000;
   uint32_t max_waiting_puts = ReplicaOptions{}.max_waiting_puts;
+  // Bytes pulled per second by this node's partition streams; 0: no limit.
+  uint64_t stream_rate_bytes_per_s = StreamOptions{}.rate_bytes_per_s;
   std::string log_level = "info";
   // Create a new cluster of this node alone (a fresh cluster id), when the
   // data directory holds none yet.
@@ -94,7 +100,7 @@ Status ApplyYaml(std::string_view yaml_text, const std::vector<std::string>& kee
 Result<std::map<NodeId, net::SocketAddress>> ParsePeers(const NodeSettings& settings);
 
 // The Node's options for `settings`: members from `peers`, N, Q, the
-// default consistencies, the timeout, and gossip (seeds from `join`, the
+// default consistencies, the timeout, the stream rate, and gossip (seeds from `join`, the
 // configured peers known from the start, this node's addresses).
 // InvalidArgument when a level or seed does not parse or a number is out
 // of range.

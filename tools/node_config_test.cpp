@@ -25,6 +25,7 @@ log_level: debug
 bootstrap: true
 force_join: true
 dead_remove_after_ms: 600000
+stream_rate_bytes_per_s: 0
 )", {"node_id"}, &settings);
   ASSERT_TRUE(applied.ok()) << applied;
   EXPECT_EQ(settings.node_id, 9u);
@@ -43,6 +44,7 @@ dead_remove_after_ms: 600000
   EXPECT_EQ(settings.dead_remove_after_ms, 600000);
   EXPECT_EQ(settings.max_waiting_puts, 64u);
   EXPECT_EQ(settings.log_level, "debug");
+  EXPECT_EQ(settings.stream_rate_bytes_per_s, 0u);
 }
 
 TEST(NodeConfigTest, BadYamlIsInvalidArgumentNamingTheKey) {
@@ -97,6 +99,7 @@ TEST(NodeConfigTest, NodeOptionsFollowTheSettings) {
   EXPECT_EQ(options->coordinator.default_write, Consistency::Count(2));
   EXPECT_EQ(options->coordinator.timeout_ns, 1'000'000'000);
   EXPECT_EQ(options->replica.max_waiting_puts, ReplicaOptions{}.max_waiting_puts);
+  EXPECT_EQ(options->stream.rate_bytes_per_s, StreamOptions{}.rate_bytes_per_s);
 
   settings.write_consistency = "4";  // more than N = 3
   EXPECT_FALSE(MakeNodeOptions(settings, ParsePeers(settings).value()).ok());
@@ -111,6 +114,11 @@ TEST(NodeConfigTest, NodeOptionsFollowTheSettings) {
   settings.max_waiting_puts = 8;
   EXPECT_EQ(MakeNodeOptions(settings, ParsePeers(settings).value())->replica.max_waiting_puts,
             8u);
+  settings.stream_rate_bytes_per_s = 0;  // no limit
+  EXPECT_EQ(MakeNodeOptions(settings, ParsePeers(settings).value())->stream.rate_bytes_per_s, 0u);
+  settings.stream_rate_bytes_per_s = 1u << 20;
+  EXPECT_EQ(MakeNodeOptions(settings, ParsePeers(settings).value())->stream.rate_bytes_per_s,
+            1u << 20);
 }
 
 TEST(NodeConfigTest, PeersBootstrapOneClusterBootstrapMakesANewOne) {
