@@ -2,31 +2,35 @@
 // core/stream.h, core/coordinator.h) that already holds data: 3 -> 4 and
 // 16 -> 17 members, Q = 256 partitions, N = 3, R = W = QUORUM, no faults.
 //
-// A run: loader clients write a key space of 100000 keys as fast as they
-// can for kLoad simulated seconds (about three writes a key, so nearly every
-// key holds a record), then stop; steady clients read and write the same
-// keys at a fixed rate all along. At kJoin a timeline `join` boots one
-// standby node through node 1, and the bench polls the metadata log's
-// leader every 5 ms until the join's transition is over (no transition,
-// the newcomer NORMAL). Measured:
+// A run: loader clients write each key of a key space of 100000 keys once
+// (the bench's own client, below: key after key of its slice, one request
+// in flight, retried until acknowledged), as fast as the cluster answers;
+// steady clients read and write the same keys at a fixed rate all along
+// (the store's KvClient, the scenario's workload). At kJoin, well after the
+// loaders finished, a timeline `join` boots one standby node through node
+// 1, and the bench polls the metadata log's leader every 5 ms until the
+// join's transition is over (no transition, the newcomer NORMAL). Measured:
 //
 //  1. Replicas moved against the minimum: the partitions every node
 //     streamed (stream_partitions_copied, summed over the nodes) against
 //     the newcomer's share of the final ring (Ring::ReplicaCountOf), the
-//     fewest partition replicas any join can move (the target: <= 1.1).
+//     fewest partition replicas any join can move (the target: <= 1.1);
+//     and the records the streams pulled (each pending replica copies a
+//     partition from every serving replica, core/stream.h).
 //  2. The change's duration: simulated seconds from the join event to the
-//     transition's end on the leader.
+//     transition's end on the leader; and, within it, until the leader
+//     seated the newcomer JOINING (the transition's begin).
 //  3. The steady clients' p99 latency and error rate (not OK: failed or
 //     unknown) during the change (operations invoked between the join and
-//     the end) against the steady state before it (invoked in
-//     [kLoad + kSettle, kJoin), after the loaders stopped).
+//     the end) against the steady state before it (invoked from kSettle
+//     after the last loader finished until the join).
 //
 // The figures per case are the p50 over the seeds (the ratio's max too).
-// The bench gives each client its own workload by wrapping the store's
-// protocol (loaders write only, fast; steady clients at a steady mix and
-// rate), and sees every completed operation of the steady clients by
-// standing between them and the world's history; the world and the
-// checkers run as in mks-sim, and a run that breaks an invariant aborts.
+// The bench gives the clients their roles by wrapping the store's protocol,
+// and sees every completed operation of the steady clients by standing
+// between them and the world's history; the world and the checkers run as
+// in mks-sim (the loaders' writes are checked like any other), and a run
+// that breaks an invariant aborts.
 //
 // Usage: bench-elastic [seeds]   (default 3). Runs seeds on two threads.
 #include <algorithm>
@@ -35,13 +39,14 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include "core/assertions.h"
 #include "core/cluster_state.h"
+#include "core/proto/mks.pb.h"
 #include "core/ring.h"
+#include "core/rpc.h"
 #include "sim/protocol.h"
 #include "sim/trace.h"
 #include "sim/world.h"
@@ -73,17 +78,15 @@ constexpr int64_t kPoll = 5 * kMs;
 constexpr uint32_t kPartitions = 256;
 constexpr uint32_t kReplicas = 3;
 constexpr uint32_t kKeys = 100'000;
-// Loaders: write-only, each with one request in flight, about 330 writes
-// a second each at the network's and disks' latencies.
-constexpr uint32_t kLoaders = 96;
-constexpr uint32_t kLoaderOpsPerSecond = 1000;
+// Loaders: each writes every kLoaders-th key, one request in flight.
+constexpr uint32_t kLoaders = 128;
 // Steady clients: half reads, half writes, kSteadyClients * kSteadyOpsPerSecond
 // requests a second in all, before, during and after the change.
 constexpr uint32_t kSteadyClients = 4;
 constexpr uint32_t kSteadyOpsPerSecond = 200;
-constexpr int64_t kLoad = 10 * kSecond;   // the loaders stop here
-constexpr int64_t kSettle = 500 * kMs;    // then the steady state is measured
-constexpr int64_t kJoin = 12 * kSecond;   // the timeline's join
+constexpr int64_t kSettle = 500 * kMs;  // after the loaders, then the steady state
+constexpr int64_t kJoin = 8 * kSecond;  // the timeline's join
+constexpr int64_t kLoadBound = kJoin - 1 * kSecond;  // the loaders must be done by then
 constexpr int64_t kChangeBound = 120 * kSecond;
 
 Scenario Cluster(uint32_t members) {
@@ -131,21 +134,104 @@ struct Sample {
   bool ok = false;
 };
 
-// The store's protocol, with a workload of its own for each client: the
-// first kSteadyClients clients (the first of which, in mks-sim, would
-// sweep the keys after the run) run the scenario's workload, the others
-// are loaders. It records what the steady clients complete and which keys
-// the loaders wrote, and passes the whole history on to the world.
+// A loader: writes "k<i>" for i = first, first + stride, ... < kKeys, each
+// until acknowledged, at the cluster's default W, and reports each write
+// to the history as the store's KvClient does (sim/kv_protocol.cpp: a
+// unique value "c<client>.<op>." padded, the stamped version), so the
+// checker judges these writes like any other.
+class LoaderClient final : public mks::sim::WorkloadClient {
+ public:
+  LoaderClient(const ClientContext& context, uint32_t first, uint32_t stride,
+               uint32_t write_quorum)
+      : context_(context),
+        env_(context.env),
+        rpc_(context.scheduler, context.process, env_.network, env_.node_id,
+             mks::RpcOptions{env_.random.Next64() | 1}),
+        first_(first),
+        stride_(stride),
+        write_quorum_(write_quorum) {
+    context_.scheduler->Spawn(context_.process, "loader", [this] { Loop(); });
+  }
+  void Stop() override { stopped_ = true; }
+  bool Idle() const override { return (stopped_ || done_ns_ >= 0) && !in_flight_; }
+  // When it acknowledged its last key; -1 before.
+  int64_t done_ns() const { return done_ns_; }
+
+ private:
+  void Loop() {
+    const Workload& w = *context_.workload;
+    for (uint32_t k = first_; k < kKeys && !stopped_;) {
+      Operation op;
+      op.client = env_.node_id;
+      op.id = ++next_id_;
+      op.node = context_.nodes[env_.random.Uniform(context_.nodes.size())];
+      op.kind = OperationKind::kWrite;
+      op.key = "k";
+      op.key += std::to_string(k);
+      op.quorum = write_quorum_;
+      op.value = "c" + std::to_string(op.client) + "." + std::to_string(op.id) + ".";
+      const auto size = static_cast<size_t>(
+          env_.random.Range(w.value_bytes_min, w.value_bytes_max));
+      if (op.value.size() < size) op.value.append(size - op.value.size(), 'v');
+      mks::proto::ClientRequest request;
+      request.set_key(op.key);
+      request.set_value(op.value);
+      op.invoke_ns = context_.scheduler->NowNanos();
+      context_.history->Invoke(op);
+      in_flight_ = true;
+      Result<std::string> reply = rpc_.CallAndWait(op.node, "client.put",
+                                                   request.SerializeAsString(),
+                                                   w.request_timeout_ms * kMs);
+      in_flight_ = false;
+      op.complete_ns = context_.scheduler->NowNanos();
+      if (reply.ok()) {
+        mks::proto::ClientResponse response;
+        MKS_ASSERT(response.ParseFromString(*reply));
+        op.outcome = Outcome::kOk;
+        if (response.has_version()) {
+          const mks::proto::Version& version = response.version();
+          op.version_timestamp = mks::Timestamp{version.timestamp().physical_ms(),
+                                                version.timestamp().logical()};
+          op.version_origin = version.origin_node();
+          op.version_tombstone = version.tombstone();
+        }
+      } else {
+        // Refused: not applied; short of W or no reply: maybe applied.
+        op.outcome = reply.status().IsInvalidArgument() ? Outcome::kFailed : Outcome::kUnknown;
+      }
+      context_.history->Complete(op);
+      if (op.outcome == Outcome::kOk) {
+        k += stride_;
+      } else {
+        context_.scheduler->SleepFor(10 * kMs);  // then the same key again
+      }
+    }
+    if (!stopped_) done_ns_ = context_.scheduler->NowNanos();
+  }
+
+  ClientContext context_;
+  mks::Environment env_;
+  mks::RpcEndpoint rpc_;
+  const uint32_t first_;
+  const uint32_t stride_;
+  const uint32_t write_quorum_;
+  uint64_t next_id_ = 0;
+  bool stopped_ = false;
+  bool in_flight_ = false;
+  int64_t done_ns_ = -1;
+};
+
+// The store's protocol, whose clients are the scenario's workload for the
+// first kSteadyClients (the first of which, in mks-sim, would sweep the
+// keys after the run) and loaders for the others. It records what the
+// steady clients complete, and passes the whole history on to the world.
 class BenchProtocol final : public mks::sim::Protocol, private mks::sim::HistorySink {
  public:
-  explicit BenchProtocol(const Scenario& scenario) : steady_(scenario.workload) {
+  explicit BenchProtocol(const Scenario& scenario)
+      : write_quorum_(mks::sim::RequiredCount(scenario.write_consistency, scenario.replicas)) {
     auto made = mks::sim::MakeProtocol(scenario);
     MKS_ASSERT_MSG(made.ok(), made.status().ToString());
     inner_ = std::move(*made);
-    loader_ = steady_;
-    loader_.ops_per_second = kLoaderOpsPerSecond;
-    loader_.read_percent = 0;
-    loader_.write_percent = 100;
   }
 
   std::string name() const override { return inner_->name(); }
@@ -158,20 +244,25 @@ class BenchProtocol final : public mks::sim::Protocol, private mks::sim::History
     world_ = context.history;
     ClientContext mine = context;
     mine.history = this;
-    const bool loader = context.env.node_id >= mks::sim::kFirstClientId + kSteadyClients;
-    mine.workload = loader ? &loader_ : &steady_;
-    std::unique_ptr<mks::sim::WorkloadClient> client = inner_->StartClient(mine);
-    if (loader) loaders_.push_back(client.get());
-    return client;
+    const uint32_t index = context.env.node_id - mks::sim::kFirstClientId;
+    if (index < kSteadyClients) return inner_->StartClient(mine);
+    auto loader = std::make_unique<LoaderClient>(mine, index - kSteadyClients, kLoaders,
+                                                 write_quorum_);
+    loaders_.push_back(loader.get());
+    return loader;
   }
   mks::sim::Checker& checker() override { return inner_->checker(); }
 
-  // Loaders issue nothing more (the one in flight completes).
-  void StopLoaders() {
-    for (mks::sim::WorkloadClient* loader : loaders_) loader->Stop();
+  // When the last loader acknowledged its last key; -1 while one has not.
+  int64_t loaded_ns() const {
+    int64_t last = 0;
+    for (const LoaderClient* loader : loaders_) {
+      if (loader->done_ns() < 0) return -1;
+      last = std::max(last, loader->done_ns());
+    }
+    return last;
   }
   const std::vector<Sample>& samples() const { return samples_; }
-  size_t keys_written() const { return keys_written_.size(); }
 
  private:
   static bool IsSteady(const Operation& op) {
@@ -184,25 +275,22 @@ class BenchProtocol final : public mks::sim::Protocol, private mks::sim::History
       samples_.push_back(Sample{op.invoke_ns, op.complete_ns - op.invoke_ns,
                                 op.outcome == Outcome::kOk});
     }
-    if (op.kind == OperationKind::kWrite && op.outcome == Outcome::kOk) {
-      keys_written_.insert(op.key);
-    }
   }
 
+  const uint32_t write_quorum_;
   std::unique_ptr<mks::sim::Protocol> inner_;
-  Workload steady_;
-  Workload loader_;
   mks::sim::HistorySink* world_ = nullptr;
-  std::vector<mks::sim::WorkloadClient*> loaders_;
+  std::vector<LoaderClient*> loaders_;
   std::vector<Sample> samples_;
-  std::unordered_set<std::string> keys_written_;
 };
 
 struct Figures {
-  double keys = -1;       // distinct keys written (acknowledged) before the join
+  double loaded_s = -1;   // when the last loader was done
   double moved = -1;      // partition replicas streamed, all nodes
+  double records = -1;    // records pulled by the streams, all nodes
   double share = -1;      // the newcomer's replicas in the final ring
   double ratio = -1;      // moved / share
+  double seat_s = -1;     // join event to the newcomer seated (the transition's begin)
   double change_s = -1;   // join event to the transition's end; -1: not in kChangeBound
   double p99_before_ms = -1;
   double p99_during_ms = -1;
@@ -241,12 +329,20 @@ Figures Measure(uint32_t members, uint64_t seed) {
   const NodeId newcomer = members + 1;
   Figures f;
 
-  world.RunUntil(kLoad);
-  protocol.StopLoaders();
+  world.RunUntil(kLoadBound);
+  MKS_ASSERT_MSG(world.summary().violations.empty(), world.summary().violations.front());
+  const int64_t loaded = protocol.loaded_ns();
+  if (loaded < 0) {
+    std::fprintf(stderr, "bench-elastic: %u -> %u, seed %llu: the loaders were not done in %lld s\n",
+                 members, members + 1, static_cast<unsigned long long>(seed),
+                 static_cast<long long>(kLoadBound / kSecond));
+    return f;
+  }
+  f.loaded_s = static_cast<double>(loaded) / kSecond;
   world.RunUntil(kJoin);
-  f.keys = static_cast<double>(protocol.keys_written());
 
   // The join event fired at kJoin; poll the leader until its transition ended.
+  int64_t seated_at = -1;  // when the leader first seated the newcomer (JOINING)
   int64_t finished = -1;
   const ClusterState* final_state = nullptr;
   for (int64_t t = kJoin + kPoll; t <= kJoin + kChangeBound; t += kPoll) {
@@ -256,6 +352,7 @@ Figures Measure(uint32_t members, uint64_t seed) {
     if (!leader.has_value() || world.node(*leader) == nullptr) continue;
     const ClusterState* state = world.node(*leader)->cluster_state();
     const std::optional<mks::ClusterMember> seated = state->Seated(newcomer);
+    if (seated.has_value() && seated_at < 0) seated_at = t;
     if (state->transition() == nullptr && seated.has_value() &&
         seated->state == MembershipState::kNormal) {
       finished = t;
@@ -270,21 +367,25 @@ Figures Measure(uint32_t members, uint64_t seed) {
     return f;
   }
   f.change_s = static_cast<double>(finished - kJoin) / kSecond;
+  f.seat_s = static_cast<double>(seated_at - kJoin) / kSecond;
 
   uint64_t moved = 0;
+  uint64_t records = 0;
   for (NodeId id = 1; id <= newcomer; ++id) {
     const mks::sim::ProtocolNode* node = world.node(id);
     MKS_ASSERT(node != nullptr);  // no faults: every node is up
     moved += CounterOf(*node, "stream_partitions_copied");
+    records += CounterOf(*node, "stream_records_pulled");
   }
   Result<Ring> ring = Ring::Build(final_state->members(), final_state->epoch(),
                                   RingOptions{kPartitions, kReplicas});
   MKS_ASSERT_MSG(ring.ok(), ring.status().ToString());
   f.moved = static_cast<double>(moved);
+  f.records = static_cast<double>(records);
   f.share = ring->ReplicaCountOf(newcomer);
   f.ratio = f.moved / f.share;
 
-  const auto [p99_before, errors_before] = Window(protocol.samples(), kLoad + kSettle, kJoin);
+  const auto [p99_before, errors_before] = Window(protocol.samples(), loaded + kSettle, kJoin);
   const auto [p99_during, errors_during] = Window(protocol.samples(), kJoin, finished);
   f.p99_before_ms = p99_before;
   f.errors_before = errors_before;
@@ -308,11 +409,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: bench-elastic [seeds > 0]\n");
     return 2;
   }
-  std::printf("bench-elastic: one standby node joins a loaded cluster; Q=%u, N=%u, "
-              "R=W=QUORUM, %u keys written by %u loaders before the join, then %u clients "
-              "at %u ops/s (50%% reads) throughout; no faults; p50 over %llu seeds\n\n",
-              kPartitions, kReplicas, kKeys, kLoaders, kSteadyClients,
-              kSteadyClients * kSteadyOpsPerSecond, static_cast<unsigned long long>(seeds));
+  std::printf("bench-elastic: one standby node joins through node 1 at %lld s; Q=%u, N=%u, "
+              "R=W=QUORUM; %u keys written once each by %u loaders before the join, %u "
+              "clients at %u ops/s in all (50%% reads) throughout; no faults; production's "
+              "stream settings, etcd's Raft defaults\n\n",
+              static_cast<long long>(kJoin / kSecond), kPartitions, kReplicas, kKeys, kLoaders,
+              kSteadyClients, kSteadyClients * kSteadyOpsPerSecond);
   for (const uint32_t members : {3u, 16u}) {
     const std::vector<Figures> runs = OverSeeds<Figures>(
         seeds, [members](uint64_t seed) { return Measure(members, seed); });
@@ -320,16 +422,20 @@ int main(int argc, char** argv) {
     const std::vector<double> changes = Each(runs, [](const Figures& f) { return f.change_s; });
     const auto unfinished = std::count(changes.begin(), changes.end(), -1.0);
     std::printf(
-        "%2u -> %2u, %.0f keys: moved %.0f partition replicas for a share of %.0f, "
-        "ratio p50 %.3f, max %.3f (target <= 1.100); change %.3f s (max %.3f s, "
-        "%lld unfinished); p99 %.2f ms before, %.2f ms during; errors %.3f%% before, "
-        "%.3f%% during\n",
-        members, members + 1, p50([](const Figures& f) { return f.keys; }),
+        "%2u -> %2u, %llu seeds (keys loaded by %.2f s): moved %.0f partition replicas for "
+        "the newcomer's %.0f (%.0f records pulled), ratio p50 %.3f, max %.3f (target <= 1.100); change p50 %.3f s, "
+        "max %.3f s, %lld unfinished in %lld s (seated JOINING after p50 %.3f s); client p99 %.2f ms steady, %.2f ms during "
+        "the change; errors %.3f%% steady, %.3f%% during\n",
+        members, members + 1, static_cast<unsigned long long>(seeds),
+        p50([](const Figures& f) { return f.loaded_s; }),
         p50([](const Figures& f) { return f.moved; }),
         p50([](const Figures& f) { return f.share; }),
+        p50([](const Figures& f) { return f.records; }),
         p50([](const Figures& f) { return f.ratio; }),
         Percentile(Each(runs, [](const Figures& f) { return f.ratio; }), 1.0),
         Percentile(changes, 0.5), Percentile(changes, 1.0), static_cast<long long>(unfinished),
+        static_cast<long long>(kChangeBound / kSecond),
+        p50([](const Figures& f) { return f.seat_s; }),
         p50([](const Figures& f) { return f.p99_before_ms; }),
         p50([](const Figures& f) { return f.p99_during_ms; }),
         100 * p50([](const Figures& f) { return f.errors_before; }),
