@@ -141,6 +141,7 @@ cmd_bench() {
   "$RELEASE_DIR/tools/bench-raft" 200       # docs/metadata.md: 1000 seeds
   "$RELEASE_DIR/tools/bench-elastic" 3
   tools/bench_cluster.sh "$RELEASE_DIR"
+  tools/bench_join.sh "$RELEASE_DIR"
 }
 
 DC_STATE=$BUILD_DIR/dc-dir  # holds the running dev cluster's directory
