@@ -293,6 +293,9 @@ case_raft() {
   # Data moves: a join and a leave on a cluster that holds data.
   expect "a write" OK "$(rcli 1 SET held data CONSISTENCY all)"
   start_node 5
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:${HTTP_PORT[5]}/healthz" >/dev/null && break; sleep 0.1; done
+  timeout 60 "$MKS" --timeout 10 -n "127.0.0.1:${HTTP_PORT[5]}" join | tail -1 | grep -q "is a normal member" ||
+    fail "mks join did not follow node 5 to a normal member"
   wait_members 1,2,3,5 1 2 3 5 || fail "node 5 did not join a cluster that holds data"
   mks 1 remove 3 --wait >/dev/null
   wait_members 1,2,5 1 2 5 || fail "node 3 did not leave"

@@ -10,7 +10,12 @@
 //                                    streamed here, rate, time left; until it ends)
 //   mks ... remove NODE [--force]   (make a member leave: its data streams
 //                                    to the others; --force unseats it at once)
-//   mks ... decommission [--force]  (make the node --node names leave)
+//   mks ... decommission [NODE] [--force]  (make NODE, or the node --node
+//                                    names, leave)
+//   mks ... join                    (the node --node names, started with
+//                                    --join, is being seated and streamed
+//                                    to: waits until it is a normal member,
+//                                    a progress line a second)
 //   Both retry while another membership change runs or the metadata leader
 //   changes (up to --retry seconds); --wait then waits until the leave ended.
 //
@@ -197,6 +202,53 @@ int WatchRing(const std::string& node, int timeout_s) {
   }
 }
 
+// `mks join`: until the node asked is a normal member in its own metadata.
+int WaitForJoin(const std::string& node, int timeout_s) {
+  std::string last;
+  for (;;) {
+    HttpAnswer answer;
+    std::string error;
+    if (!Request(node, timeout_s, "GET", "/v1/members", "", &answer, &error)) {
+      std::fprintf(stderr, "mks: %s\n", error.c_str());
+      return kExitUnreachable;
+    }
+    std::string state = "not seated yet";
+    const size_t self = answer.body.find("\"self\":true");
+    if (answer.status == 200 && self != std::string::npos) {
+      const std::string field = "\"membership\":\"";
+      const size_t at = answer.body.find(field, self);
+      const size_t end = at == std::string::npos ? at : answer.body.find('"', at + field.size());
+      if (end != std::string::npos && end > at + field.size()) {
+        state = answer.body.substr(at + field.size(), end - at - field.size());
+      }
+    }
+    if (state == "normal") {
+      std::printf("node %s is a normal member\n", node.c_str());
+      return 0;
+    }
+    HttpAnswer ring;
+    std::string progress;
+    if (state == "joining" && Request(node, timeout_s, "GET", "/v1/ring", "", &ring, &error)) {
+      const size_t change = ring.body.find("\"change\":{");
+      if (change != std::string::npos) {
+        progress = ": " + std::to_string(JsonNumber(ring.body, "partitions_moved", change)) +
+                   " of " + std::to_string(JsonNumber(ring.body, "partitions_changing", change)) +
+                   " partitions moved, " +
+                   std::to_string(JsonNumber(ring.body, "bytes_pulled",
+                                             ring.body.find("\"streams\":"))) +
+                   " bytes pulled";
+      }
+    }
+    const std::string line = "node " + node + ": " + state + progress;
+    if (line != last) {
+      std::printf("%s\n", line.c_str());
+      std::fflush(stdout);
+      last = line;
+    }
+    sleep(1);
+  }
+}
+
 // `--wait` after a leave began: until the leaver is no member (asked of
 // `node`, which must not be the leaver) or, for a decommission asked of
 // the leaver itself, until it stopped answering or says it is removed.
@@ -262,7 +314,10 @@ int main(int argc, char** argv) {
   remove->add_flag("--force", force,
                    "unseat it at once, its data not moved (for a node gone with its disk)");
   CLI::App* decommission =
-      app.add_subcommand("decommission", "make the node --node names leave the cluster");
+      app.add_subcommand("decommission", "make NODE (default: the node --node names) leave");
+  decommission->add_option("node", removed_node, "node id")->check(CLI::PositiveNumber);
+  CLI::App* join = app.add_subcommand(
+      "join", "wait until the node --node names (started with --join) is a normal member");
   decommission->add_flag("--force", force, "unseat it at once, its data not moved");
   bool wait = false;
   int retry_s = 120;
@@ -272,6 +327,7 @@ int main(int argc, char** argv) {
   }
   CLI11_PARSE(app, argc, argv);
   if (ring->parsed() && watch) return WatchRing(node, timeout_s);
+  if (join->parsed()) return WaitForJoin(node, timeout_s);
 
   std::string method = "GET";
   std::string target;
@@ -291,7 +347,7 @@ int main(int argc, char** argv) {
   } else if (remove->parsed() || decommission->parsed()) {
     method = "POST";
     target = "/v1/cluster/remove?force=" + std::string(force ? "true" : "false");
-    if (remove->parsed()) target += "&node=" + std::to_string(removed_node);
+    if (removed_node != 0) target += "&node=" + std::to_string(removed_node);
   }
   const bool changes_membership = remove->parsed() || decommission->parsed();
   if (put->parsed() && value == "-") {
@@ -312,7 +368,7 @@ int main(int argc, char** argv) {
   if (changes_membership && answer.status == 200 && wait && !force) {
     std::fwrite(answer.body.data(), 1, answer.body.size(), stdout);
     std::fflush(stdout);
-    return WaitForLeave(node, timeout_s, remove->parsed() ? static_cast<long long>(removed_node) : -1);
+    return WaitForLeave(node, timeout_s, removed_node != 0 ? static_cast<long long>(removed_node) : -1);
   }
   if (get->parsed() && answer.status == 404) {
     std::fprintf(stderr, "mks: %s: not found\n", key.c_str());
