@@ -156,19 +156,15 @@ Node::Node(NodeOptions options, Environment env, runtime::Scheduler* scheduler,
   coordinator_ = std::make_unique<Coordinator>(
       scheduler_, process_, rpc_.get(), replica_.get(), &hlc_,
       [this] { return ring_; }, [this] { return NextTimestamp(); }, options_.coordinator,
-      std::move(known_down));
+      known_down);
   replica_->set_fence([this](std::string_view key) -> uint64_t {
     // A removed node answers no coordinator: whatever it acknowledged, it drops.
     if (evicted_) return UINT64_MAX;
     return ring_ == nullptr ? 0 : ring_->FenceEpoch(ring_->PartitionOf(key));
   });
-  DownSource stream_down;
-  if (gossip_ != nullptr) {
-    stream_down = [gossip = gossip_.get()](NodeId node) { return gossip->IsDown(node); };
-  }
   stream_ = std::make_unique<StreamService>(
       scheduler_, process_, rpc_.get(), replica_.get(), store_.get(), env_.disk, &cluster_,
-      [this] { return ring_; }, std::move(stream_down),
+      [this] { return ring_; }, std::move(known_down),
       [this](uint64_t begin_epoch, const std::vector<PartitionId>& partitions) {
         return ReportStreamed(begin_epoch, partitions);
       },
